@@ -1,0 +1,13 @@
+//! The pure core of Trailkeeper: the CloudTrail event model and Event History's lookup
+//! vocabulary.
+//!
+//! Architecture invariant: nothing in this crate does IO, reads a clock or draws random
+//! numbers. Callers pass in what the outside world knows (the time, a fresh event ID).
+
+pub mod json;
+pub mod lookup;
+pub mod record;
+pub mod time;
+
+pub use lookup::{Category, LookupFields, LookupKey, Resource};
+pub use record::{ParsedRecord, RecordDefaults, RecordError, parse_record};
