@@ -1,1 +1,61 @@
-//! placeholder
+//! Trailkeeper's event log: the one ordered, append-only source of truth.
+//!
+//! Events enter through the [`journal`] (checksummed frames, group commit, acknowledged
+//! only once durable), are visible at once through the in-memory [`hot`] index, and are
+//! sealed into [`segment`]s: Parquet files partitioned by account, Region and date with a
+//! sidecar lookup index. [`EventLog`] ties the three together and answers Event History
+//! queries newest first.
+//!
+//! This crate knows nothing of HTTP or AWS wire formats.
+
+pub mod error;
+pub mod segment;
+
+use bytes::Bytes;
+use trailkeeper_core::{Category, LookupFields};
+
+pub use error::{ErrorKind, StoreError};
+
+/// An event as the log holds it: the record's JSON text and what was read from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Position in the log, assigned at append; unique and increasing.
+    pub seq: u64,
+    pub event_time_ms: i64,
+    /// When Trailkeeper recorded the event; retention counts from here.
+    pub ingest_time_ms: i64,
+    pub account_id: String,
+    pub region: String,
+    pub event_id: String,
+    pub category: Category,
+    pub fields: LookupFields,
+    pub json: Bytes,
+}
+
+impl StoredEvent {
+    pub fn key(&self) -> EventKey {
+        EventKey { time_ms: self.event_time_ms, seq: self.seq }
+    }
+}
+
+/// The order of Event History: by event time, ties broken by log position. Lookups walk
+/// it from the largest key down (newest first); a page token remembers the last key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventKey {
+    pub time_ms: i64,
+    pub seq: u64,
+}
+
+/// Which events a history query considers: management events, or Insights events
+/// (`EventCategory=insight`). Data and network-activity events are never in Event History.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HistoryKind {
+    Management,
+    Insight,
+}
+
+impl HistoryKind {
+    pub fn includes(self, category: Category) -> bool {
+        matches!((self, category), (HistoryKind::Management, Category::Management) | (HistoryKind::Insight, Category::Insight))
+    }
+}
