@@ -1,1 +1,16 @@
-//! placeholder
+//! Trailkeeper's server: configuration, identities, the AWS wire protocols with SigV4,
+//! ingestion, Event History (`LookupEvents`) and self-audit.
+//!
+//! Startup is one straight line, driven by the binary: [`config::Config::load`] →
+//! [`server::open`] → bind → [`server::run`].
+
+pub mod api;
+pub mod audit;
+pub mod cloudtrail;
+pub mod config;
+pub mod identity;
+pub mod ingest;
+pub mod metrics;
+pub mod ratelimit;
+pub mod server;
+pub mod state;

@@ -9,12 +9,16 @@
 //! This crate knows nothing of HTTP or AWS wire formats.
 
 pub mod error;
+pub mod hot;
+pub mod journal;
+mod log;
 pub mod segment;
 
 use bytes::Bytes;
 use trailkeeper_core::{Category, LookupFields};
 
 pub use error::{ErrorKind, StoreError};
+pub use log::{AccountScope, AppendOutcome, EventLog, FoundEvent, LogOptions, LogStats, NewEvent};
 
 /// An event as the log holds it: the record's JSON text and what was read from it.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +60,9 @@ pub enum HistoryKind {
 
 impl HistoryKind {
     pub fn includes(self, category: Category) -> bool {
-        matches!((self, category), (HistoryKind::Management, Category::Management) | (HistoryKind::Insight, Category::Insight))
+        matches!(
+            (self, category),
+            (HistoryKind::Management, Category::Management) | (HistoryKind::Insight, Category::Insight)
+        )
     }
 }

@@ -1,0 +1,163 @@
+//! The wire: one HTTP endpoint that speaks each AWS protocol a client may use, turns every
+//! request into a verified principal plus one operation, and every failure into AWS's
+//! error shape.
+//!
+//! Protocols plug in here by how a request looks: `X-Amz-Target` means AWS JSON 1.1
+//! ([`json_protocol`]); `/v1/records` is Trailkeeper's ingest API. Nothing below this
+//! layer knows about HTTP.
+
+pub mod error;
+pub mod json_protocol;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use trailkeeper_sigv4::{RequestParts, UNRECOGNIZED_CLIENT_CODE, UNRECOGNIZED_CLIENT_MESSAGE};
+
+use crate::identity::Principal;
+use crate::state::AppState;
+pub use error::ApiError;
+
+/// What the transport knows about a connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    pub peer: SocketAddr,
+    pub tls: Option<TlsInfo>,
+}
+
+/// CloudTrail's `tlsDetails` of a TLS connection.
+#[derive(Debug, Clone)]
+pub struct TlsInfo {
+    pub version: String,
+    pub cipher_suite: String,
+}
+
+/// A request that passed SigV4: who made it, where from, for which Region.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Arc<Principal>,
+    pub region: String,
+    pub request_id: String,
+    pub source_ip: String,
+    pub user_agent: String,
+    pub host: Option<String>,
+    pub tls: Option<TlsInfo>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/v1/records", post(crate::ingest::handle))
+        .fallback(dispatch)
+        .with_state(state)
+}
+
+async fn health() -> &'static str {
+    "ok\n"
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&state.log.stats())).into_response()
+}
+
+/// Every request that is not a fixed route: picked by protocol.
+async fn dispatch(
+    State(state): State<AppState>,
+    Extension(connection): Extension<ConnectionInfo>,
+    request: Request,
+) -> Response {
+    if request.headers().contains_key("x-amz-target") {
+        return json_protocol::handle(state, connection, request).await;
+    }
+    let request_id = new_request_id();
+    ApiError::new(
+        "UnknownOperationException",
+        "The requested operation is not supported by this endpoint.",
+        StatusCode::NOT_FOUND,
+    )
+    .into_response_with_id(&request_id)
+}
+
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// Reads the whole body, refusing more than the configured limit.
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            "RequestEntityTooLargeException",
+            format!("The request body exceeds the limit of {limit} bytes."),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        )
+    })
+}
+
+/// Verifies SigV4 for `service` and finds the principal behind the access key.
+pub fn authenticate(
+    state: &AppState,
+    connection: &ConnectionInfo,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    service: &str,
+    request_id: &str,
+) -> Result<Caller, ApiError> {
+    let headers: Vec<(&str, &[u8])> =
+        parts.headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes())).collect();
+    let request = RequestParts {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body,
+    };
+    let authorization = trailkeeper_sigv4::parse_authorization(&request).map_err(ApiError::from_sigv4)?;
+    let Some((principal, secret)) = state.identities.find(&authorization.access_key_id) else {
+        return Err(ApiError::new(UNRECOGNIZED_CLIENT_CODE, UNRECOGNIZED_CLIENT_MESSAGE, StatusCode::BAD_REQUEST));
+    };
+    // The Region is the caller's choice (it picks whose Event History is read); the service is not.
+    authorization.check_scope(&authorization.region, service).map_err(ApiError::from_sigv4)?;
+    trailkeeper_sigv4::verify(&request, &authorization, secret.expose(), now_ms() / 1000)
+        .map_err(ApiError::from_sigv4)?;
+    // An unsigned payload would leave the body (the records, the parameters) outside the
+    // signature; only S3 object uploads may do that.
+    let unsigned = parts
+        .headers
+        .get("x-amz-content-sha256")
+        .is_some_and(|value| value.as_bytes().starts_with(b"UNSIGNED-PAYLOAD"));
+    if unsigned && !trailkeeper_sigv4::is_s3_style_service(service) {
+        return Err(ApiError::client(
+            "InvalidSignatureException",
+            "UNSIGNED-PAYLOAD is not accepted by this API; sign the request body.",
+        ));
+    }
+    tracing::debug!(request_id, access_key_id = %authorization.access_key_id, region = %authorization.region, "authenticated");
+    Ok(Caller {
+        principal: Arc::clone(principal),
+        region: authorization.region,
+        request_id: request_id.to_owned(),
+        source_ip: connection.peer.ip().to_string(),
+        user_agent: header_text(&parts.headers, header::USER_AGENT.as_str()).unwrap_or_default(),
+        host: header_text(&parts.headers, header::HOST.as_str()),
+        tls: connection.tls.clone(),
+    })
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned)
+}
+
+/// CloudTrail's limit on `userAgent` in a record.
+pub const MAX_USER_AGENT_BYTES: usize = 1024;

@@ -1,0 +1,273 @@
+//! Self-audit: every call to Trailkeeper's management API becomes a CloudTrail record in
+//! the caller's own Event History, with the caller's identity, source, parameters and
+//! result. Trailkeeper's own acts (retention) are recorded as service events.
+//!
+//! A call is answered only after its record is durable, so that no acknowledged call goes
+//! unrecorded. Secrets in request parameters are replaced before anything is stored.
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use trailkeeper_core::ParsedRecord;
+use trailkeeper_core::record::{RecordDefaults, parse_record};
+use trailkeeper_core::time::format_event_time;
+use trailkeeper_store::{AppendOutcome, NewEvent};
+
+use crate::api::{ApiError, Caller, MAX_USER_AGENT_BYTES, now_ms};
+use crate::state::AppState;
+
+/// The eventVersion of the records Trailkeeper writes.
+pub const EVENT_VERSION: &str = "1.11";
+const HIDDEN: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity<'a> {
+    #[serde(rename = "type")]
+    identity_type: &'a str,
+    principal_id: String,
+    arn: String,
+    account_id: &'a str,
+    access_key_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_name: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TlsDetails<'a> {
+    tls_version: &'a str,
+    cipher_suite: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_provided_host_header: Option<&'a str>,
+}
+
+/// A CloudTrail record of a call, fields in CloudTrail's order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiCallRecord<'a> {
+    event_version: &'static str,
+    user_identity: UserIdentity<'a>,
+    event_time: String,
+    event_source: &'a str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+    user_agent: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    request_parameters: Value,
+    response_elements: Value,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: String,
+    read_only: bool,
+    event_type: &'static str,
+    management_event: bool,
+    recipient_account_id: &'a str,
+    event_category: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_details: Option<TlsDetails<'a>>,
+}
+
+/// Records one management call and waits until the record is durable.
+pub async fn record_call(
+    state: &AppState,
+    caller: &Caller,
+    event_name: &str,
+    read_only: bool,
+    input: &Value,
+    outcome: &Result<Value, ApiError>,
+) -> Result<(), ApiError> {
+    let principal = &caller.principal;
+    let user_agent = truncate_utf8(&caller.user_agent, MAX_USER_AGENT_BYTES);
+    let (error_code, error_message) = match outcome {
+        Ok(_) => (None, None),
+        Err(error) => (Some(error.code), Some(error.message.as_str())),
+    };
+    let response_elements = match outcome {
+        Ok(output) if !read_only => redact(camel_keys(output.clone())),
+        _ => Value::Null,
+    };
+    let record = ApiCallRecord {
+        event_version: EVENT_VERSION,
+        user_identity: UserIdentity {
+            identity_type: principal.identity_type(),
+            principal_id: principal.principal_id(),
+            arn: principal.arn(),
+            account_id: &principal.account_id,
+            access_key_id: &principal.access_key_id,
+            user_name: principal.user_name.as_deref(),
+        },
+        event_time: format_event_time(now_ms()),
+        event_source: "cloudtrail.amazonaws.com",
+        event_name,
+        aws_region: &caller.region,
+        source_ip_address: &caller.source_ip,
+        user_agent,
+        error_code,
+        error_message,
+        request_parameters: redact(camel_keys(input.clone())),
+        response_elements,
+        request_id: &caller.request_id,
+        event_id: uuid::Uuid::new_v4().to_string(),
+        read_only,
+        event_type: "AwsApiCall",
+        management_event: true,
+        recipient_account_id: &principal.account_id,
+        event_category: "Management",
+        tls_details: caller.tls.as_ref().map(|tls| TlsDetails {
+            tls_version: &tls.version,
+            cipher_suite: &tls.cipher_suite,
+            client_provided_host_header: caller.host.as_deref(),
+        }),
+    };
+    let json = serde_json::to_vec(&record).map_err(|_| ApiError::internal())?;
+    append_one(state, &json, &principal.account_id, &caller.region).await
+}
+
+/// Records one of Trailkeeper's own acts as an `AwsServiceEvent` in an account's history.
+pub async fn record_service_event(
+    state: &AppState,
+    account_id: &str,
+    region: &str,
+    event_name: &str,
+    details: Value,
+) -> Result<(), ApiError> {
+    let record = serde_json::json!({
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": { "type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com" },
+        "eventTime": format_event_time(now_ms()),
+        "eventSource": "cloudtrail.amazonaws.com",
+        "eventName": event_name,
+        "awsRegion": region,
+        "sourceIPAddress": "cloudtrail.amazonaws.com",
+        "userAgent": "cloudtrail.amazonaws.com",
+        "requestParameters": null,
+        "responseElements": null,
+        "eventID": uuid::Uuid::new_v4().to_string(),
+        "readOnly": false,
+        "eventType": "AwsServiceEvent",
+        "managementEvent": true,
+        "recipientAccountId": account_id,
+        "serviceEventDetails": details,
+        "eventCategory": "Management",
+    });
+    let json = serde_json::to_vec(&record).map_err(|_| ApiError::internal())?;
+    append_one(state, &json, account_id, region).await
+}
+
+async fn append_one(state: &AppState, json: &[u8], account_id: &str, region: &str) -> Result<(), ApiError> {
+    let mut ids = || uuid::Uuid::new_v4().to_string();
+    let record = parse_record(json, RecordDefaults { account_id, region }, &mut ids).map_err(|error| {
+        tracing::error!(%error, "an audit record failed its own validation");
+        ApiError::internal()
+    })?;
+    append(state, vec![record]).await.map(|_| ())
+}
+
+/// Appends records to the event log and waits until they are durable.
+pub async fn append(state: &AppState, records: Vec<ParsedRecord>) -> Result<Vec<AppendOutcome>, ApiError> {
+    let ingest_time_ms = now_ms();
+    let events = records.into_iter().map(|record| NewEvent { record, ingest_time_ms }).collect();
+    let (done, acked) = oneshot::channel();
+    state
+        .log
+        .append(events, move |result| {
+            // The caller may have gone away; the events are stored all the same.
+            let _ = done.send(result);
+        })
+        .map_err(|error| ApiError::from_store(&error))?;
+    match acked.await {
+        Ok(Ok(outcomes)) => Ok(outcomes),
+        Ok(Err(error)) => Err(ApiError::from_store(&error)),
+        Err(_) => Err(ApiError::internal()),
+    }
+}
+
+/// CloudTrail writes request parameters with lower-camel-case member names.
+fn camel_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let mut chars = key.chars();
+                    let camel = match chars.next() {
+                        Some(first) => first.to_lowercase().chain(chars).collect(),
+                        None => key,
+                    };
+                    (camel, camel_keys(value))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(camel_keys).collect()),
+        other => other,
+    }
+}
+
+/// Replaces the value of every member whose name says it holds a secret.
+fn redact(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let lower = key.to_ascii_lowercase();
+                    if lower.contains("secret")
+                        || lower.contains("password")
+                        || lower.contains("privatekey")
+                        || lower == "sessiontoken"
+                    {
+                        (key, Value::String(HIDDEN.to_owned()))
+                    } else {
+                        (key, redact(value))
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(redact).collect()),
+        other => other,
+    }
+}
+
+fn truncate_utf8(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn writes_parameters_as_cloudtrail_does() {
+        let input =
+            json!({"LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": "alice"}], "MaxResults": 5});
+        assert_eq!(
+            camel_keys(input),
+            json!({"lookupAttributes": [{"attributeKey": "Username", "attributeValue": "alice"}], "maxResults": 5})
+        );
+    }
+
+    #[test]
+    fn hides_secrets() {
+        let input = json!({"name": "x", "SecretAccessKey": "abc", "nested": [{"password": "p"}]});
+        assert_eq!(redact(input), json!({"name": "x", "SecretAccessKey": HIDDEN, "nested": [{"password": HIDDEN}]}));
+    }
+
+    #[test]
+    fn truncates_on_character_boundaries() {
+        assert_eq!(truncate_utf8("ééé", 3), "é");
+        assert_eq!(truncate_utf8("abc", 10), "abc");
+    }
+}

@@ -1,0 +1,228 @@
+//! `POST /v1/records`: CloudTrail records in, per-record results out.
+//!
+//! The body is CloudTrail's own log-file JSON (`{"Records":[...]}`) or NDJSON, one record
+//! per line, optionally gzip-encoded. Each record is judged alone: one bad record never
+//! fails its neighbours. Accepted records are acknowledged only once durable.
+
+use std::io::Read as _;
+
+use axum::Extension;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use trailkeeper_core::ParsedRecord;
+use trailkeeper_core::record::{RecordDefaults, parse_record};
+use trailkeeper_store::AppendOutcome;
+
+use crate::api::{ApiError, Caller, ConnectionInfo, authenticate, new_request_id, read_body};
+use crate::audit;
+use crate::identity::Access;
+use crate::state::AppState;
+
+/// The most records one request may carry.
+pub const MAX_RECORDS_PER_REQUEST: usize = 100_000;
+/// How far a gzip body may expand: bounded so that a small bomb cannot exhaust memory.
+const MAX_INFLATION: usize = 16;
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestResponse {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+    pub results: Vec<RecordResult>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordResult {
+    pub index: usize,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+pub async fn handle(
+    State(state): State<AppState>,
+    Extension(connection): Extension<ConnectionInfo>,
+    request: Request,
+) -> Response {
+    let request_id = new_request_id();
+    match ingest(&state, &connection, request, &request_id).await {
+        Ok(response) => {
+            let mut response = (StatusCode::OK, serde_json::to_string(&response).unwrap_or_default()).into_response();
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert("x-amzn-requestid", value);
+            }
+            response
+        }
+        Err(error) => error.into_response_with_id(&request_id),
+    }
+}
+
+async fn ingest(
+    state: &AppState,
+    connection: &ConnectionInfo,
+    request: Request,
+    request_id: &str,
+) -> Result<IngestResponse, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body, state.config.max_request_bytes).await?;
+    let caller = authenticate(state, connection, &parts, &body, "cloudtrail", request_id)?;
+    if !state.limiter.try_acquire(&caller.principal.access_key_id) {
+        return Err(ApiError::throttling());
+    }
+    if !caller.principal.role.allows(Access::Ingest) {
+        return Err(ApiError::client(
+            "AccessDeniedException",
+            format!("User: {} is not authorized to perform: cloudtrail:PutRecords", caller.principal.arn()),
+        ));
+    }
+    let gzipped = parts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("gzip"));
+    let limit = state.config.max_request_bytes.saturating_mul(MAX_INFLATION);
+    let judged_caller = caller.clone();
+    let judged = tokio::task::spawn_blocking(move || -> Result<Vec<Judgement>, ApiError> {
+        let text = if gzipped { gunzip(&body, limit)? } else { body.to_vec() };
+        let raw_records = split_records(&text)?;
+        Ok(raw_records.into_iter().map(|raw| judge(&judged_caller, raw)).collect())
+    })
+    .await
+    .map_err(|_| ApiError::internal())??;
+
+    let mut results: Vec<RecordResult> = Vec::with_capacity(judged.len());
+    let mut to_append: Vec<ParsedRecord> = Vec::new();
+    let mut positions = Vec::new();
+    for (index, judgement) in judged.into_iter().enumerate() {
+        match judgement {
+            Judgement::Accept(record) => {
+                results.push(RecordResult {
+                    index,
+                    status: "accepted",
+                    event_id: Some(record.event_id.clone()),
+                    reason: None,
+                });
+                positions.push(index);
+                to_append.push(record);
+            }
+            Judgement::Reject(reason) => {
+                results.push(RecordResult { index, status: "rejected", event_id: None, reason: Some(reason) })
+            }
+        }
+    }
+    if !to_append.is_empty() {
+        let outcomes = audit::append(state, to_append).await?;
+        for (position, outcome) in positions.into_iter().zip(outcomes) {
+            if outcome == AppendOutcome::Duplicate {
+                results[position].status = "duplicate";
+            }
+        }
+    }
+    let count = |status: &str| results.iter().filter(|result| result.status == status).count();
+    let response = IngestResponse {
+        accepted: count("accepted"),
+        duplicates: count("duplicate"),
+        rejected: count("rejected"),
+        results,
+    };
+    state.metrics.count_ingest(response.accepted, response.duplicates, response.rejected);
+    Ok(response)
+}
+
+enum Judgement {
+    Accept(ParsedRecord),
+    Reject(String),
+}
+
+fn judge(caller: &Caller, raw: &[u8]) -> Judgement {
+    let defaults = RecordDefaults { account_id: &caller.principal.account_id, region: &caller.region };
+    let mut ids = || uuid::Uuid::new_v4().to_string();
+    match parse_record(raw, defaults, &mut ids) {
+        Err(error) => Judgement::Reject(error.to_string()),
+        Ok(record) if !caller.principal.reaches(&record.account_id) => Judgement::Reject(format!(
+            "{} may not write events for account {}",
+            caller.principal.arn(),
+            record.account_id
+        )),
+        Ok(record) => Judgement::Accept(record),
+    }
+}
+
+fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut text = Vec::with_capacity(body.len() * 4);
+    let decoder = flate2::read::MultiGzDecoder::new(body);
+    decoder
+        .take(limit as u64 + 1)
+        .read_to_end(&mut text)
+        .map_err(|error| ApiError::serialization(format!("The gzip body could not be decompressed: {error}")))?;
+    if text.len() > limit {
+        return Err(ApiError::new(
+            "RequestEntityTooLargeException",
+            format!("The decompressed body exceeds {limit} bytes."),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ));
+    }
+    Ok(text)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogFile<'a> {
+    #[serde(rename = "Records", borrow)]
+    records: Vec<&'a RawValue>,
+}
+
+/// The records of a body: a CloudTrail log file, a JSON array, or NDJSON.
+pub fn split_records(text: &[u8]) -> Result<Vec<&[u8]>, ApiError> {
+    let trimmed = text.trim_ascii();
+    let records: Vec<&[u8]> = if trimmed.starts_with(b"[") {
+        let items: Vec<&RawValue> = serde_json::from_slice(trimmed)
+            .map_err(|error| ApiError::serialization(format!("The body is not a JSON array of records: {error}")))?;
+        items.into_iter().map(|item| item.get().as_bytes()).collect()
+    } else if let Ok(file) = serde_json::from_slice::<LogFile<'_>>(trimmed) {
+        file.records.into_iter().map(|item| item.get().as_bytes()).collect()
+    } else {
+        trimmed.split(|&byte| byte == b'\n').map(<[u8]>::trim_ascii).filter(|line| !line.is_empty()).collect()
+    };
+    if records.len() > MAX_RECORDS_PER_REQUEST {
+        return Err(ApiError::client(
+            "ValidationException",
+            format!("A request may carry at most {MAX_RECORDS_PER_REQUEST} records; this one has {}.", records.len()),
+        ));
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_every_body_shape() {
+        let file = br#"{"Records":[{"a":1},{"b":"x\ny"}]}"#;
+        assert_eq!(split_records(file).unwrap(), vec![&br#"{"a":1}"#[..], br#"{"b":"x\ny"}"#]);
+        let ndjson = b"{\"a\":1}\n\n{\"b\":2}\r\n";
+        assert_eq!(split_records(ndjson).unwrap(), vec![&b"{\"a\":1}"[..], b"{\"b\":2}"]);
+        let array = br#" [{"a":1}, {"b":2}] "#;
+        assert_eq!(split_records(array).unwrap().len(), 2);
+        // A bad line stays a record of its own, judged (and refused) alone.
+        assert_eq!(split_records(b"{\"a\":1}\nnot json\n").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn refuses_gzip_bombs() {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut encoder, &vec![b' '; 1 << 20]).unwrap();
+        let bomb = encoder.finish().unwrap();
+        assert_eq!(gunzip(&bomb, 1000).unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(gunzip(b"not gzip", 1000).is_err());
+    }
+}

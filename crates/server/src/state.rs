@@ -1,0 +1,38 @@
+//! [`AppState`]: everything the server reaches at run time, built once in `main` and
+//! handed to every handler. There is no other global state.
+
+use std::sync::Arc;
+
+use trailkeeper_store::EventLog;
+
+use crate::config::Config;
+use crate::identity::Identities;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
+
+/// A cheap-clone handle to the server's shared state.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub config: Config,
+    pub identities: Identities,
+    pub log: EventLog,
+    /// Signs `NextToken`s; stored in the data directory so tokens survive restarts.
+    pub token_key: [u8; 32],
+    pub limiter: RateLimiter,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}

@@ -1,0 +1,383 @@
+//! The journal: append-only files of checksummed frames, the durable half of the event log.
+//!
+//! An event is acknowledged only after the frame holding it has been written and
+//! `fdatasync`ed; the writer batches many appends into one sync (group commit). Files are
+//! named by the first sequence number they may hold, so sealing can drop whole files.
+//!
+//! Frame layout (little endian):
+//!
+//! ```text
+//! magic u32 | body_len u32 | crc32c(body) u32 | body
+//! body = count u32, then per event:
+//!        seq u64 | event_time_ms i64 | ingest_time_ms i64 | account_len u8 | account
+//!        | region_len u8 | region | json_len u32 | json
+//! ```
+//!
+//! Recovery reads every frame in order. A frame that fails its checksum at the end of the
+//! newest file, with no valid frame after it, is a torn write that was never acknowledged:
+//! it is cut off. Any other bad frame is corruption of acknowledged data and recovery stops
+//! with [`StoreError::Corrupt`] rather than silently dropping events.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::StoreError;
+
+const MAGIC: u32 = 0x314A_4B54; // "TKJ1"
+const HEADER_LEN: usize = 12;
+/// No frame is larger than this; a header claiming more is corrupt, not a reason to allocate.
+pub const MAX_FRAME_BYTES: usize = 512 * 1024 * 1024;
+
+/// One event as the journal records it. The record's lookup fields are not journalled:
+/// recovery reads them again from the JSON, which is the source of truth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry<'a> {
+    pub seq: u64,
+    pub event_time_ms: i64,
+    pub ingest_time_ms: i64,
+    pub account_id: &'a str,
+    pub region: &'a str,
+    pub json: &'a [u8],
+}
+
+/// Appends one frame holding `entries` to `out`.
+pub fn encode_frame(entries: &[JournalEntry<'_>], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&MAGIC.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    let body_start = out.len();
+    out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    for entry in entries {
+        out.extend_from_slice(&entry.seq.to_le_bytes());
+        out.extend_from_slice(&entry.event_time_ms.to_le_bytes());
+        out.extend_from_slice(&entry.ingest_time_ms.to_le_bytes());
+        // Account IDs and Regions are validated to at most 64 bytes before they get here.
+        out.push(entry.account_id.len() as u8);
+        out.extend_from_slice(entry.account_id.as_bytes());
+        out.push(entry.region.len() as u8);
+        out.extend_from_slice(entry.region.as_bytes());
+        out.extend_from_slice(&(entry.json.len() as u32).to_le_bytes());
+        out.extend_from_slice(entry.json);
+    }
+    let body_len = (out.len() - body_start) as u32;
+    let crc = crc32c::crc32c(&out[body_start..]);
+    out[start + 4..start + 8].copy_from_slice(&body_len.to_le_bytes());
+    out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Why bytes at some offset are not a valid frame.
+#[derive(Debug, PartialEq, Eq)]
+enum FrameError {
+    /// The file ends inside the frame.
+    Truncated,
+    /// The frame is complete but wrong: magic, checksum or layout.
+    Invalid(&'static str),
+}
+
+/// Reads the frame at the start of `bytes`, returning its entries and its total length.
+fn decode_frame(bytes: &[u8]) -> Result<(Vec<JournalEntry<'_>>, usize), FrameError> {
+    if bytes.len() < HEADER_LEN {
+        return Err(FrameError::Truncated);
+    }
+    let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    if word(0) != MAGIC {
+        return Err(FrameError::Invalid("bad frame magic"));
+    }
+    let body_len = word(4) as usize;
+    if body_len > MAX_FRAME_BYTES {
+        return Err(FrameError::Invalid("frame length out of range"));
+    }
+    let Some(body) = bytes.get(HEADER_LEN..HEADER_LEN + body_len) else {
+        return Err(FrameError::Truncated);
+    };
+    if crc32c::crc32c(body) != word(8) {
+        return Err(FrameError::Invalid("frame checksum mismatch"));
+    }
+    let entries = decode_body(body).ok_or(FrameError::Invalid("frame body does not match its layout"))?;
+    Ok((entries, HEADER_LEN + body_len))
+}
+
+fn decode_body(body: &[u8]) -> Option<Vec<JournalEntry<'_>>> {
+    struct Cursor<'a> {
+        bytes: &'a [u8],
+    }
+    impl<'a> Cursor<'a> {
+        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+            let (head, tail) = self.bytes.split_at_checked(n)?;
+            self.bytes = tail;
+            Some(head)
+        }
+        fn u8(&mut self) -> Option<u8> {
+            Some(self.take(1)?[0])
+        }
+        fn u32(&mut self) -> Option<u32> {
+            Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+        }
+        fn u64(&mut self) -> Option<u64> {
+            Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+        }
+        fn str(&mut self, n: usize) -> Option<&'a str> {
+            std::str::from_utf8(self.take(n)?).ok()
+        }
+    }
+    let mut cursor = Cursor { bytes: body };
+    let count = cursor.u32()? as usize;
+    // Each entry takes at least 30 bytes; a count that could not fit is corrupt.
+    if count > body.len() / 30 {
+        return None;
+    }
+    let mut entries = Vec::with_capacity(count);
+    for _ in 0..count {
+        let seq = cursor.u64()?;
+        let event_time_ms = cursor.u64()? as i64;
+        let ingest_time_ms = cursor.u64()? as i64;
+        let account_len = usize::from(cursor.u8()?);
+        let account_id = cursor.str(account_len)?;
+        let region_len = usize::from(cursor.u8()?);
+        let region = cursor.str(region_len)?;
+        let json_len = cursor.u32()? as usize;
+        let json = cursor.take(json_len)?;
+        entries.push(JournalEntry { seq, event_time_ms, ingest_time_ms, account_id, region, json });
+    }
+    cursor.bytes.is_empty().then_some(entries)
+}
+
+/// The journal files in a directory, oldest first, with the first sequence number each
+/// may hold (from its name).
+pub fn list_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).map_err(StoreError::io(dir))? {
+        let path = entry.map_err(StoreError::io(dir))?.path();
+        let first_seq = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.strip_suffix(".wal"))
+            .and_then(|stem| stem.parse::<u64>().ok());
+        if let Some(first_seq) = first_seq {
+            files.push((first_seq, path));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+pub fn file_name(first_seq: u64) -> String {
+    format!("{first_seq:020}.wal")
+}
+
+/// What recovery found in the journal.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    pub frames: u64,
+    pub events: u64,
+    /// Bytes of a torn, never-acknowledged tail that were cut off.
+    pub torn_bytes: u64,
+    pub last_seq: Option<u64>,
+}
+
+/// Reads every frame of every journal file in order and hands each entry to `visit`.
+/// Cuts off a torn tail of the newest file; refuses any other damage.
+pub fn replay(dir: &Path, mut visit: impl FnMut(JournalEntry<'_>)) -> Result<ReplayReport, StoreError> {
+    let files = list_files(dir)?;
+    let mut report = ReplayReport::default();
+    for (index, (_, path)) in files.iter().enumerate() {
+        let is_newest = index + 1 == files.len();
+        let mut bytes = Vec::new();
+        File::open(path).and_then(|mut file| file.read_to_end(&mut bytes)).map_err(StoreError::io(path))?;
+        let mut offset = 0;
+        while offset < bytes.len() {
+            match decode_frame(&bytes[offset..]) {
+                Ok((entries, len)) => {
+                    report.frames += 1;
+                    for entry in entries {
+                        report.events += 1;
+                        report.last_seq = Some(entry.seq);
+                        visit(entry);
+                    }
+                    offset += len;
+                }
+                Err(error) => {
+                    let torn = is_newest && !has_valid_frame_after(&bytes, offset + 1);
+                    if !torn {
+                        let detail = match error {
+                            FrameError::Truncated => "frame runs past the end of a sealed journal file",
+                            FrameError::Invalid(why) => why,
+                        };
+                        return Err(StoreError::Corrupt {
+                            path: path.clone(),
+                            offset: offset as u64,
+                            what: "journal frame",
+                            detail: detail.to_owned(),
+                        });
+                    }
+                    report.torn_bytes = (bytes.len() - offset) as u64;
+                    tracing::warn!(path = %path.display(), offset, bytes = report.torn_bytes, "cutting off a torn journal tail");
+                    let file = OpenOptions::new().write(true).open(path).map_err(StoreError::io(path))?;
+                    file.set_len(offset as u64).map_err(StoreError::io(path))?;
+                    file.sync_all().map_err(StoreError::io(path))?;
+                    break;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Whether a valid frame starts anywhere at or after `from`: if one does, the damage
+/// before it is not a torn tail.
+fn has_valid_frame_after(bytes: &[u8], from: usize) -> bool {
+    let magic = MAGIC.to_le_bytes();
+    let mut at = from;
+    while let Some(found) = bytes.get(at..).and_then(|rest| rest.windows(4).position(|window| window == magic)) {
+        if decode_frame(&bytes[at + found..]).is_ok() {
+            return true;
+        }
+        at += found + 1;
+    }
+    false
+}
+
+/// The file the writer appends to.
+pub struct JournalWriter {
+    dir: PathBuf,
+    path: PathBuf,
+    file: File,
+    len: u64,
+    sync: bool,
+}
+
+impl JournalWriter {
+    /// Opens a new journal file for events from `first_seq` on.
+    pub fn create(dir: &Path, first_seq: u64, sync: bool) -> Result<JournalWriter, StoreError> {
+        let path = dir.join(file_name(first_seq));
+        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(StoreError::io(&path))?;
+        let len = file.metadata().map_err(StoreError::io(&path))?.len();
+        if sync {
+            sync_dir(dir)?;
+        }
+        Ok(JournalWriter { dir: dir.to_owned(), path, file, len, sync })
+    }
+
+    /// Writes already-encoded frames and makes them durable. On failure the file is cut
+    /// back to its previous length so that a later append starts on a frame boundary.
+    pub fn append(&mut self, frames: &[u8]) -> Result<(), StoreError> {
+        let result = self.file.write_all(frames).and_then(|()| if self.sync { self.file.sync_data() } else { Ok(()) });
+        match result {
+            Ok(()) => {
+                self.len += frames.len() as u64;
+                Ok(())
+            }
+            Err(source) => {
+                if let Err(truncate_error) = self.file.set_len(self.len) {
+                    tracing::error!(path = %self.path.display(), error = %truncate_error, "could not cut a failed journal write back");
+                }
+                Err(StoreError::Io { path: self.path.clone(), source })
+            }
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Makes a directory's entries (new or renamed files) durable.
+pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|handle| handle.sync_all()).map_err(StoreError::io(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, json: &str) -> JournalEntry<'_> {
+        JournalEntry {
+            seq,
+            event_time_ms: 1000 + seq as i64,
+            ingest_time_ms: 5,
+            account_id: "123456789012",
+            region: "us-east-1",
+            json: json.as_bytes(),
+        }
+    }
+
+    fn collect(dir: &Path) -> Result<(Vec<u64>, ReplayReport), StoreError> {
+        let mut seqs = Vec::new();
+        let report = replay(dir, |entry| seqs.push(entry.seq))?;
+        Ok((seqs, report))
+    }
+
+    fn write_frames(dir: &Path, first_seq: u64, frames: &[Vec<JournalEntry<'_>>]) -> PathBuf {
+        let mut writer = JournalWriter::create(dir, first_seq, false).unwrap();
+        for frame in frames {
+            let mut bytes = Vec::new();
+            encode_frame(frame, &mut bytes);
+            writer.append(&bytes).unwrap();
+        }
+        writer.path.clone()
+    }
+
+    #[test]
+    fn round_trips_frames_across_files() {
+        let dir = tempfile::tempdir().unwrap();
+        write_frames(dir.path(), 1, &[vec![entry(1, "{}"), entry(2, r#"{"a":1}"#)], vec![entry(3, "{}")]]);
+        write_frames(dir.path(), 4, &[vec![entry(4, "{}")]]);
+        let mut seen = Vec::new();
+        replay(dir.path(), |e| seen.push((e.seq, e.json.to_vec(), e.account_id.to_owned()))).unwrap();
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        assert_eq!(seen[1].1, br#"{"a":1}"#);
+    }
+
+    #[test]
+    fn cuts_a_torn_tail_at_every_length() {
+        let mut full = Vec::new();
+        encode_frame(&[entry(1, "{}")], &mut full);
+        let first_len = full.len();
+        encode_frame(&[entry(2, r#"{"x":"y"}"#)], &mut full);
+        for cut in first_len..full.len() {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(file_name(1));
+            fs::write(&path, &full[..cut]).unwrap();
+            let (seqs, report) = collect(dir.path()).unwrap();
+            assert_eq!(seqs, vec![1], "cut at {cut}");
+            assert_eq!(report.torn_bytes, (cut - first_len) as u64);
+            assert_eq!(fs::metadata(&path).unwrap().len(), first_len as u64);
+        }
+    }
+
+    #[test]
+    fn names_corruption_before_valid_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_frames(dir.path(), 1, &[vec![entry(1, r#"{"k":"v"}"#)], vec![entry(2, "{}")]]);
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[HEADER_LEN + 10] ^= 0x40;
+        fs::write(&path, &bytes).unwrap();
+        match collect(dir.path()) {
+            Err(StoreError::Corrupt { offset: 0, what: "journal frame", .. }) => {}
+            other => panic!("expected corruption at offset 0, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_damage_in_an_older_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = write_frames(dir.path(), 1, &[vec![entry(1, "{}")]]);
+        write_frames(dir.path(), 2, &[vec![entry(2, "{}")]]);
+        let bytes = fs::read(&old).unwrap();
+        fs::write(&old, &bytes[..bytes.len() - 1]).unwrap();
+        assert!(matches!(collect(dir.path()), Err(StoreError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn never_panics_on_garbage() {
+        for seed in 0u32..200 {
+            let mut bytes = Vec::new();
+            encode_frame(&[entry(1, r#"{"a":"b"}"#)], &mut bytes);
+            let at = (seed as usize * 7) % bytes.len();
+            bytes[at] = bytes[at].wrapping_add(seed as u8 | 1);
+            let _ = decode_frame(&bytes);
+            let _ = decode_frame(&bytes[..at]);
+        }
+    }
+}

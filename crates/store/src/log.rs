@@ -1,0 +1,831 @@
+//! [`EventLog`]: the journal, the hot tables and the sealed segments as one store.
+//!
+//! Two threads own the moving parts. The writer takes append requests from a bounded
+//! queue, drops duplicates, writes one journal frame per request and syncs once per
+//! round (group commit), publishes the events to the active hot table, and only then
+//! acknowledges. When the active table is large or old enough it is frozen and the
+//! journal moves to a new file. The sealer writes each frozen table out as segments,
+//! records them in the manifest, and deletes the journal files they came from.
+//!
+//! Readers take the state lock for reading only long enough to collect candidates; the
+//! writer and sealer take it for writing only to swap tables and segment lists.
+
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use trailkeeper_core::record::{RecordDefaults, parse_record};
+use trailkeeper_core::{ParsedRecord, time::format_date};
+
+use crate::error::StoreError;
+use crate::hot::{HotTable, ScanBounds};
+use crate::journal::{self, JournalEntry, JournalWriter};
+use crate::segment::{Segment, SegmentMeta, write_segment};
+use crate::{EventKey, StoredEvent};
+
+/// How the log batches, seals and pushes back. Defaults suit one machine.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// Freeze the active hot table once it holds this many bytes.
+    pub seal_after_bytes: usize,
+    /// Freeze the active hot table once its oldest event is this old.
+    pub seal_after: Duration,
+    /// Refuse appends (overload) while more than this many bytes wait for the writer.
+    pub max_pending_bytes: usize,
+    /// Refuse appends while this many frozen tables wait for the sealer.
+    pub max_frozen_tables: usize,
+    /// `fdatasync` every journal write. Only tests that measure nothing turn this off.
+    pub sync: bool,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            seal_after_bytes: 256 * 1024 * 1024,
+            seal_after: Duration::from_secs(300),
+            max_pending_bytes: 128 * 1024 * 1024,
+            max_frozen_tables: 3,
+            sync: true,
+        }
+    }
+}
+
+/// A record on its way into the log.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub record: ParsedRecord,
+    pub ingest_time_ms: i64,
+}
+
+/// What became of one appended record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOutcome {
+    Stored {
+        seq: u64,
+    },
+    /// The account already has an event with this eventID; nothing was written.
+    Duplicate,
+}
+
+/// Whose events a query may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountScope {
+    Only(Vec<String>),
+    All,
+}
+
+/// One event a history query returns.
+#[derive(Debug, Clone)]
+pub struct FoundEvent {
+    pub key: EventKey,
+    pub json: Bytes,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct LogStats {
+    pub hot_events: usize,
+    pub frozen_tables: usize,
+    pub segments: usize,
+    pub sealed_events: u64,
+    pub sealed_bytes: u64,
+    pub next_seq: u64,
+    pub pending_bytes: usize,
+}
+
+type Done = Box<dyn FnOnce(Result<Vec<AppendOutcome>, StoreError>) + Send>;
+
+struct AppendRequest {
+    events: Vec<NewEvent>,
+    done: Done,
+}
+
+#[derive(Default)]
+struct Queue {
+    requests: VecDeque<AppendRequest>,
+    pending_bytes: usize,
+    closing: bool,
+}
+
+#[derive(Default)]
+struct State {
+    active: HotTable,
+    /// When the first event entered the active table.
+    active_since: Option<Instant>,
+    frozen: Vec<Arc<HotTable>>,
+    segments: SegmentSet,
+    sealed_through_seq: u64,
+    next_seq: u64,
+}
+
+impl State {
+    fn contains(&self, account_id: &str, event_id: &str, event_time_ms: i64) -> Result<bool, StoreError> {
+        if self.active.contains(account_id, event_id)
+            || self.frozen.iter().any(|table| table.contains(account_id, event_id))
+        {
+            return Ok(true);
+        }
+        self.segments.contains(account_id, event_id, event_time_ms)
+    }
+}
+
+/// The sealed segments, indexed two ways: by stream for lookups, newest first, and by
+/// (account, date) for deduplication.
+#[derive(Default)]
+struct SegmentSet {
+    by_stream: HashMap<(String, String), Vec<Arc<Segment>>>,
+    by_account_date: HashMap<(String, String), Vec<Arc<Segment>>>,
+}
+
+impl SegmentSet {
+    fn add(&mut self, segment: Arc<Segment>) {
+        let meta = segment.meta();
+        let stream = self.by_stream.entry((meta.account_id.clone(), meta.region.clone())).or_default();
+        stream.push(Arc::clone(&segment));
+        stream.sort_by_key(|segment| std::cmp::Reverse((segment.meta().max_time_ms, segment.meta().max_seq)));
+        self.by_account_date.entry((meta.account_id.clone(), meta.date.clone())).or_default().push(segment);
+    }
+
+    fn remove(&mut self, name: &str, account_id: &str, region: &str, date: &str) {
+        let keep = |segment: &Arc<Segment>| segment.meta().name != name;
+        if let Some(list) = self.by_stream.get_mut(&(account_id.to_owned(), region.to_owned())) {
+            list.retain(keep);
+        }
+        if let Some(list) = self.by_account_date.get_mut(&(account_id.to_owned(), date.to_owned())) {
+            list.retain(|segment| !(segment.meta().name == name && segment.meta().region == region));
+        }
+    }
+
+    /// An event ID names one event, and a retried record carries the same eventTime, so
+    /// only the segments of the event's own date (in any Region) can hold a duplicate.
+    fn contains(&self, account_id: &str, event_id: &str, event_time_ms: i64) -> Result<bool, StoreError> {
+        let Some(segments) = self.by_account_date.get(&(account_id.to_owned(), format_date(event_time_ms))) else {
+            return Ok(false);
+        };
+        for segment in segments {
+            if segment.contains_event_id(event_id)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Arc<Segment>> {
+        self.by_stream.values().flatten()
+    }
+}
+
+/// The manifest: which segments are sealed, and up to which sequence number the journal
+/// is covered by them. Written whole to a temporary file and renamed into place.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    version: u32,
+    sealed_through_seq: u64,
+    /// Parquet paths relative to the segments directory.
+    segments: Vec<String>,
+}
+
+const MANIFEST_VERSION: u32 = 1;
+
+struct Shared {
+    root: PathBuf,
+    options: LogOptions,
+    state: RwLock<State>,
+    queue: Mutex<Queue>,
+    queue_ready: Condvar,
+    /// Serialises manifest rewrites between the sealer and retention.
+    manifest_lock: Mutex<()>,
+}
+
+/// The event log. Cheap to clone; every clone is the same log.
+#[derive(Clone)]
+pub struct EventLog {
+    shared: Arc<Shared>,
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl std::fmt::Debug for EventLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLog").field("root", &self.shared.root).finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere must not turn every later call into a panic: the data behind these
+    // locks is left consistent at every await-free step.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl EventLog {
+    /// Opens (or creates) the log under `root`: loads the sealed segments named in the
+    /// manifest, deletes segment files a crash left unlisted, and replays the journal.
+    pub fn open(root: &Path, options: LogOptions) -> Result<EventLog, StoreError> {
+        let journal_dir = root.join("journal");
+        let segments_dir = root.join("segments");
+        for dir in [root, &journal_dir, &segments_dir] {
+            fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+        }
+
+        let manifest = read_manifest(root)?;
+        let mut state = State { sealed_through_seq: manifest.sealed_through_seq, ..State::default() };
+        let listed: HashSet<&str> = manifest.segments.iter().map(String::as_str).collect();
+        for relative in &manifest.segments {
+            let segment = Segment::open(&segments_dir.join(relative))?;
+            state.segments.add(Arc::new(segment));
+        }
+        remove_unlisted_segments(&segments_dir, &listed)?;
+
+        let mut replay_error = None;
+        let report = journal::replay(&journal_dir, |entry| {
+            if entry.seq <= manifest.sealed_through_seq || replay_error.is_some() {
+                return;
+            }
+            match stored_event_from_journal(&entry) {
+                Ok(event) => {
+                    state.active.insert(event);
+                }
+                Err(detail) => replay_error = Some(detail),
+            }
+        })?;
+        if let Some(detail) = replay_error {
+            return Err(StoreError::Corrupt { path: journal_dir, offset: 0, what: "journal record", detail });
+        }
+        if !state.active.is_empty() {
+            state.active_since = Some(Instant::now());
+        }
+        state.next_seq = report.last_seq.unwrap_or(0).max(manifest.sealed_through_seq) + 1;
+        tracing::info!(
+            segments = manifest.segments.len(),
+            replayed_events = state.active.len(),
+            torn_bytes = report.torn_bytes,
+            next_seq = state.next_seq,
+            "event log opened"
+        );
+
+        let writer = JournalWriter::create(&journal_dir, state.next_seq, options.sync)?;
+        let shared = Arc::new(Shared {
+            root: root.to_owned(),
+            options,
+            state: RwLock::new(state),
+            queue: Mutex::new(Queue::default()),
+            queue_ready: Condvar::new(),
+            manifest_lock: Mutex::new(()),
+        });
+        let (seal_tx, seal_rx) = mpsc::channel();
+        let writer_shared = Arc::clone(&shared);
+        let sealer_shared = Arc::clone(&shared);
+        let spawn = |name: &str, body: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new().name(name.to_owned()).spawn(body).map_err(StoreError::io(root))
+        };
+        let threads = vec![
+            spawn("tk-journal", Box::new(move || run_writer(&writer_shared, writer, &seal_tx)))?,
+            spawn("tk-sealer", Box::new(move || run_sealer(&sealer_shared, &seal_rx)))?,
+        ];
+        Ok(EventLog { shared, threads: Arc::new(Mutex::new(threads)) })
+    }
+
+    /// Queues records for the writer. `done` runs on the writer thread once they are
+    /// durable (or failed); it must not block. Refuses at once when the log is overloaded.
+    pub fn append(
+        &self,
+        events: Vec<NewEvent>,
+        done: impl FnOnce(Result<Vec<AppendOutcome>, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let bytes: usize = events.iter().map(|event| event.record.json.len()).sum();
+        let frozen = self.shared.state.read().unwrap_or_else(PoisonError::into_inner).frozen.len();
+        let mut queue = lock(&self.shared.queue);
+        if queue.closing {
+            return Err(StoreError::Closed);
+        }
+        if queue.pending_bytes > 0 && queue.pending_bytes + bytes > self.shared.options.max_pending_bytes
+            || frozen >= self.shared.options.max_frozen_tables
+        {
+            return Err(StoreError::Overloaded { pending_bytes: queue.pending_bytes });
+        }
+        queue.pending_bytes += bytes;
+        queue.requests.push_back(AppendRequest { events, done: Box::new(done) });
+        drop(queue);
+        self.shared.queue_ready.notify_one();
+        Ok(())
+    }
+
+    /// Up to `limit` events of `region` matching `bounds`, newest first.
+    pub fn lookup(
+        &self,
+        scope: &AccountScope,
+        region: &str,
+        bounds: &ScanBounds<'_>,
+        limit: usize,
+    ) -> Result<Vec<FoundEvent>, StoreError> {
+        enum Source {
+            Hot(Bytes),
+            Sealed(Arc<Segment>, u32),
+        }
+        let mut best: BinaryHeap<std::cmp::Reverse<EventKey>> = BinaryHeap::new();
+        let mut candidates: Vec<(EventKey, Source)> = Vec::new();
+        let offer = |key: EventKey, best: &mut BinaryHeap<std::cmp::Reverse<EventKey>>| -> bool {
+            if best.len() < limit {
+                best.push(std::cmp::Reverse(key));
+                true
+            } else if best.peek().is_some_and(|worst| key > worst.0) {
+                best.pop();
+                best.push(std::cmp::Reverse(key));
+                true
+            } else {
+                false
+            }
+        };
+
+        {
+            let state = self.shared.state.read().unwrap_or_else(PoisonError::into_inner);
+            let accounts: Vec<String> = match scope {
+                AccountScope::Only(accounts) => accounts.clone(),
+                AccountScope::All => {
+                    let mut all: Vec<String> =
+                        state.segments.by_stream.keys().filter(|(_, r)| r == region).map(|(a, _)| a.clone()).collect();
+                    for table in std::iter::once(&state.active).chain(state.frozen.iter().map(|t| &**t)) {
+                        all.extend(table.events().iter().filter(|e| e.region == region).map(|e| e.account_id.clone()));
+                    }
+                    all.sort();
+                    all.dedup();
+                    all
+                }
+            };
+            for account in &accounts {
+                for table in std::iter::once(&state.active).chain(state.frozen.iter().map(|t| &**t)) {
+                    for event in table.scan(account, region, bounds, limit) {
+                        if offer(event.key(), &mut best) {
+                            candidates.push((event.key(), Source::Hot(event.json.clone())));
+                        }
+                    }
+                }
+                let Some(segments) = state.segments.by_stream.get(&(account.clone(), region.to_owned())) else {
+                    continue;
+                };
+                for segment in segments {
+                    let meta = segment.meta();
+                    if bounds.start_ms.is_some_and(|start| meta.max_time_ms < start)
+                        || bounds.end_ms.is_some_and(|end| meta.min_time_ms > end)
+                    {
+                        continue;
+                    }
+                    // Segments are in descending order of their newest event: once the
+                    // page is full of newer events, no older segment can contribute.
+                    if best.len() >= limit && best.peek().is_some_and(|worst| meta.max_time_ms < worst.0.time_ms) {
+                        break;
+                    }
+                    for row in segment
+                        .scan(bounds.kind, bounds.attribute, bounds.start_ms, bounds.end_ms, bounds.before)
+                        .take(limit)
+                    {
+                        if !offer(row.key, &mut best) {
+                            break;
+                        }
+                        candidates.push((row.key, Source::Sealed(Arc::clone(segment), row.row)));
+                    }
+                }
+            }
+        }
+
+        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        candidates.truncate(limit);
+        let mut found: Vec<Option<FoundEvent>> = Vec::with_capacity(candidates.len());
+        let mut reads: Vec<(Arc<Segment>, Vec<(usize, u32)>)> = Vec::new();
+        for (position, (key, source)) in candidates.into_iter().enumerate() {
+            match source {
+                Source::Hot(json) => found.push(Some(FoundEvent { key, json })),
+                Source::Sealed(segment, row) => {
+                    found.push(Some(FoundEvent { key, json: Bytes::new() }));
+                    match reads.iter_mut().find(|(s, _)| Arc::ptr_eq(s, &segment)) {
+                        Some((_, rows)) => rows.push((position, row)),
+                        None => reads.push((segment, vec![(position, row)])),
+                    }
+                }
+            }
+        }
+        for (segment, rows) in reads {
+            let texts = segment.read_json(&rows.iter().map(|(_, row)| *row).collect::<Vec<_>>())?;
+            for ((position, _), json) in rows.into_iter().zip(texts) {
+                if let Some(Some(event)) = found.get_mut(position) {
+                    event.json = json;
+                }
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// Drops every sealed segment whose newest event was recorded before `cutoff_ms`
+    /// (retention). Returns what was dropped, so that the caller can record it.
+    pub fn expire(&self, cutoff_ms: i64) -> Result<Vec<SegmentMeta>, StoreError> {
+        let _manifest = lock(&self.shared.manifest_lock);
+        let expired: Vec<Arc<Segment>> = {
+            let state = self.shared.state.read().unwrap_or_else(PoisonError::into_inner);
+            state.segments.all().filter(|segment| segment.meta().max_ingest_ms < cutoff_ms).cloned().collect()
+        };
+        if expired.is_empty() {
+            return Ok(Vec::new());
+        }
+        {
+            let mut state = self.shared.state.write().unwrap_or_else(PoisonError::into_inner);
+            for segment in &expired {
+                let meta = segment.meta();
+                state.segments.remove(&meta.name, &meta.account_id, &meta.region, &meta.date);
+            }
+            write_manifest(&self.shared.root, &state)?;
+        }
+        for segment in &expired {
+            for path in segment.paths() {
+                if let Err(error) = fs::remove_file(&path) {
+                    tracing::warn!(path = %path.display(), %error, "could not delete an expired segment file");
+                }
+            }
+        }
+        Ok(expired.iter().map(|segment| segment.meta().clone()).collect())
+    }
+
+    pub fn stats(&self) -> LogStats {
+        let pending_bytes = lock(&self.shared.queue).pending_bytes;
+        let state = self.shared.state.read().unwrap_or_else(PoisonError::into_inner);
+        let (mut sealed_events, mut sealed_bytes, mut segments) = (0, 0, 0);
+        for segment in state.segments.all() {
+            let meta = segment.meta();
+            segments += 1;
+            sealed_events += meta.event_count;
+            sealed_bytes += meta.parquet_bytes + meta.index_bytes;
+        }
+        LogStats {
+            hot_events: state.active.len() + state.frozen.iter().map(|t| t.len()).sum::<usize>(),
+            frozen_tables: state.frozen.len(),
+            segments,
+            sealed_events,
+            sealed_bytes,
+            next_seq: state.next_seq,
+            pending_bytes,
+        }
+    }
+
+    /// Finishes every queued append, seals everything, and stops the threads.
+    pub fn close(&self) {
+        lock(&self.shared.queue).closing = true;
+        self.shared.queue_ready.notify_all();
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for thread in threads {
+            if thread.join().is_err() {
+                tracing::error!("an event log thread panicked");
+            }
+        }
+    }
+}
+
+fn stored_event_from_journal(entry: &JournalEntry<'_>) -> Result<StoredEvent, String> {
+    let defaults = RecordDefaults { account_id: entry.account_id, region: entry.region };
+    let mut no_new_ids = || String::new();
+    let record =
+        parse_record(entry.json, defaults, &mut no_new_ids).map_err(|error| format!("event {}: {error}", entry.seq))?;
+    if record.json != entry.json {
+        return Err(format!("event {} changed when read back", entry.seq));
+    }
+    Ok(StoredEvent {
+        seq: entry.seq,
+        event_time_ms: entry.event_time_ms,
+        ingest_time_ms: entry.ingest_time_ms,
+        account_id: entry.account_id.to_owned(),
+        region: entry.region.to_owned(),
+        event_id: record.event_id,
+        category: record.category,
+        fields: record.fields,
+        json: Bytes::copy_from_slice(entry.json),
+    })
+}
+
+fn copy_error(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Io { path, source } => {
+            StoreError::Io { path: path.clone(), source: std::io::Error::new(source.kind(), source.to_string()) }
+        }
+        StoreError::Corrupt { path, offset, what, detail } => {
+            StoreError::Corrupt { path: path.clone(), offset: *offset, what, detail: detail.clone() }
+        }
+        StoreError::Parquet { path, detail } => StoreError::Parquet { path: path.clone(), detail: detail.clone() },
+        StoreError::Overloaded { pending_bytes } => StoreError::Overloaded { pending_bytes: *pending_bytes },
+        StoreError::Closed => StoreError::Closed,
+    }
+}
+
+struct SealJob {
+    table: Arc<HotTable>,
+    sealed_through_seq: u64,
+}
+
+fn run_writer(shared: &Shared, mut writer: JournalWriter, seal_tx: &mpsc::Sender<SealJob>) {
+    let mut frame_buffer = Vec::new();
+    loop {
+        let (requests, closing) = {
+            let mut queue = lock(&shared.queue);
+            while queue.requests.is_empty() && !queue.closing {
+                let (guard, _) = shared
+                    .queue_ready
+                    .wait_timeout(queue, Duration::from_millis(500))
+                    .unwrap_or_else(PoisonError::into_inner);
+                queue = guard;
+                if queue.requests.is_empty() {
+                    break;
+                }
+            }
+            queue.pending_bytes = 0;
+            (std::mem::take(&mut queue.requests), queue.closing)
+        };
+        if !requests.is_empty() {
+            write_round(shared, &mut writer, requests, &mut frame_buffer);
+        }
+        let should_freeze = {
+            let state = shared.state.read().unwrap_or_else(PoisonError::into_inner);
+            !state.active.is_empty()
+                && (closing
+                    || state.active.bytes() >= shared.options.seal_after_bytes
+                    || state.active_since.is_some_and(|since| since.elapsed() >= shared.options.seal_after))
+        };
+        if should_freeze {
+            freeze(shared, &mut writer, seal_tx);
+        }
+        if closing && lock(&shared.queue).requests.is_empty() {
+            return;
+        }
+    }
+}
+
+/// One group commit: deduplicate, write every request's frame, sync once, publish, ack.
+fn write_round(
+    shared: &Shared,
+    writer: &mut JournalWriter,
+    requests: VecDeque<AppendRequest>,
+    frame_buffer: &mut Vec<u8>,
+) {
+    frame_buffer.clear();
+    let mut outcomes: Vec<Result<Vec<AppendOutcome>, StoreError>> = Vec::with_capacity(requests.len());
+    let mut to_publish: Vec<StoredEvent> = Vec::new();
+    let first_seq;
+    {
+        let state = shared.state.read().unwrap_or_else(PoisonError::into_inner);
+        first_seq = state.next_seq;
+        let mut next_seq = first_seq;
+        let mut in_round: HashSet<(&str, &str)> = HashSet::new();
+        for request in &requests {
+            let mut request_outcomes = Vec::with_capacity(request.events.len());
+            let mut entries = Vec::with_capacity(request.events.len());
+            let mut claimed = Vec::new();
+            let mut failed = None;
+            for event in &request.events {
+                let record = &event.record;
+                let seen = in_round.contains(&(record.account_id.as_str(), record.event_id.as_str()));
+                match state.contains(&record.account_id, &record.event_id, record.event_time_ms) {
+                    Err(error) => {
+                        failed = Some(error);
+                        break;
+                    }
+                    Ok(stored) if stored || seen => request_outcomes.push(AppendOutcome::Duplicate),
+                    Ok(_) => {
+                        in_round.insert((record.account_id.as_str(), record.event_id.as_str()));
+                        claimed.push((record.account_id.as_str(), record.event_id.as_str()));
+                        request_outcomes.push(AppendOutcome::Stored { seq: next_seq });
+                        entries.push(JournalEntry {
+                            seq: next_seq,
+                            event_time_ms: record.event_time_ms,
+                            ingest_time_ms: event.ingest_time_ms,
+                            account_id: &record.account_id,
+                            region: &record.region,
+                            json: &record.json,
+                        });
+                        next_seq += 1;
+                    }
+                }
+            }
+            if let Some(error) = failed {
+                // Give back the numbers this request took; nothing of it is written.
+                next_seq -= entries.len() as u64;
+                for key in claimed {
+                    in_round.remove(&key);
+                }
+                outcomes.push(Err(error));
+                continue;
+            }
+            if !entries.is_empty() {
+                journal::encode_frame(&entries, frame_buffer);
+            }
+            outcomes.push(Ok(request_outcomes));
+        }
+    }
+
+    let written = if frame_buffer.is_empty() { Ok(()) } else { writer.append(frame_buffer) };
+    if let Err(error) = written {
+        tracing::error!(%error, "journal write failed; refusing this round");
+        for request in requests {
+            (request.done)(Err(copy_error(&error)));
+        }
+        return;
+    }
+
+    for (request, outcome) in requests.iter().zip(&outcomes) {
+        let Ok(request_outcomes) = outcome else { continue };
+        for (event, outcome) in request.events.iter().zip(request_outcomes) {
+            if let AppendOutcome::Stored { seq } = outcome {
+                let record = &event.record;
+                to_publish.push(StoredEvent {
+                    seq: *seq,
+                    event_time_ms: record.event_time_ms,
+                    ingest_time_ms: event.ingest_time_ms,
+                    account_id: record.account_id.clone(),
+                    region: record.region.clone(),
+                    event_id: record.event_id.clone(),
+                    category: record.category,
+                    fields: record.fields.clone(),
+                    json: Bytes::copy_from_slice(&record.json),
+                });
+            }
+        }
+    }
+    {
+        let mut state = shared.state.write().unwrap_or_else(PoisonError::into_inner);
+        state.next_seq = to_publish.iter().map(|event| event.seq + 1).max().unwrap_or(first_seq).max(state.next_seq);
+        if !to_publish.is_empty() && state.active.is_empty() {
+            state.active_since = Some(Instant::now());
+        }
+        for event in to_publish {
+            state.active.insert(event);
+        }
+    }
+    for (request, outcome) in requests.into_iter().zip(outcomes) {
+        (request.done)(outcome);
+    }
+}
+
+fn freeze(shared: &Shared, writer: &mut JournalWriter, seal_tx: &mpsc::Sender<SealJob>) {
+    let next_seq = shared.state.read().unwrap_or_else(PoisonError::into_inner).next_seq;
+    // Start the new journal file first: if that fails, keep appending to the old one and
+    // try again later, rather than freeze a table whose journal file stays open.
+    let new_writer = match JournalWriter::create(writer.dir(), next_seq, shared.options.sync) {
+        Ok(new_writer) => new_writer,
+        Err(error) => {
+            tracing::error!(%error, "could not start a new journal file; sealing later");
+            return;
+        }
+    };
+    *writer = new_writer;
+    let table = {
+        let mut state = shared.state.write().unwrap_or_else(PoisonError::into_inner);
+        let table = Arc::new(std::mem::take(&mut state.active));
+        state.active_since = None;
+        state.frozen.push(Arc::clone(&table));
+        table
+    };
+    if seal_tx.send(SealJob { table, sealed_through_seq: next_seq - 1 }).is_err() {
+        tracing::error!("the sealer has stopped; the journal keeps the frozen events");
+    }
+}
+
+fn run_sealer(shared: &Shared, jobs: &mpsc::Receiver<SealJob>) {
+    for job in jobs {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match seal(shared, &job) {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::error!(%error, retry_in_ms = delay.as_millis() as u64, "sealing failed; the journal keeps the events");
+                    if lock(&shared.queue).closing {
+                        return;
+                    }
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
+
+fn seal(shared: &Shared, job: &SealJob) -> Result<(), StoreError> {
+    let segments_dir = shared.root.join("segments");
+    let mut groups: BTreeMap<(&str, &str, String), Vec<&StoredEvent>> = BTreeMap::new();
+    for event in job.table.events() {
+        groups.entry((&event.account_id, &event.region, format_date(event.event_time_ms))).or_default().push(event);
+    }
+    let started = Instant::now();
+    let mut segments = Vec::with_capacity(groups.len());
+    for events in groups.values() {
+        segments.push(Arc::new(write_segment(&segments_dir, events)?));
+    }
+    let _manifest = lock(&shared.manifest_lock);
+    {
+        let mut state = shared.state.write().unwrap_or_else(PoisonError::into_inner);
+        for segment in &segments {
+            state.segments.add(Arc::clone(segment));
+        }
+        state.sealed_through_seq = job.sealed_through_seq;
+        if let Err(error) = write_manifest(&shared.root, &state) {
+            for segment in &segments {
+                let meta = segment.meta();
+                state.segments.remove(&meta.name, &meta.account_id, &meta.region, &meta.date);
+            }
+            return Err(error);
+        }
+        state.frozen.retain(|table| !Arc::ptr_eq(table, &job.table));
+    }
+    tracing::info!(
+        events = job.table.len(),
+        segments = segments.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "sealed"
+    );
+
+    let journal_dir = shared.root.join("journal");
+    let files = journal::list_files(&journal_dir)?;
+    for pair in files.windows(2) {
+        let (_, path) = &pair[0];
+        let (next_first_seq, _) = pair[1];
+        if next_first_seq <= job.sealed_through_seq + 1 {
+            fs::remove_file(path).map_err(StoreError::io(path))?;
+        }
+    }
+    Ok(())
+}
+
+fn read_manifest(root: &Path) -> Result<Manifest, StoreError> {
+    let path = root.join("manifest.json");
+    match fs::read(&path) {
+        Ok(bytes) => {
+            let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|error| StoreError::Corrupt {
+                path: path.clone(),
+                offset: 0,
+                what: "manifest",
+                detail: error.to_string(),
+            })?;
+            if manifest.version != MANIFEST_VERSION {
+                return Err(StoreError::Corrupt {
+                    path,
+                    offset: 0,
+                    what: "manifest",
+                    detail: format!("unsupported version {}", manifest.version),
+                });
+            }
+            Ok(manifest)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Manifest { version: MANIFEST_VERSION, sealed_through_seq: 0, segments: Vec::new() })
+        }
+        Err(error) => Err(StoreError::Io { path, source: error }),
+    }
+}
+
+fn write_manifest(root: &Path, state: &State) -> Result<(), StoreError> {
+    let segments_dir = root.join("segments");
+    let mut segments: Vec<String> = state
+        .segments
+        .all()
+        .filter_map(|segment| {
+            segment.paths()[0].strip_prefix(&segments_dir).ok().map(|p| p.to_string_lossy().into_owned())
+        })
+        .collect();
+    segments.sort();
+    let manifest = Manifest { version: MANIFEST_VERSION, sealed_through_seq: state.sealed_through_seq, segments };
+    let path = root.join("manifest.json");
+    let temporary = root.join("manifest.json.tmp");
+    let text = serde_json::to_vec_pretty(&manifest).map_err(|error| StoreError::Corrupt {
+        path: path.clone(),
+        offset: 0,
+        what: "manifest",
+        detail: error.to_string(),
+    })?;
+    fs::write(&temporary, text).map_err(StoreError::io(&temporary))?;
+    fs::File::open(&temporary).and_then(|file| file.sync_all()).map_err(StoreError::io(&temporary))?;
+    fs::rename(&temporary, &path).map_err(StoreError::io(&path))?;
+    journal::sync_dir(root)
+}
+
+/// Segment files that a crash left behind between writing them and listing them in the
+/// manifest. The journal still holds their events, so they are written again.
+fn remove_unlisted_segments(segments_dir: &Path, listed: &HashSet<&str>) -> Result<(), StoreError> {
+    let mut stack = vec![segments_dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).map_err(StoreError::io(&dir))? {
+            let path = entry.map_err(StoreError::io(&dir))?.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let parquet = path.with_extension("parquet");
+            let relative =
+                parquet.strip_prefix(segments_dir).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+            if !listed.contains(relative.as_str()) {
+                tracing::warn!(path = %path.display(), "removing a segment file the manifest does not list");
+                fs::remove_file(&path).map_err(StoreError::io(&path))?;
+            }
+        }
+    }
+    Ok(())
+}
