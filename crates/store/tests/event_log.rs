@@ -1,0 +1,187 @@
+//! The event log end to end on a real directory: append, look up, seal, reopen, recover.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use trailkeeper_core::LookupKey;
+use trailkeeper_core::record::{RecordDefaults, parse_record};
+use trailkeeper_store::hot::ScanBounds;
+use trailkeeper_store::{AccountScope, ErrorKind, AppendOutcome, EventKey, EventLog, HistoryKind, LogOptions, NewEvent};
+
+const ACCOUNT: &str = "111122223333";
+
+fn record(id: usize, time: &str, user: &str) -> NewEvent {
+    let json = format!(
+        r#"{{"eventVersion":"1.09","userIdentity":{{"type":"IAMUser","userName":"{user}"}},"eventTime":"{time}","eventSource":"iam.amazonaws.com","eventName":"Op{}","awsRegion":"us-east-1","eventID":"event-{id}","readOnly":{},"recipientAccountId":"{ACCOUNT}","eventCategory":"Management"}}"#,
+        id % 3,
+        id % 2 == 0
+    );
+    let mut no_ids = String::new;
+    let record = parse_record(json.as_bytes(), RecordDefaults { account_id: ACCOUNT, region: "us-east-1" }, &mut no_ids).unwrap();
+    NewEvent { record, ingest_time_ms: 1_000 }
+}
+
+/// Appends and waits for the acknowledgement, backing off while the log pushes back.
+fn append(log: &EventLog, events: Vec<NewEvent>) -> Vec<AppendOutcome> {
+    for _ in 0..500 {
+        let (tx, rx) = mpsc::channel();
+        match log.append(events.clone(), move |result| tx.send(result).unwrap()) {
+            Ok(()) => return rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap(),
+            Err(error) if error.kind() == ErrorKind::Overloaded => std::thread::sleep(Duration::from_millis(10)),
+            Err(error) => panic!("append failed: {error}"),
+        }
+    }
+    panic!("the log stayed overloaded");
+}
+
+fn all(attribute: Option<(LookupKey, &str)>) -> ScanBounds<'_> {
+    ScanBounds { kind: HistoryKind::Management, attribute, start_ms: None, end_ms: None, before: None }
+}
+
+fn ids(log: &EventLog, bounds: &ScanBounds<'_>, limit: usize) -> Vec<String> {
+    log.lookup(&AccountScope::Only(vec![ACCOUNT.into()]), "us-east-1", bounds, limit)
+        .unwrap()
+        .into_iter()
+        .map(|event| serde_json::from_slice::<serde_json::Value>(&event.json).unwrap()["eventID"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Pages through everything, as a NextToken-following client does.
+fn page_through(log: &EventLog, attribute: Option<(LookupKey, &str)>) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut before: Option<EventKey> = None;
+    loop {
+        let bounds = ScanBounds { before, ..all(attribute) };
+        let page = log.lookup(&AccountScope::Only(vec![ACCOUNT.into()]), "us-east-1", &bounds, 7).unwrap();
+        if page.is_empty() {
+            return seen;
+        }
+        before = page.last().map(|event| event.key);
+        seen.extend(page.iter().map(|event| serde_json::from_slice::<serde_json::Value>(&event.json).unwrap()["eventID"].as_str().unwrap().to_owned()));
+    }
+}
+
+fn time(i: usize) -> String {
+    // Many events share a second, and they span two dates.
+    format!("2024-07-{:02}T10:00:{:02}Z", 30 + i / 40, (i / 3) % 60)
+}
+
+fn small_seals() -> LogOptions {
+    LogOptions { seal_after_bytes: 8 * 1024, sync: false, ..LogOptions::default() }
+}
+
+fn wait_sealed(log: &EventLog) {
+    for _ in 0..200 {
+        if log.stats().frozen_tables == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("sealing did not finish");
+}
+
+#[test]
+fn finds_every_event_newest_first_across_hot_and_sealed_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), small_seals()).unwrap();
+    for chunk in (0..80).collect::<Vec<_>>().chunks(10) {
+        append(&log, chunk.iter().map(|&i| record(i, &time(i), if i % 4 == 0 { "alice" } else { "bob" })).collect());
+    }
+    wait_sealed(&log);
+    assert!(log.stats().segments > 0, "small seal threshold should have sealed something");
+
+    let paged = page_through(&log, None);
+    assert_eq!(paged.len(), 80);
+    let mut sorted = paged.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 80, "no event twice");
+    // Newest first: the last event appended at the latest time comes first.
+    assert_eq!(paged[0], "event-79");
+    assert_eq!(page_through(&log, Some((LookupKey::Username, "alice"))).len(), 20);
+    assert_eq!(ids(&log, &all(Some((LookupKey::EventId, "event-5"))), 50), vec!["event-5"]);
+    assert_eq!(ids(&log, &all(Some((LookupKey::ReadOnly, "true"))), 50).len(), 40);
+    log.close();
+}
+
+#[test]
+fn stores_each_event_once_wherever_the_first_copy_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), small_seals()).unwrap();
+    let first = append(&log, (0..40).map(|i| record(i, &time(i), "a")).collect());
+    assert!(first.iter().all(|outcome| matches!(outcome, AppendOutcome::Stored { .. })));
+    wait_sealed(&log);
+    // Duplicates of sealed events, of hot events, and within one request.
+    let mut retry: Vec<NewEvent> = (0..45).map(|i| record(i, &time(i), "a")).collect();
+    retry.push(record(44, &time(44), "a"));
+    let outcomes = append(&log, retry);
+    assert!(outcomes[..40].iter().all(|o| *o == AppendOutcome::Duplicate));
+    assert!(outcomes[40..45].iter().all(|o| matches!(o, AppendOutcome::Stored { .. })));
+    assert_eq!(outcomes[45], AppendOutcome::Duplicate);
+    log.close();
+
+    let reopened = EventLog::open(dir.path(), small_seals()).unwrap();
+    let outcomes = append(&reopened, (0..45).map(|i| record(i, &time(i), "a")).collect());
+    assert!(outcomes.iter().all(|o| *o == AppendOutcome::Duplicate));
+    assert_eq!(page_through(&reopened, None).len(), 45);
+    reopened.close();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_crash_keeps_every_acknowledged_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), LogOptions { sync: true, ..LogOptions::default() }).unwrap();
+    append(&log, (0..30).map(|i| record(i, &time(i), "a")).collect());
+    // What is on disk after the acknowledgement is what a crash leaves behind.
+    let snapshot = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), snapshot.path());
+    log.close();
+
+    // And a torn, never-acknowledged write at the end of the journal.
+    let journal = snapshot.path().join("journal");
+    let newest = std::fs::read_dir(&journal).unwrap().map(|e| e.unwrap().path()).max().unwrap();
+    let mut bytes = std::fs::read(&newest).unwrap();
+    bytes.extend_from_slice(&[0x54, 0x4b, 0x4a, 0x31, 0xff, 0x00, 0x00]);
+    std::fs::write(&newest, bytes).unwrap();
+
+    let recovered = EventLog::open(snapshot.path(), LogOptions::default()).unwrap();
+    assert_eq!(page_through(&recovered, None).len(), 30);
+    let outcomes = append(&recovered, vec![record(30, &time(30), "a"), record(3, &time(3), "a")]);
+    assert!(matches!(outcomes[0], AppendOutcome::Stored { .. }));
+    assert_eq!(outcomes[1], AppendOutcome::Duplicate);
+    recovered.close();
+}
+
+#[test]
+fn retention_drops_whole_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), small_seals()).unwrap();
+    append(&log, (0..40).map(|i| record(i, &time(i), "a")).collect());
+    log.close();
+    let log = EventLog::open(dir.path(), small_seals()).unwrap();
+    let before = log.stats();
+    assert_eq!(before.hot_events, 0);
+    assert_eq!(log.expire(500).unwrap().len(), 0, "events recorded at 1000 are inside the window");
+    let dropped = log.expire(1_001).unwrap();
+    assert_eq!(dropped.len(), before.segments);
+    assert_eq!(dropped.iter().map(|meta| meta.event_count).sum::<u64>(), 40);
+    assert!(page_through(&log, None).is_empty());
+    log.close();
+    let reopened = EventLog::open(dir.path(), small_seals()).unwrap();
+    assert_eq!(reopened.stats().segments, 0);
+    reopened.close();
+}
