@@ -66,6 +66,7 @@ struct RawLimits {
     burst: Option<u32>,
     max_request_megabytes: Option<u32>,
     max_pending_megabytes: Option<u32>,
+    max_inflight_megabytes: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +108,7 @@ const ENV_SETTINGS: &[(&str, ValueKind)] = &[
     ("limits.burst", ValueKind::Integer),
     ("limits.max_request_megabytes", ValueKind::Integer),
     ("limits.max_pending_megabytes", ValueKind::Integer),
+    ("limits.max_inflight_megabytes", ValueKind::Integer),
     ("storage.seal_after_seconds", ValueKind::Integer),
     ("storage.seal_after_megabytes", ValueKind::Integer),
     ("storage.sync", ValueKind::Boolean),
@@ -142,6 +144,8 @@ pub struct Config {
     pub burst: u32,
     pub max_request_bytes: usize,
     pub max_pending_bytes: usize,
+    /// Megabytes of ingest bodies (compressed and decompressed) held at once.
+    pub max_inflight_megabytes: usize,
     pub seal_after: Duration,
     pub seal_after_bytes: usize,
     pub sync: bool,
@@ -328,6 +332,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         burst: raw.limits.burst.unwrap_or(2000).max(1),
         max_request_bytes: megabytes(raw.limits.max_request_megabytes, 32, "limits.max_request_megabytes")?,
         max_pending_bytes: megabytes(raw.limits.max_pending_megabytes, 128, "limits.max_pending_megabytes")?,
+        max_inflight_megabytes: megabytes(raw.limits.max_inflight_megabytes, 1024, "limits.max_inflight_megabytes")? / (1024 * 1024),
         seal_after: Duration::from_secs(seal_after_seconds),
         seal_after_bytes: usize::try_from(raw.storage.seal_after_megabytes.unwrap_or(256))
             .unwrap_or(usize::MAX)

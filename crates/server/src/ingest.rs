@@ -24,7 +24,10 @@ use crate::state::AppState;
 /// The most records one request may carry.
 pub const MAX_RECORDS_PER_REQUEST: usize = 100_000;
 /// How far a gzip body may expand: bounded so that a small bomb cannot exhaust memory.
-const MAX_INFLATION: usize = 16;
+/// CloudTrail log files compress about 10 to 30 times.
+const MAX_INFLATION: usize = 64;
+/// The most one decompressed body may hold.
+const MAX_DECOMPRESSED_BYTES: usize = 512 * 1024 * 1024;
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -72,6 +75,8 @@ async fn ingest(
     request_id: &str,
 ) -> Result<IngestResponse, ApiError> {
     let (parts, body) = request.into_parts();
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()).and_then(|value| value.parse::<usize>().ok());
+    let _body_budget = reserve(state, declared.unwrap_or(state.config.max_request_bytes).min(state.config.max_request_bytes))?;
     let body = read_body(body, state.config.max_request_bytes).await?;
     let caller = authenticate(state, connection, &parts, &body, "cloudtrail", request_id)?;
     if !state.limiter.try_acquire(&caller.principal.access_key_id) {
@@ -88,7 +93,9 @@ async fn ingest(
         .get(header::CONTENT_ENCODING)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.eq_ignore_ascii_case("gzip"));
-    let limit = state.config.max_request_bytes.saturating_mul(MAX_INFLATION);
+    let limit = body.len().saturating_mul(MAX_INFLATION).min(MAX_DECOMPRESSED_BYTES);
+    // A gzip body may expand up to the limit; its decompressed bytes need budget too.
+    let _inflated_budget = if gzipped { Some(reserve(state, limit)?) } else { None };
     let judged_caller = caller.clone();
     let judged = tokio::task::spawn_blocking(move || -> Result<Vec<Judgement>, ApiError> {
         let text = if gzipped { gunzip(&body, limit)? } else { body.to_vec() };
@@ -135,6 +142,16 @@ async fn ingest(
     };
     state.metrics.count_ingest(response.accepted, response.duplicates, response.rejected);
     Ok(response)
+}
+
+/// Takes `bytes` (rounded up to whole megabytes) from the ingest budget, or refuses with
+/// `ThrottlingException` when the server already holds as much as it may.
+fn reserve(state: &AppState, bytes: usize) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    let megabytes = u32::try_from(bytes.div_ceil(1024 * 1024).max(1)).unwrap_or(u32::MAX);
+    std::sync::Arc::clone(&state.ingest_budget).try_acquire_many_owned(megabytes).map_err(|_| {
+        tracing::warn!(megabytes, "ingest budget exhausted: refusing a request");
+        ApiError::client("ThrottlingException", "Rate exceeded: too much ingest data in flight, retry later")
+    })
 }
 
 enum Judgement {

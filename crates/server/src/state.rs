@@ -22,6 +22,10 @@ pub struct Shared {
     pub token_key: [u8; 32],
     pub limiter: RateLimiter,
     pub metrics: Metrics,
+    /// Megabytes of request bodies being read, decompressed or parsed at once. Taken before
+    /// a body is read and released when its records are stored, so that overload turns into
+    /// `ThrottlingException` instead of unbounded memory.
+    pub ingest_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
