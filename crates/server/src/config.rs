@@ -261,7 +261,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
     let requests_per_second = match raw.limits.requests_per_second {
         None => Some(1000.0),
-        Some(rate) if rate == 0.0 => None,
+        Some(0.0) => None,
         Some(rate) if rate.is_finite() && rate > 0.0 => Some(rate),
         Some(rate) => {
             return Err(invalid(
@@ -332,7 +332,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         burst: raw.limits.burst.unwrap_or(2000).max(1),
         max_request_bytes: megabytes(raw.limits.max_request_megabytes, 32, "limits.max_request_megabytes")?,
         max_pending_bytes: megabytes(raw.limits.max_pending_megabytes, 128, "limits.max_pending_megabytes")?,
-        max_inflight_megabytes: megabytes(raw.limits.max_inflight_megabytes, 1024, "limits.max_inflight_megabytes")? / (1024 * 1024),
+        max_inflight_megabytes: megabytes(raw.limits.max_inflight_megabytes, 1024, "limits.max_inflight_megabytes")?
+            / (1024 * 1024),
         seal_after: Duration::from_secs(seal_after_seconds),
         seal_after_bytes: usize::try_from(raw.storage.seal_after_megabytes.unwrap_or(256))
             .unwrap_or(usize::MAX)

@@ -75,8 +75,13 @@ async fn ingest(
     request_id: &str,
 ) -> Result<IngestResponse, ApiError> {
     let (parts, body) = request.into_parts();
-    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()).and_then(|value| value.parse::<usize>().ok());
-    let _body_budget = reserve(state, declared.unwrap_or(state.config.max_request_bytes).min(state.config.max_request_bytes))?;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    let _body_budget =
+        reserve(state, declared.unwrap_or(state.config.max_request_bytes).min(state.config.max_request_bytes))?;
     let body = read_body(body, state.config.max_request_bytes).await?;
     let caller = authenticate(state, connection, &parts, &body, "cloudtrail", request_id)?;
     if !state.limiter.try_acquire(&caller.principal.access_key_id) {
@@ -110,7 +115,7 @@ async fn ingest(
     let mut positions = Vec::new();
     for (index, judgement) in judged.into_iter().enumerate() {
         match judgement {
-            Judgement::Accept(record) => {
+            Ok(record) => {
                 results.push(RecordResult {
                     index,
                     status: "accepted",
@@ -120,7 +125,7 @@ async fn ingest(
                 positions.push(index);
                 to_append.push(record);
             }
-            Judgement::Reject(reason) => {
+            Err(reason) => {
                 results.push(RecordResult { index, status: "rejected", event_id: None, reason: Some(reason) })
             }
         }
@@ -154,22 +159,18 @@ fn reserve(state: &AppState, bytes: usize) -> Result<tokio::sync::OwnedSemaphore
     })
 }
 
-enum Judgement {
-    Accept(ParsedRecord),
-    Reject(String),
-}
+/// A record ready to append, or the reason it was refused.
+type Judgement = Result<ParsedRecord, String>;
 
 fn judge(caller: &Caller, raw: &[u8]) -> Judgement {
     let defaults = RecordDefaults { account_id: &caller.principal.account_id, region: &caller.region };
     let mut ids = || uuid::Uuid::new_v4().to_string();
     match parse_record(raw, defaults, &mut ids) {
-        Err(error) => Judgement::Reject(error.to_string()),
-        Ok(record) if !caller.principal.reaches(&record.account_id) => Judgement::Reject(format!(
-            "{} may not write events for account {}",
-            caller.principal.arn(),
-            record.account_id
-        )),
-        Ok(record) => Judgement::Accept(record),
+        Err(error) => Err(error.to_string()),
+        Ok(record) if !caller.principal.reaches(&record.account_id) => {
+            Err(format!("{} may not write events for account {}", caller.principal.arn(), record.account_id))
+        }
+        Ok(record) => Ok(record),
     }
 }
 

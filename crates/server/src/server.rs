@@ -64,7 +64,15 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
     let log = EventLog::open(&data_dir.join("events"), options)?;
     let limiter = RateLimiter::new(config.requests_per_second, config.burst);
     let ingest_budget = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_megabytes));
-    let state = AppState::new(Shared { config, identities, log, token_key, limiter, metrics: Metrics::default(), ingest_budget });
+    let state = AppState::new(Shared {
+        config,
+        identities,
+        log,
+        token_key,
+        limiter,
+        metrics: Metrics::default(),
+        ingest_budget,
+    });
     Ok(Opened { state, root, root_origin })
 }
 

@@ -394,10 +394,12 @@ impl EventLog {
             }
         }
 
-        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        candidates.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
         candidates.truncate(limit);
         let mut found: Vec<Option<FoundEvent>> = Vec::with_capacity(candidates.len());
-        let mut reads: Vec<(Arc<Segment>, Vec<(usize, u32)>)> = Vec::new();
+        // Rows to read per segment, each with its position in the page.
+        type SegmentReads = Vec<(Arc<Segment>, Vec<(usize, u32)>)>;
+        let mut reads: SegmentReads = Vec::new();
         for (position, (key, source)) in candidates.into_iter().enumerate() {
             match source {
                 Source::Hot(json) => found.push(Some(FoundEvent { key, json })),

@@ -1,5 +1,8 @@
 //! The event log end to end on a real directory: append, look up, seal, reopen, recover.
 
+// A test that cannot set up its fixture should fail loudly, helpers included.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -7,7 +10,9 @@ use std::time::Duration;
 use trailkeeper_core::LookupKey;
 use trailkeeper_core::record::{RecordDefaults, parse_record};
 use trailkeeper_store::hot::ScanBounds;
-use trailkeeper_store::{AccountScope, ErrorKind, AppendOutcome, EventKey, EventLog, HistoryKind, LogOptions, NewEvent};
+use trailkeeper_store::{
+    AccountScope, AppendOutcome, ErrorKind, EventKey, EventLog, HistoryKind, LogOptions, NewEvent,
+};
 
 const ACCOUNT: &str = "111122223333";
 
@@ -15,10 +20,12 @@ fn record(id: usize, time: &str, user: &str) -> NewEvent {
     let json = format!(
         r#"{{"eventVersion":"1.09","userIdentity":{{"type":"IAMUser","userName":"{user}"}},"eventTime":"{time}","eventSource":"iam.amazonaws.com","eventName":"Op{}","awsRegion":"us-east-1","eventID":"event-{id}","readOnly":{},"recipientAccountId":"{ACCOUNT}","eventCategory":"Management"}}"#,
         id % 3,
-        id % 2 == 0
+        id.is_multiple_of(2)
     );
     let mut no_ids = String::new;
-    let record = parse_record(json.as_bytes(), RecordDefaults { account_id: ACCOUNT, region: "us-east-1" }, &mut no_ids).unwrap();
+    let record =
+        parse_record(json.as_bytes(), RecordDefaults { account_id: ACCOUNT, region: "us-east-1" }, &mut no_ids)
+            .unwrap();
     NewEvent { record, ingest_time_ms: 1_000 }
 }
 
@@ -43,7 +50,9 @@ fn ids(log: &EventLog, bounds: &ScanBounds<'_>, limit: usize) -> Vec<String> {
     log.lookup(&AccountScope::Only(vec![ACCOUNT.into()]), "us-east-1", bounds, limit)
         .unwrap()
         .into_iter()
-        .map(|event| serde_json::from_slice::<serde_json::Value>(&event.json).unwrap()["eventID"].as_str().unwrap().to_owned())
+        .map(|event| {
+            serde_json::from_slice::<serde_json::Value>(&event.json).unwrap()["eventID"].as_str().unwrap().to_owned()
+        })
         .collect()
 }
 
@@ -58,7 +67,9 @@ fn page_through(log: &EventLog, attribute: Option<(LookupKey, &str)>) -> Vec<Str
             return seen;
         }
         before = page.last().map(|event| event.key);
-        seen.extend(page.iter().map(|event| serde_json::from_slice::<serde_json::Value>(&event.json).unwrap()["eventID"].as_str().unwrap().to_owned()));
+        seen.extend(page.iter().map(|event| {
+            serde_json::from_slice::<serde_json::Value>(&event.json).unwrap()["eventID"].as_str().unwrap().to_owned()
+        }));
     }
 }
 

@@ -1,0 +1,670 @@
+//! The `.idx` sidecar of a sealed segment: what Event History lookups and the eventID
+//! duplicate check need, held in memory in a compact form, and its file format.
+//!
+//! File format (little-endian):
+//!
+//! ```text
+//! magic   8  b"TKSEGIDX"
+//! version 4  u32 = 1
+//! crc     4  crc32c of every byte after this field
+//! raw_len 8  u64, length of the body once decompressed
+//! zst_len 8  u64, length of the compressed body that follows
+//! body       zstd frame
+//! ```
+//!
+//! The body, with varints as LEB128 and strings as a varint length and UTF-8 bytes:
+//! account, Region, date; `max_ingest_ms` (i64); the row count; the first row's time (i64)
+//! then each later row's time minus the previous one (varint); the first row's seq (u64)
+//! then each later seq minus the previous one (zigzag varint); one category tag per row;
+//! one 32-bit eventID hash per row; then the dictionary: its entry count, and per entry
+//! (sorted by key tag, then value bytes) the key tag, the value, the posting count, the
+//! posting byte length and the postings. Postings are the rows holding the value in
+//! descending order: the first row, then each gap minus one, as varints. Decoding walks
+//! them in the order lookups want them (newest first) without a buffer.
+//!
+//! In memory a row costs 4 bytes of time, 4 of seq (8 if the segment's seq range passes
+//! 2^32), 1 of category, 8 for the eventID hash table and about one byte per posting
+//! (6–8 postings per management event): about 29 bytes per event, measured.
+//!
+//! The eventID hash is only 32 bits because every hit is verified against the stored ID
+//! anyway: in a segment of a million events one lookup in about 4,300 of an absent ID pays
+//! a needless page read, and each event saves 4 bytes on disk and in memory.
+//!
+//! Loading must never trust the file: every count, row number and order is checked, and a
+//! failure is [`StoreError::Corrupt`] naming the file and the offset (in the file for the
+//! header, in the decompressed body for the body).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use trailkeeper_core::time::format_date;
+use trailkeeper_core::{Category, LookupKey};
+
+use super::SegmentMeta;
+use crate::{EventKey, StoreError, StoredEvent};
+
+const MAGIC: [u8; 8] = *b"TKSEGIDX";
+const VERSION: u32 = 1;
+const HEADER_LEN: usize = 32;
+/// The body is mostly varints and hashes, which zstd shrinks little; a claimed expansion
+/// past this is a damaged header, refused before allocating for it.
+const MAX_EXPANSION: u64 = 64;
+const ZSTD_LEVEL: i32 = 9;
+/// A skip entry every this many postings bounds the work of seeking into a posting list
+/// (for a page token or an end time) to this many varint decodes.
+const SKIP_INTERVAL: u32 = 64;
+
+/// The in-memory lookup index of one segment. Rows are numbered in Event History order
+/// (ascending [`EventKey`]), which is also their order in the Parquet file.
+pub(super) struct SegmentIndex {
+    first_time_ms: i64,
+    /// Each row's event time minus `first_time_ms`; one UTC day fits in 32 bits.
+    time_offsets: Vec<u32>,
+    seqs: Seqs,
+    /// Each row's [`Category::tag`].
+    categories: Vec<u8>,
+    /// eventID hashes, sorted, and beside each the row it came from.
+    id_hashes: Vec<u32>,
+    id_rows: Vec<u32>,
+    dictionary: Dictionary,
+}
+
+enum Seqs {
+    Narrow { base: u64, offsets: Vec<u32> },
+    Wide(Vec<u64>),
+}
+
+impl Seqs {
+    fn get(&self, row: usize) -> u64 {
+        match self {
+            Seqs::Narrow { base, offsets } => base + u64::from(offsets[row]),
+            Seqs::Wide(seqs) => seqs[row],
+        }
+    }
+}
+
+/// Every (lookup key, value) of the segment's Event History rows, with its posting list.
+struct Dictionary {
+    entries: Vec<DictionaryEntry>,
+    /// The values of all entries, back to back.
+    values: String,
+    /// The postings of all entries, back to back.
+    postings: Vec<u8>,
+    skips: Vec<Skip>,
+}
+
+struct DictionaryEntry {
+    key: u8,
+    value_start: usize,
+    value_end: usize,
+    postings_start: usize,
+    postings_end: usize,
+    count: u32,
+    skips_start: usize,
+    skips_end: usize,
+}
+
+/// A point to resume decoding a posting list: the row at a multiple of [`SKIP_INTERVAL`]
+/// and the byte just after it.
+#[derive(Clone, Copy)]
+struct Skip {
+    row: u32,
+    /// Relative to the entry's first posting byte.
+    next_byte: u32,
+    /// How many postings follow `row`.
+    remaining: u32,
+}
+
+impl SegmentIndex {
+    pub(super) fn row_count(&self) -> u32 {
+        // Loading refuses more rows than fit in u32.
+        u32::try_from(self.time_offsets.len()).unwrap_or(u32::MAX)
+    }
+
+    pub(super) fn key(&self, row: u32) -> EventKey {
+        let row = row as usize;
+        EventKey { time_ms: self.first_time_ms + i64::from(self.time_offsets[row]), seq: self.seqs.get(row) }
+    }
+
+    pub(super) fn category(&self, row: u32) -> Category {
+        Category::from_tag(self.categories[row as usize]).unwrap_or(Category::Other)
+    }
+
+    /// The memory the index holds, for the layout measurements.
+    #[cfg(test)]
+    pub(super) fn heap_bytes(&self) -> usize {
+        let seqs = match &self.seqs {
+            Seqs::Narrow { offsets, .. } => offsets.capacity() * 4,
+            Seqs::Wide(seqs) => seqs.capacity() * 8,
+        };
+        let dictionary = &self.dictionary;
+        self.time_offsets.capacity() * 4
+            + seqs
+            + self.categories.capacity()
+            + self.id_hashes.capacity() * 4
+            + self.id_rows.capacity() * 4
+            + dictionary.entries.capacity() * size_of::<DictionaryEntry>()
+            + dictionary.values.capacity()
+            + dictionary.postings.capacity()
+            + dictionary.skips.capacity() * size_of::<Skip>()
+    }
+
+    /// The first row whose time is at or after `start_ms`.
+    pub(super) fn first_row_at_or_after(&self, start_ms: Option<i64>) -> u32 {
+        match start_ms {
+            None => 0,
+            Some(start) => partition_point(self.row_count(), |row| self.key(row).time_ms < start),
+        }
+    }
+
+    /// The end (exclusive) of the rows at or before `end_ms` and strictly before `before`.
+    pub(super) fn end_row(&self, end_ms: Option<i64>, before: Option<EventKey>) -> u32 {
+        partition_point(self.row_count(), |row| {
+            let key = self.key(row);
+            end_ms.is_none_or(|end| key.time_ms <= end) && before.is_none_or(|before| key < before)
+        })
+    }
+
+    /// The rows whose eventID hashes like `event_id`'s: almost always the one row holding
+    /// it or none, but a hash hit must still be verified against the stored eventID.
+    pub(super) fn event_id_candidates(&self, event_id: &str) -> Vec<u32> {
+        let hash = event_id_hash(event_id);
+        let start = self.id_hashes.partition_point(|&probe| probe < hash);
+        let end = start + self.id_hashes[start..].partition_point(|&probe| probe == hash);
+        self.id_rows[start..end].to_vec()
+    }
+
+    /// The posting list of an attribute value (case-sensitive), if any row holds it.
+    pub(super) fn postings(&self, key: LookupKey, value: &str) -> Option<PostingList<'_>> {
+        let dictionary = &self.dictionary;
+        let wanted = (key.tag(), value.as_bytes());
+        let position = dictionary
+            .entries
+            .binary_search_by(|entry| (entry.key, dictionary.value(entry).as_bytes()).cmp(&wanted))
+            .ok()?;
+        let entry = &dictionary.entries[position];
+        Some(PostingList {
+            bytes: &dictionary.postings[entry.postings_start..entry.postings_end],
+            count: entry.count,
+            skips: &dictionary.skips[entry.skips_start..entry.skips_end],
+        })
+    }
+}
+
+impl Dictionary {
+    fn value(&self, entry: &DictionaryEntry) -> &str {
+        &self.values[entry.value_start..entry.value_end]
+    }
+}
+
+/// The first index in `0..len` where `is_before` turns false; `is_before` must be true on a
+/// prefix and false after it.
+fn partition_point(len: u32, is_before: impl Fn(u32) -> bool) -> u32 {
+    let (mut low, mut high) = (0, len);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if is_before(mid) {
+            low = mid + 1;
+        } else {
+            high = mid;
+        }
+    }
+    low
+}
+
+/// One value's rows, descending. Checked when the index was loaded, so decoding cannot
+/// fail; it still stops quietly rather than panic if it somehow did.
+pub(super) struct PostingList<'a> {
+    bytes: &'a [u8],
+    count: u32,
+    skips: &'a [Skip],
+}
+
+impl<'a> PostingList<'a> {
+    /// A cursor at the first posting below `upper`.
+    pub(super) fn below(&self, upper: u32) -> PostingCursor<'a> {
+        // Skips are in descending row order: resume from the last one still at or above
+        // `upper`, then step over at most SKIP_INTERVAL postings.
+        let resume = self.skips.partition_point(|skip| skip.row >= upper);
+        let mut cursor = match resume.checked_sub(1).and_then(|at| self.skips.get(at)) {
+            Some(skip) => PostingCursor {
+                bytes: self.bytes,
+                position: skip.next_byte as usize,
+                pending: Some(skip.row),
+                remaining: skip.remaining,
+            },
+            None => {
+                let mut cursor = PostingCursor { bytes: self.bytes, position: 0, pending: None, remaining: self.count };
+                cursor.pending = cursor.decode_first();
+                cursor
+            }
+        };
+        while cursor.pending.is_some_and(|row| row >= upper) {
+            cursor.next();
+        }
+        cursor
+    }
+}
+
+pub(super) struct PostingCursor<'a> {
+    bytes: &'a [u8],
+    position: usize,
+    /// The next row to yield.
+    pending: Option<u32>,
+    /// Postings after `pending` not yet decoded.
+    remaining: u32,
+}
+
+impl PostingCursor<'_> {
+    fn decode_first(&mut self) -> Option<u32> {
+        self.remaining = self.remaining.checked_sub(1)?;
+        let row = read_varint(self.bytes, &mut self.position)?;
+        u32::try_from(row).ok()
+    }
+
+    pub(super) fn next(&mut self) -> Option<u32> {
+        let current = self.pending.take()?;
+        if self.remaining > 0 {
+            self.remaining -= 1;
+            self.pending = read_varint(self.bytes, &mut self.position)
+                .and_then(|gap| u32::try_from(gap).ok())
+                .and_then(|gap| current.checked_sub(gap)?.checked_sub(1));
+        }
+        Some(current)
+    }
+}
+
+/// The hash of an eventID in the index. Part of the file format (version 1): FNV-1a, then
+/// a 64-bit finaliser so that IDs differing only in their last characters spread out,
+/// keeping the top 32 bits.
+pub(super) fn event_id_hash(event_id: &str) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in event_id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    ((hash ^ (hash >> 33)) >> 32) as u32
+}
+
+/// Encodes the index file of `events`, which are sorted by [`EventKey`] and share account,
+/// Region and date (the caller has checked).
+pub(super) fn encode(events: &[&StoredEvent]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(events.len() * 24);
+    let (account_id, region, date) = match events.first() {
+        Some(first) => (first.account_id.as_str(), first.region.as_str(), format_date(first.event_time_ms)),
+        None => ("", "", String::new()),
+    };
+    put_str(&mut body, account_id);
+    put_str(&mut body, region);
+    put_str(&mut body, &date);
+    let max_ingest_ms = events.iter().map(|event| event.ingest_time_ms).max().unwrap_or(0);
+    body.extend_from_slice(&max_ingest_ms.to_le_bytes());
+    put_varint(&mut body, events.len() as u64);
+
+    let mut previous_time = events.first().map_or(0, |event| event.event_time_ms);
+    body.extend_from_slice(&previous_time.to_le_bytes());
+    for event in events.iter().skip(1) {
+        put_varint(&mut body, event.event_time_ms.abs_diff(previous_time));
+        previous_time = event.event_time_ms;
+    }
+    let mut previous_seq = events.first().map_or(0, |event| event.seq);
+    body.extend_from_slice(&previous_seq.to_le_bytes());
+    for event in events.iter().skip(1) {
+        put_varint(&mut body, zigzag(event.seq.wrapping_sub(previous_seq) as i64));
+        previous_seq = event.seq;
+    }
+    body.extend(events.iter().map(|event| event.category.tag()));
+    for event in events {
+        body.extend_from_slice(&event_id_hash(&event.event_id).to_le_bytes());
+    }
+
+    // Rows are pushed in ascending order; the postings are written descending.
+    let mut postings: std::collections::BTreeMap<(u8, &str), Vec<u32>> = std::collections::BTreeMap::new();
+    for (row, event) in events.iter().enumerate() {
+        if !event.category.in_event_history() {
+            continue;
+        }
+        for (key, value) in event.fields.lookup_values(&event.event_id) {
+            if key != LookupKey::EventId {
+                postings.entry((key.tag(), value)).or_default().push(row as u32);
+            }
+        }
+    }
+    // BTreeMap orders &str keys by their bytes, the order loading checks and lookups search.
+    put_varint(&mut body, postings.len() as u64);
+    let mut encoded = Vec::new();
+    for ((tag, value), rows) in &postings {
+        body.push(*tag);
+        put_str(&mut body, value);
+        encoded.clear();
+        let mut previous = None;
+        for &row in rows.iter().rev() {
+            match previous {
+                None => put_varint(&mut encoded, u64::from(row)),
+                Some(previous) => put_varint(&mut encoded, u64::from(previous - row - 1)),
+            }
+            previous = Some(row);
+        }
+        put_varint(&mut body, rows.len() as u64);
+        put_varint(&mut body, encoded.len() as u64);
+        body.extend_from_slice(&encoded);
+    }
+
+    // Compressing a buffer in memory cannot fail; an empty body would be refused on load.
+    let compressed = zstd::bulk::compress(&body, ZSTD_LEVEL).unwrap_or_default();
+    let mut file = Vec::with_capacity(HEADER_LEN + compressed.len());
+    file.extend_from_slice(&MAGIC);
+    file.extend_from_slice(&VERSION.to_le_bytes());
+    file.extend_from_slice(&[0; 4]);
+    file.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    file.extend_from_slice(&(compressed.len() as u64).to_le_bytes());
+    file.extend_from_slice(&compressed);
+    let crc = crc32c::crc32c(&file[16..]);
+    file[12..16].copy_from_slice(&crc.to_le_bytes());
+    file
+}
+
+/// Reads and checks an index file. The returned meta has `parquet_bytes` zero: the
+/// caller fills it in from the Parquet file.
+pub(super) fn load(path: &Path) -> Result<(SegmentMeta, SegmentIndex), StoreError> {
+    let file = fs::read(path).map_err(StoreError::io(path))?;
+    let corrupt = |offset: usize, detail: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        offset: offset as u64,
+        what: "segment index",
+        detail,
+    };
+    if file.len() < HEADER_LEN {
+        return Err(corrupt(file.len(), format!("file is {} bytes, shorter than its header", file.len())));
+    }
+    if file[..8] != MAGIC {
+        return Err(corrupt(0, "bad magic".to_owned()));
+    }
+    let version = u32::from_le_bytes([file[8], file[9], file[10], file[11]]);
+    if version != VERSION {
+        return Err(corrupt(8, format!("unsupported version {version}")));
+    }
+    let stored_crc = u32::from_le_bytes([file[12], file[13], file[14], file[15]]);
+    let actual_crc = crc32c::crc32c(&file[16..]);
+    if stored_crc != actual_crc {
+        return Err(corrupt(12, format!("checksum mismatch: stored {stored_crc:#010x}, computed {actual_crc:#010x}")));
+    }
+    let raw_len = u64::from_le_bytes(file[16..24].try_into().unwrap_or_default());
+    let compressed_len = u64::from_le_bytes(file[24..32].try_into().unwrap_or_default());
+    if compressed_len != (file.len() - HEADER_LEN) as u64 {
+        return Err(corrupt(24, format!("body length {compressed_len} does not match the file")));
+    }
+    if raw_len > compressed_len.saturating_mul(MAX_EXPANSION) {
+        return Err(corrupt(16, format!("implausible body length {raw_len}")));
+    }
+    let body = zstd::bulk::decompress(&file[HEADER_LEN..], raw_len as usize)
+        .map_err(|error| corrupt(HEADER_LEN, format!("cannot decompress the body: {error}")))?;
+    if body.len() as u64 != raw_len {
+        return Err(corrupt(HEADER_LEN, format!("body is {} bytes, header says {raw_len}", body.len())));
+    }
+    let mut reader = BodyReader { bytes: &body, position: 0, path: path.to_path_buf() };
+    let index = decode_body(&mut reader, file.len() as u64)?;
+    Ok(index)
+}
+
+fn decode_body(reader: &mut BodyReader<'_>, file_len: u64) -> Result<(SegmentMeta, SegmentIndex), StoreError> {
+    let account_id = reader.string()?.to_owned();
+    let region = reader.string()?.to_owned();
+    let date = reader.string()?.to_owned();
+    let max_ingest_ms = reader.i64()?;
+    let row_count = reader.varint()?;
+    let row_count = u32::try_from(row_count)
+        .ok()
+        .filter(|&count| count > 0 && count as usize <= reader.remaining())
+        .ok_or_else(|| reader.corrupt(format!("implausible row count {row_count}")))?;
+    let rows = row_count as usize;
+
+    let first_time_ms = reader.i64()?;
+    let mut time_offsets = Vec::with_capacity(rows);
+    time_offsets.push(0);
+    let mut offset: u32 = 0;
+    for _ in 1..rows {
+        let gap = reader.varint()?;
+        offset = u32::try_from(gap)
+            .ok()
+            .and_then(|gap| offset.checked_add(gap))
+            .ok_or_else(|| reader.corrupt("event times span more than one segment can".to_owned()))?;
+        time_offsets.push(offset);
+    }
+    let last_time_ms = first_time_ms + i64::from(offset);
+    if format_date(first_time_ms) != date || format_date(last_time_ms) != date {
+        return Err(reader.corrupt(format!("event times fall outside the segment's date {date}")));
+    }
+
+    let mut seqs = Vec::with_capacity(rows);
+    let mut seq = reader.u64()?;
+    seqs.push(seq);
+    for row in 1..rows {
+        let delta = unzigzag(reader.varint()?);
+        seq = seq.checked_add_signed(delta).ok_or_else(|| reader.corrupt(format!("seq of row {row} overflows")))?;
+        if time_offsets[row] == time_offsets[row - 1] && seq <= seqs[row - 1] {
+            return Err(reader.corrupt(format!("row {row} is out of event history order")));
+        }
+        seqs.push(seq);
+    }
+    let min_seq = seqs.iter().copied().min().unwrap_or(0);
+    let max_seq = seqs.iter().copied().max().unwrap_or(0);
+    let seqs = match u32::try_from(max_seq - min_seq) {
+        Ok(_) => Seqs::Narrow { base: min_seq, offsets: seqs.iter().map(|&seq| (seq - min_seq) as u32).collect() },
+        Err(_) => Seqs::Wide(seqs),
+    };
+
+    let categories = reader.bytes(rows)?.to_vec();
+    if let Some(position) = categories.iter().position(|&tag| Category::from_tag(tag).is_none()) {
+        return Err(reader.corrupt(format!("row {position} has unknown category tag {}", categories[position])));
+    }
+
+    let mut id_pairs = Vec::with_capacity(rows);
+    for row in 0..row_count {
+        id_pairs.push((reader.u32()?, row));
+    }
+    id_pairs.sort_unstable();
+    let (id_hashes, id_rows) = id_pairs.into_iter().unzip();
+
+    let dictionary = decode_dictionary(reader, row_count)?;
+    if reader.remaining() > 0 {
+        return Err(reader.corrupt(format!("{} bytes follow the dictionary", reader.remaining())));
+    }
+
+    let meta = SegmentMeta {
+        name: format!("{min_seq:020}-{max_seq:020}"),
+        account_id,
+        region,
+        date,
+        event_count: u64::from(row_count),
+        min_time_ms: first_time_ms,
+        max_time_ms: last_time_ms,
+        min_seq,
+        max_seq,
+        max_ingest_ms,
+        parquet_bytes: 0,
+        index_bytes: file_len,
+    };
+    let index = SegmentIndex { first_time_ms, time_offsets, seqs, categories, id_hashes, id_rows, dictionary };
+    Ok((meta, index))
+}
+
+fn decode_dictionary(reader: &mut BodyReader<'_>, row_count: u32) -> Result<Dictionary, StoreError> {
+    let entry_count = reader.varint()?;
+    if entry_count > reader.remaining() as u64 {
+        return Err(reader.corrupt(format!("implausible dictionary size {entry_count}")));
+    }
+    let mut dictionary = Dictionary {
+        entries: Vec::with_capacity(entry_count as usize),
+        values: String::new(),
+        postings: Vec::new(),
+        skips: Vec::new(),
+    };
+    let mut previous: Option<(u8, usize, usize)> = None;
+    for _ in 0..entry_count {
+        let key = reader.u8()?;
+        if LookupKey::from_tag(key).is_none_or(|key| key == LookupKey::EventId) {
+            return Err(reader.corrupt(format!("dictionary entry has unexpected key tag {key}")));
+        }
+        let value = reader.string()?;
+        if let Some((previous_key, start, end)) = previous
+            && (previous_key, &dictionary.values.as_bytes()[start..end]) >= (key, value.as_bytes())
+        {
+            return Err(reader.corrupt("dictionary entries are not in order".to_owned()));
+        }
+        let value_start = dictionary.values.len();
+        dictionary.values.push_str(value);
+        let value_end = dictionary.values.len();
+        previous = Some((key, value_start, value_end));
+
+        let count = reader.varint()?;
+        let byte_len = reader.varint()?;
+        let count = u32::try_from(count)
+            .ok()
+            .filter(|&count| count > 0 && count <= row_count)
+            .ok_or_else(|| reader.corrupt(format!("implausible posting count {count}")))?;
+        let byte_len = usize::try_from(byte_len).unwrap_or(usize::MAX);
+        let bytes_offset = reader.position;
+        let bytes = reader.bytes(byte_len)?;
+        let skips_start = dictionary.skips.len();
+        check_postings(bytes, count, row_count, &mut dictionary.skips).map_err(|detail| StoreError::Corrupt {
+            path: reader.path.clone(),
+            offset: bytes_offset as u64,
+            what: "segment index",
+            detail,
+        })?;
+        let postings_start = dictionary.postings.len();
+        dictionary.postings.extend_from_slice(bytes);
+        dictionary.entries.push(DictionaryEntry {
+            key,
+            value_start,
+            value_end,
+            postings_start,
+            postings_end: dictionary.postings.len(),
+            count,
+            skips_start,
+            skips_end: dictionary.skips.len(),
+        });
+    }
+    dictionary.entries.shrink_to_fit();
+    dictionary.values.shrink_to_fit();
+    dictionary.postings.shrink_to_fit();
+    dictionary.skips.shrink_to_fit();
+    Ok(dictionary)
+}
+
+/// Checks that a posting list holds exactly `count` strictly descending rows below
+/// `row_count` in exactly its bytes, and records its skip entries.
+fn check_postings(bytes: &[u8], count: u32, row_count: u32, skips: &mut Vec<Skip>) -> Result<(), String> {
+    let mut position = 0;
+    let mut previous: Option<u32> = None;
+    for index in 0..count {
+        let value = read_varint(bytes, &mut position).ok_or("truncated posting list")?;
+        let row = match previous {
+            None => u32::try_from(value).ok().filter(|&row| row < row_count),
+            Some(previous) => u32::try_from(value).ok().and_then(|gap| previous.checked_sub(gap)?.checked_sub(1)),
+        }
+        .ok_or_else(|| format!("posting {index} is out of range"))?;
+        if index % SKIP_INTERVAL == 0 && index > 0 {
+            skips.push(Skip { row, next_byte: position as u32, remaining: count - index - 1 });
+        }
+        previous = Some(row);
+    }
+    if position != bytes.len() {
+        return Err(format!("{} bytes follow the last posting", bytes.len() - position));
+    }
+    Ok(())
+}
+
+/// Reads the decompressed body, turning every shortfall into [`StoreError::Corrupt`].
+struct BodyReader<'a> {
+    bytes: &'a [u8],
+    position: usize,
+    path: PathBuf,
+}
+
+impl<'a> BodyReader<'a> {
+    fn corrupt(&self, detail: String) -> StoreError {
+        StoreError::Corrupt { path: self.path.clone(), offset: self.position as u64, what: "segment index", detail }
+    }
+
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.position
+    }
+
+    fn bytes(&mut self, len: usize) -> Result<&'a [u8], StoreError> {
+        if len > self.remaining() {
+            return Err(self.corrupt(format!("body ends {len} bytes early")));
+        }
+        let slice = &self.bytes[self.position..self.position + len];
+        self.position += len;
+        Ok(slice)
+    }
+
+    fn u8(&mut self) -> Result<u8, StoreError> {
+        Ok(self.bytes(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, StoreError> {
+        let bytes = self.bytes(4)?;
+        Ok(u32::from_le_bytes(bytes.try_into().unwrap_or_default()))
+    }
+
+    fn u64(&mut self) -> Result<u64, StoreError> {
+        let bytes = self.bytes(8)?;
+        Ok(u64::from_le_bytes(bytes.try_into().unwrap_or_default()))
+    }
+
+    fn i64(&mut self) -> Result<i64, StoreError> {
+        Ok(self.u64()? as i64)
+    }
+
+    fn varint(&mut self) -> Result<u64, StoreError> {
+        read_varint(self.bytes, &mut self.position).ok_or_else(|| self.corrupt("bad varint".to_owned()))
+    }
+
+    fn string(&mut self) -> Result<&'a str, StoreError> {
+        let len = self.varint()?;
+        let bytes = self.bytes(usize::try_from(len).unwrap_or(usize::MAX))?;
+        std::str::from_utf8(bytes).map_err(|_| self.corrupt("string is not UTF-8".to_owned()))
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Decodes a LEB128 varint at `*position`, advancing it; `None` if truncated or too long.
+fn read_varint(bytes: &[u8], position: &mut usize) -> Option<u64> {
+    let mut value: u64 = 0;
+    for shift in (0..64).step_by(7) {
+        let byte = *bytes.get(*position)?;
+        *position += 1;
+        value |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+fn put_str(out: &mut Vec<u8>, value: &str) {
+    put_varint(out, value.len() as u64);
+    out.extend_from_slice(value.as_bytes());
+}
+
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
+}

@@ -1,0 +1,464 @@
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use trailkeeper_core::{Category, LookupFields, LookupKey, Resource};
+
+use super::table::TableLayout;
+use super::testdata::{ACCOUNT, DAY_START_MS, Generator, REGION};
+use super::*;
+use crate::ErrorKind;
+
+fn event(seq: u64, time_ms: i64, event_id: &str, category: Category, fields: LookupFields) -> StoredEvent {
+    StoredEvent {
+        seq,
+        event_time_ms: time_ms,
+        ingest_time_ms: time_ms + 1000,
+        account_id: ACCOUNT.to_owned(),
+        region: REGION.to_owned(),
+        event_id: event_id.to_owned(),
+        category,
+        fields,
+        json: Bytes::from(format!(r#"{{"eventID":"{event_id}","seq":{seq}}}"#)),
+    }
+}
+
+fn bare_fields() -> LookupFields {
+    LookupFields { event_name: "GetObject".into(), event_source: "s3.amazonaws.com".into(), ..LookupFields::default() }
+}
+
+fn generated(count: usize, seed: u64) -> Vec<StoredEvent> {
+    let mut generator = Generator::new(seed);
+    (0..count).map(|_| generator.next_event()).collect()
+}
+
+fn write(root: &Path, events: &[StoredEvent]) -> Segment {
+    let refs: Vec<&StoredEvent> = events.iter().collect();
+    write_segment(root, &refs).expect("write segment")
+}
+
+fn index_path(segment: &Segment) -> PathBuf {
+    segment.paths()[1].clone()
+}
+
+#[test]
+fn segments_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Segment>();
+}
+
+#[test]
+fn round_trip_keeps_json_bytes_and_meta() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = generated(3000, 7);
+    let segment = write(dir.path(), &events);
+    let reopened = Segment::open(&segment.paths()[0]).expect("reopen");
+
+    let meta = reopened.meta();
+    assert_eq!(meta, segment.meta());
+    assert_eq!(meta.event_count, 3000);
+    assert_eq!((meta.min_seq, meta.max_seq), (1, 3000));
+    assert_eq!(meta.name, format!("{:020}-{:020}", 1, 3000));
+    assert_eq!(meta.date, "2026-03-14");
+    assert_eq!(meta.min_time_ms, events.iter().map(|e| e.event_time_ms).min().expect("events"));
+    assert_eq!(meta.max_time_ms, events.iter().map(|e| e.event_time_ms).max().expect("events"));
+    assert_eq!(meta.max_ingest_ms, events.iter().map(|e| e.ingest_time_ms).max().expect("events"));
+    assert_eq!(meta.parquet_bytes, std::fs::metadata(&segment.paths()[0]).expect("stat").len());
+    assert_eq!(meta.index_bytes, std::fs::metadata(index_path(&segment)).expect("stat").len());
+    let expected_dir = dir.path().join("account=123456789012").join("region=us-east-1").join("date=2026-03-14");
+    assert_eq!(segment.paths()[0], expected_dir.join(format!("{}.parquet", meta.name)));
+    assert_eq!(segment.paths()[1], expected_dir.join(format!("{}.idx", meta.name)));
+    let leftovers: Vec<_> = std::fs::read_dir(&expected_dir)
+        .expect("list")
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+
+    // Every row, newest first, reads back byte for byte.
+    let rows: Vec<SegmentRow> = reopened.scan(HistoryKind::Management, None, None, None, None).collect();
+    assert_eq!(rows.len(), 3000);
+    let mut by_key: Vec<&StoredEvent> = events.iter().collect();
+    by_key.sort_by_key(|event| std::cmp::Reverse(event.key()));
+    let jsons = reopened.read_json(&rows.iter().map(|row| row.row).collect::<Vec<_>>()).expect("read json");
+    for ((row, json), event) in rows.iter().zip(&jsons).zip(&by_key) {
+        assert_eq!(row.key, event.key());
+        assert_eq!(json, &event.json);
+    }
+    // Asked order is kept, repeats included.
+    let asked = [rows[5].row, rows[0].row, rows[2999].row, rows[5].row];
+    let jsons = reopened.read_json(&asked).expect("read json");
+    assert_eq!(
+        jsons,
+        vec![by_key[5].json.clone(), by_key[0].json.clone(), by_key[2999].json.clone(), by_key[5].json.clone()]
+    );
+    assert_eq!(reopened.read_json(&[]).expect("empty read"), Vec::<Bytes>::new());
+    assert!(reopened.read_json(&[3000]).is_err());
+}
+
+#[test]
+fn contains_event_id_is_exact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut events = generated(500, 11);
+    events[17].category = Category::Data;
+    let segment = write(dir.path(), &events);
+    for event in &events {
+        assert!(segment.contains_event_id(&event.event_id).expect("lookup"), "{}", event.event_id);
+    }
+    let absent = Generator::new(12).next_event().event_id;
+    assert!(!segment.contains_event_id(&absent).expect("lookup"));
+    assert!(!segment.contains_event_id("").expect("lookup"));
+    assert!(!segment.contains_event_id(&events[3].event_id.to_uppercase()).expect("lookup"));
+    // A data event is never in Event History, even by its ID, but dedup still sees it.
+    let data_id = events[17].event_id.as_str();
+    assert_eq!(segment.scan(HistoryKind::Management, Some((LookupKey::EventId, data_id)), None, None, None).count(), 0);
+    let found: Vec<_> = segment
+        .scan(HistoryKind::Management, Some((LookupKey::EventId, &events[3].event_id)), None, None, None)
+        .collect();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].key, events[3].key());
+}
+
+#[test]
+fn an_event_id_hash_collision_is_not_a_duplicate() {
+    let mut seen = std::collections::HashMap::new();
+    let (stored, other) = (0u32..)
+        .map(|i| format!("collide-{i}"))
+        .find_map(|id| seen.insert(super::index::event_id_hash(&id), id.clone()).map(|earlier| (earlier, id)))
+        .expect("a 32-bit collision among a few hundred thousand IDs");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let segment = write(dir.path(), &[event(1, DAY_START_MS, &stored, Category::Management, bare_fields())]);
+    assert!(segment.contains_event_id(&stored).expect("lookup"));
+    assert!(!segment.contains_event_id(&other).expect("lookup"));
+    assert_eq!(segment.scan(HistoryKind::Management, Some((LookupKey::EventId, &other)), None, None, None).count(), 0);
+    assert_eq!(segment.scan(HistoryKind::Management, Some((LookupKey::EventId, &stored)), None, None, None).count(), 1);
+}
+
+#[test]
+fn one_event_without_optional_fields() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let only = event(42, DAY_START_MS + 5, "only-one", Category::Management, bare_fields());
+    let segment = write(dir.path(), std::slice::from_ref(&only));
+    assert_eq!(segment.meta().name, format!("{:020}-{:020}", 42, 42));
+    let rows: Vec<_> = segment.scan(HistoryKind::Management, None, None, None, None).collect();
+    assert_eq!(rows, vec![SegmentRow { key: only.key(), row: 0 }]);
+    assert_eq!(segment.read_json(&[0]).expect("read"), vec![only.json.clone()]);
+    assert!(segment.contains_event_id("only-one").expect("lookup"));
+    let by_name = segment.scan(HistoryKind::Management, Some((LookupKey::EventName, "GetObject")), None, None, None);
+    assert_eq!(by_name.count(), 1);
+    for key in [LookupKey::ReadOnly, LookupKey::Username, LookupKey::AccessKeyId, LookupKey::ResourceName] {
+        assert_eq!(segment.scan(HistoryKind::Management, Some((key, "")), None, None, None).count(), 0);
+    }
+    assert_eq!(segment.scan(HistoryKind::Insight, None, None, None, None).count(), 0);
+    assert_eq!(segment.scan(HistoryKind::Management, None, None, None, Some(only.key())).count(), 0);
+}
+
+#[test]
+fn wide_seq_ranges_round_trip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = vec![
+        event(3, DAY_START_MS, "a", Category::Management, bare_fields()),
+        event(u64::MAX / 2, DAY_START_MS, "b", Category::Management, bare_fields()),
+        event(7, DAY_START_MS + 1, "c", Category::Insight, bare_fields()),
+    ];
+    let segment = write(dir.path(), &events);
+    let keys: Vec<_> = segment.scan(HistoryKind::Management, None, None, None, None).map(|row| row.key).collect();
+    assert_eq!(keys, vec![events[1].key(), events[0].key()]);
+    assert_eq!(segment.meta().max_seq, u64::MAX / 2);
+}
+
+#[test]
+fn mixed_partitions_and_repeated_seqs_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = event(1, DAY_START_MS, "a", Category::Management, bare_fields());
+    let next_day = event(2, DAY_START_MS + 86_400_000, "b", Category::Management, bare_fields());
+    let mut other_region = event(3, DAY_START_MS, "c", Category::Management, bare_fields());
+    other_region.region = "eu-west-1".into();
+    let same_seq = event(1, DAY_START_MS + 1, "d", Category::Management, bare_fields());
+    let mut bad_account = first.clone();
+    bad_account.account_id = "../etc".into();
+    for events in [vec![&first, &next_day], vec![&first, &other_region], vec![&first, &same_seq], vec![&bad_account]] {
+        let error = write_segment(dir.path(), &events).err().expect("refused");
+        assert_eq!(error.kind(), ErrorKind::Io, "{error}");
+    }
+    assert!(write_segment(dir.path(), &[]).is_err());
+}
+
+#[test]
+fn damaged_index_files_are_corrupt_never_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events: Vec<_> = (0..40)
+        .map(|i| {
+            let mut fields = bare_fields();
+            fields.username = Some(format!("user-{}", i % 3));
+            event(i, DAY_START_MS + i as i64 / 3, &format!("id-{i}"), Category::Management, fields)
+        })
+        .collect();
+    let segment = write(dir.path(), &events);
+    let parquet = segment.paths()[0].clone();
+    let idx = index_path(&segment);
+    let pristine = std::fs::read(&idx).expect("read idx");
+    let assert_corrupt = |bytes: &[u8], what: &str| {
+        std::fs::write(&idx, bytes).expect("write idx");
+        match Segment::open(&parquet) {
+            Err(error) => assert_eq!(error.kind(), ErrorKind::Corrupt, "{what}: {error}"),
+            Ok(_) => panic!("{what}: damaged index opened"),
+        }
+    };
+    for len in 0..pristine.len() {
+        assert_corrupt(&pristine[..len], &format!("truncated to {len}"));
+    }
+    for bit in 0..pristine.len() * 8 {
+        let mut flipped = pristine.clone();
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        assert_corrupt(&flipped, &format!("bit {bit} flipped"));
+    }
+    // A body that passes the checksum but is cut short is still caught.
+    let body = zstd::bulk::decompress(&pristine[32..], 1 << 20).expect("decompress");
+    for cut in [1, body.len() / 2, body.len() - 1] {
+        let short = &body[..cut];
+        let compressed = zstd::bulk::compress(short, 3).expect("compress");
+        let mut file = pristine[..32].to_vec();
+        file[16..24].copy_from_slice(&(short.len() as u64).to_le_bytes());
+        file[24..32].copy_from_slice(&(compressed.len() as u64).to_le_bytes());
+        file.extend_from_slice(&compressed);
+        let crc = crc32c::crc32c(&file[16..]);
+        file[12..16].copy_from_slice(&crc.to_le_bytes());
+        assert_corrupt(&file, &format!("body cut to {cut}"));
+    }
+    std::fs::write(&idx, &pristine).expect("restore idx");
+    assert!(Segment::open(&parquet).is_ok());
+    std::fs::remove_file(&idx).expect("remove idx");
+    assert_eq!(Segment::open(&parquet).err().map(|error| error.kind()), Some(ErrorKind::Io));
+}
+
+const NAMES: &[&str] = &["GetObject", "PutObject", "AssumeRole"];
+const SOURCES: &[&str] = &["s3.amazonaws.com", "sts.amazonaws.com"];
+const USERS: &[&str] = &["alice", "bob", "Alice"];
+const KEYS: &[&str] = &["AKIA1", "ASIA2"];
+const TYPES: &[&str] = &["AWS::S3::Bucket", "AWS::IAM::Role"];
+const ARNS: &[&str] = &["arn:1", "arn:2", "arn:3"];
+
+fn pick(values: &'static [&'static str]) -> impl Strategy<Value = String> {
+    proptest::sample::select(values).prop_map(str::to_owned)
+}
+
+fn fields_strategy() -> impl Strategy<Value = LookupFields> {
+    let resource = (proptest::option::of(pick(TYPES)), proptest::option::of(pick(ARNS)))
+        .prop_map(|(resource_type, resource_name)| Resource { resource_type, resource_name });
+    (
+        pick(NAMES),
+        pick(SOURCES),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of(pick(USERS)),
+        proptest::option::of(pick(KEYS)),
+        proptest::collection::vec(resource, 0..3),
+    )
+        .prop_map(|(event_name, event_source, read_only, username, access_key_id, resources)| LookupFields {
+            event_name,
+            event_source,
+            read_only,
+            username,
+            access_key_id,
+            resources,
+        })
+}
+
+fn category_strategy() -> impl Strategy<Value = Category> {
+    prop_oneof![
+        6 => Just(Category::Management),
+        2 => Just(Category::Insight),
+        1 => Just(Category::Data),
+        1 => Just(Category::NetworkActivity),
+        1 => Just(Category::Other),
+    ]
+}
+
+fn events_strategy() -> impl Strategy<Value = Vec<StoredEvent>> {
+    proptest::collection::vec((0..40i64, category_strategy(), fields_strategy(), 0..3u64), 1..300).prop_map(|rows| {
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, (time, category, fields, gap))| {
+                // Seqs unique, not in time order, sometimes far apart.
+                let seq = (i as u64) * 3 + gap + if i % 7 == 0 { 1 << 33 } else { 0 };
+                event(seq, DAY_START_MS + time, &format!("id-{i}"), category, fields)
+            })
+            .collect()
+    })
+}
+
+fn attribute_strategy() -> impl Strategy<Value = Option<(LookupKey, String)>> {
+    let value = prop_oneof![
+        pick(NAMES),
+        pick(SOURCES),
+        pick(USERS),
+        pick(KEYS),
+        pick(TYPES),
+        pick(ARNS),
+        pick(&["true", "false", "missing", "id-0", "id-3", "id-999"]),
+    ];
+    proptest::option::of((proptest::sample::select(LookupKey::ALL.to_vec()), value))
+}
+
+fn brute_force(
+    events: &[StoredEvent],
+    kind: HistoryKind,
+    attribute: Option<(LookupKey, &str)>,
+    start_ms: Option<i64>,
+    end_ms: Option<i64>,
+    before: Option<EventKey>,
+) -> Vec<EventKey> {
+    let mut keys: Vec<EventKey> = events
+        .iter()
+        .filter(|event| kind.includes(event.category))
+        .filter(|event| start_ms.is_none_or(|start| event.event_time_ms >= start))
+        .filter(|event| end_ms.is_none_or(|end| event.event_time_ms <= end))
+        .filter(|event| before.is_none_or(|before| event.key() < before))
+        .filter(|event| attribute.is_none_or(|wanted| event.fields.lookup_values(&event.event_id).contains(&wanted)))
+        .map(StoredEvent::key)
+        .collect();
+    keys.sort_unstable_by(|a, b| b.cmp(a));
+    keys
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn scan_matches_a_brute_force_filter(
+        events in events_strategy(),
+        queries in proptest::collection::vec(
+            (
+                prop_oneof![Just(HistoryKind::Management), Just(HistoryKind::Insight)],
+                attribute_strategy(),
+                proptest::option::of(-5..45i64),
+                proptest::option::of(-5..45i64),
+                proptest::option::of((-2..42i64, 0..900u64)),
+                0..60usize,
+            ),
+            1..12,
+        ),
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let segment = write(dir.path(), &events);
+        let by_key: std::collections::HashMap<EventKey, &StoredEvent> =
+            events.iter().map(|event| (event.key(), event)).collect();
+        for (kind, attribute, start, end, before, take) in queries {
+            let attribute = attribute.as_ref().map(|(key, value)| (*key, value.as_str()));
+            let start = start.map(|offset| DAY_START_MS + offset);
+            let end = end.map(|offset| DAY_START_MS + offset);
+            let before = before.map(|(time, seq)| EventKey { time_ms: DAY_START_MS + time, seq });
+            let expected = brute_force(&events, kind, attribute, start, end, before);
+            let rows: Vec<SegmentRow> = segment.scan(kind, attribute, start, end, before).collect();
+            let keys: Vec<EventKey> = rows.iter().map(|row| row.key).collect();
+            prop_assert_eq!(&keys, &expected);
+            // A caller that stops early gets the newest rows.
+            let first: Vec<EventKey> = segment.scan(kind, attribute, start, end, before).take(take).map(|row| row.key).collect();
+            prop_assert_eq!(&first[..], &expected[..take.min(expected.len())]);
+            // Row numbers lead to the right events.
+            let wanted: Vec<u32> = rows.iter().map(|row| row.row).collect();
+            let jsons = segment.read_json(&wanted).expect("read json");
+            for (row, json) in rows.iter().zip(&jsons) {
+                prop_assert_eq!(json, &by_key[&row.key].json);
+            }
+        }
+        let ids: HashSet<&str> = events.iter().map(|event| event.event_id.as_str()).collect();
+        for probe in ["id-0", "id-5", "id-299", "id-300", "nope"] {
+            prop_assert_eq!(segment.contains_event_id(probe).expect("lookup"), ids.contains(probe));
+        }
+    }
+}
+
+/// Bytes per event and point-read latency for several Parquet layouts. Run with
+/// `CARGO_TARGET_DIR=/work/target cargo test --release -p trailkeeper-store -- --ignored --nocapture layout_report`
+/// (`TK_SEGMENT_EVENTS` sets the event count, default 200,000).
+#[test]
+#[ignore = "measurement, not a test: prints figures"]
+fn layout_report() {
+    let count: usize = std::env::var("TK_SEGMENT_EVENTS").ok().and_then(|text| text.parse().ok()).unwrap_or(200_000);
+    let events = generated(count, 2026);
+    let refs: Vec<&StoredEvent> = events.iter().collect();
+    let json_bytes: usize = events.iter().map(|event| event.json.len()).sum();
+    eprintln!("{count} events, {} B of JSON each on average", json_bytes / count);
+    let layouts = [
+        TableLayout { json_page_bytes: 64 << 10, row_group_rows: 128 << 10, zstd_level: 3 },
+        TableLayout { json_page_bytes: 128 << 10, row_group_rows: 128 << 10, zstd_level: 3 },
+        TableLayout { json_page_bytes: 256 << 10, row_group_rows: 128 << 10, zstd_level: 3 },
+        TableLayout { json_page_bytes: 128 << 10, row_group_rows: 128 << 10, zstd_level: 6 },
+        TableLayout { json_page_bytes: 128 << 10, row_group_rows: 1 << 20, zstd_level: 3 },
+    ];
+    let mut lines = Vec::with_capacity(json_bytes + count);
+    for event in &events {
+        lines.extend_from_slice(&event.json);
+        lines.push(b'\n');
+    }
+    for level in [3, 19] {
+        let whole = zstd::bulk::compress(&lines, level).expect("compress");
+        eprintln!("the JSON lines as one zstd -{level} stream: {:.1} B/event", whole.len() as f64 / count as f64);
+    }
+    for layout in layouts {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let started = Instant::now();
+        let segment = super::write_segment_with(dir.path(), &refs, &layout).expect("write");
+        let write_time = started.elapsed();
+        let meta = segment.meta();
+        let mut state = 99u64;
+        let mut random_row = || {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 33) % count as u64) as u32
+        };
+        let mut single = Vec::new();
+        for _ in 0..2000 {
+            let row = random_row();
+            let started = Instant::now();
+            segment.read_json(&[row]).expect("read");
+            single.push(started.elapsed());
+        }
+        let mut fifty = Vec::new();
+        for _ in 0..200 {
+            let rows: Vec<u32> = (0..50).map(|_| random_row()).collect();
+            let started = Instant::now();
+            segment.read_json(&rows).expect("read");
+            fifty.push(started.elapsed());
+        }
+        let ids: Vec<&str> = (0..2000).map(|_| events[random_row() as usize].event_id.as_str()).collect();
+        let started = Instant::now();
+        for id in &ids {
+            assert!(segment.contains_event_id(id).expect("lookup"));
+        }
+        let contains = started.elapsed() / ids.len() as u32;
+        eprintln!(
+            "page {:>4} KiB, row group {:>7}, zstd {}: parquet {:>6.1} B/event, idx {:>5.1} B/event, index RAM {:>5.1} B/event, \
+             write {:>5.0} ms, read 1 row p50 {:>5} µs p99 {:>5} µs, read 50 rows p50 {:>6} µs p99 {:>6} µs, contains {:>4} µs",
+            layout.json_page_bytes >> 10,
+            layout.row_group_rows,
+            layout.zstd_level,
+            meta.parquet_bytes as f64 / count as f64,
+            meta.index_bytes as f64 / count as f64,
+            segment.index.heap_bytes() as f64 / count as f64,
+            write_time.as_secs_f64() * 1000.0,
+            percentile(&mut single, 0.5).as_micros(),
+            percentile(&mut single, 0.99).as_micros(),
+            percentile(&mut fifty, 0.5).as_micros(),
+            percentile(&mut fifty, 0.99).as_micros(),
+            contains.as_micros(),
+        );
+        let file = std::fs::File::open(&segment.paths()[0]).expect("open parquet");
+        let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).expect("parquet footer");
+        let metadata = parquet::file::reader::FileReader::metadata(&reader);
+        let mut columns = Vec::new();
+        for column in 0..metadata.file_metadata().schema_descr().num_columns() {
+            let bytes: i64 = metadata.row_groups().iter().map(|group| group.column(column).compressed_size()).sum();
+            let name = metadata.file_metadata().schema_descr().column(column).name().to_owned();
+            columns.push(format!("{name} {:.1}", bytes as f64 / count as f64));
+        }
+        eprintln!("    B/event by column: {}", columns.join(", "));
+    }
+}
+
+fn percentile(samples: &mut [Duration], quantile: f64) -> Duration {
+    samples.sort_unstable();
+    samples[((samples.len() - 1) as f64 * quantile) as usize]
+}
