@@ -117,6 +117,11 @@ impl HotTable {
         self.bytes
     }
 
+    /// The accounts with history events in `region`.
+    pub fn accounts_in<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.streams.keys().filter(move |(_, r)| &**r == region).map(|(account, _)| &**account)
+    }
+
     pub fn events(&self) -> &[Arc<StoredEvent>] {
         &self.events
     }

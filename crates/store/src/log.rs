@@ -351,7 +351,7 @@ impl EventLog {
                     let mut all: Vec<String> =
                         state.segments.by_stream.keys().filter(|(_, r)| r == region).map(|(a, _)| a.clone()).collect();
                     for table in std::iter::once(&state.active).chain(state.frozen.iter().map(|t| &**t)) {
-                        all.extend(table.events().iter().filter(|e| e.region == region).map(|e| e.account_id.clone()));
+                        all.extend(table.accounts_in(region).map(str::to_owned));
                     }
                     all.sort();
                     all.dedup();

@@ -1,0 +1,55 @@
+//! The subcommands, one module each, and what they share: generator flags, request
+//! signing and the report printer.
+
+pub mod disk;
+pub mod generate;
+pub mod ingest;
+pub mod lookup;
+pub mod report;
+pub mod signing;
+
+use anyhow::Context as _;
+use trailkeeper_bench::GeneratorConfig;
+
+/// The generator's flags. `lookup` must be given the same ones as the `ingest` whose
+/// events it queries, so that it samples values that were stored.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GeneratorArgs {
+    /// Seed of the generated events.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// recipientAccountId values (comma-separated, 12 digits each).
+    #[arg(long, value_delimiter = ',', default_values_t = GeneratorConfig::default().accounts)]
+    pub accounts: Vec<String>,
+    /// awsRegion values (comma-separated); the first gets most events.
+    #[arg(long, value_delimiter = ',', default_values_t = GeneratorConfig::default().regions)]
+    pub regions: Vec<String>,
+    /// eventTime of the first event.
+    #[arg(long, default_value = "2026-11-01T00:00:00Z")]
+    pub start_time: String,
+    /// How fast eventTime advances, in events per second of event time.
+    #[arg(long, default_value_t = 1000.0)]
+    pub events_per_second_of_event_time: f64,
+    /// IAM users and role sessions per account.
+    #[arg(long, default_value_t = GeneratorConfig::default().principals_per_account)]
+    pub principals_per_account: usize,
+}
+
+impl GeneratorArgs {
+    pub fn config(&self) -> anyhow::Result<GeneratorConfig> {
+        let start_time_ms = trailkeeper_core::time::parse_event_time(&self.start_time).context("--start-time")?;
+        Ok(GeneratorConfig {
+            seed: self.seed,
+            accounts: self.accounts.clone(),
+            regions: self.regions.clone(),
+            start_time_ms,
+            events_per_second_of_event_time: self.events_per_second_of_event_time,
+            principals_per_account: self.principals_per_account,
+            ..GeneratorConfig::default()
+        })
+    }
+
+    pub fn generator(&self) -> anyhow::Result<trailkeeper_bench::Generator> {
+        Ok(trailkeeper_bench::Generator::new(self.config()?)?)
+    }
+}

@@ -1,0 +1,31 @@
+//! Any request line, headers and body through SigV4 parsing and verification: never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use trailkeeper_sigv4::{RequestParts, parse_authorization, verify};
+
+fuzz_target!(|data: &[u8]| {
+    // Fields separated by newlines: method, path, query, then header lines "name:value", then the body.
+    let mut fields = data.splitn(8, |&b| b == b'\n');
+    let text = |field: Option<&[u8]>| field.and_then(|f| std::str::from_utf8(f).ok()).unwrap_or("");
+    let method = text(fields.next());
+    let path = text(fields.next());
+    let query = text(fields.next());
+    let mut headers: Vec<(&str, &[u8])> = Vec::new();
+    let mut body: &[u8] = b"";
+    for (index, field) in fields.enumerate() {
+        if index == 4 {
+            body = field;
+            break;
+        }
+        if let Some(colon) = field.iter().position(|&b| b == b':')
+            && let Ok(name) = std::str::from_utf8(&field[..colon])
+        {
+            headers.push((name, &field[colon + 1..]));
+        }
+    }
+    let request = RequestParts { method, path, query, headers: &headers, body };
+    if let Ok(authorization) = parse_authorization(&request) {
+        let _ = verify(&request, &authorization, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 1_700_000_000);
+    }
+});
