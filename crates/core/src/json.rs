@@ -6,48 +6,48 @@ fn is_json_whitespace(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// The index just past the closing quote of the string whose opening quote is at `open`,
+/// or the end of the text for an unterminated string. Jumps over string contents with
+/// memchr: most of a CloudTrail record's bytes are inside strings.
+fn string_end(text: &[u8], open: usize) -> usize {
+    let mut at = open + 1;
+    while let Some(found) = memchr::memchr2(b'"', b'\\', &text[at.min(text.len())..]) {
+        let position = at + found;
+        if text[position] == b'"' {
+            return position + 1;
+        }
+        // A backslash escapes the next byte, whatever it is.
+        at = position + 2;
+    }
+    text.len()
+}
+
 /// Drops the whitespace between JSON tokens and nothing else: strings, numbers and key
 /// order stay exactly as written. Returns the input itself when it is already compact.
 /// The input need not be valid JSON; invalid input is left for the parser to refuse.
 pub fn minify(text: &[u8]) -> Cow<'_, [u8]> {
-    let mut in_string = false;
-    let mut escaped = false;
-    let first_space = text.iter().position(|&byte| {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-            }
-            false
-        } else if byte == b'"' {
-            in_string = true;
-            false
-        } else {
-            is_json_whitespace(byte)
+    let mut at = 0;
+    let first_space = loop {
+        match text.get(at) {
+            None => return Cow::Borrowed(text),
+            Some(b'"') => at = string_end(text, at),
+            Some(&byte) if is_json_whitespace(byte) => break at,
+            Some(_) => at += 1,
         }
-    });
-    let Some(first_space) = first_space else {
-        return Cow::Borrowed(text);
     };
     let mut out = Vec::with_capacity(text.len());
     out.extend_from_slice(&text[..first_space]);
-    // `in_string` is false here: the scan stopped on whitespace outside a string.
-    for &byte in &text[first_space..] {
-        if in_string {
-            out.push(byte);
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
+    let mut at = first_space;
+    while let Some(&byte) = text.get(at) {
+        if byte == b'"' {
+            let end = string_end(text, at);
+            out.extend_from_slice(&text[at..end]);
+            at = end;
+        } else {
+            if !is_json_whitespace(byte) {
+                out.push(byte);
             }
-        } else if !is_json_whitespace(byte) {
-            in_string = byte == b'"';
-            out.push(byte);
+            at += 1;
         }
     }
     Cow::Owned(out)
@@ -61,6 +61,13 @@ mod tests {
     #[test]
     fn keeps_compact_text_borrowed() {
         assert!(matches!(minify(br#"{"a":"b c"}"#), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn keeps_unterminated_strings_and_trailing_escapes() {
+        assert_eq!(&*minify(b"{\"a\": \"b"), b"{\"a\":\"b");
+        assert_eq!(&*minify(b"\"\\"), b"\"\\");
+        assert_eq!(&*minify(b" \"x\\\" y\" "), b"\"x\\\" y\"");
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub enum RecordError {
     MissingField(&'static str),
     #[error("{field} must be a string")]
     NotAString { field: &'static str },
-    #[error("{0}")]
+    #[error("invalid eventTime: {0}")]
     BadTime(#[from] crate::time::TimeParseError),
     #[error("invalid {field} {value:?}: expected 1 to 64 letters, digits, '-' or '_'")]
     BadPartitionValue { field: &'static str, value: String },
@@ -94,9 +94,18 @@ pub fn parse_record(
 
     let event_time = view.event_time.ok_or(RecordError::MissingField("eventTime"))?.required_str("eventTime")?;
     let event_time_ms = parse_event_time(&event_time)?;
-    let event_source =
-        view.event_source.ok_or(RecordError::MissingField("eventSource"))?.required_str("eventSource")?;
-    let event_name = view.event_name.ok_or(RecordError::MissingField("eventName"))?.required_str("eventName")?;
+    // Insights records name the API they are about inside insightDetails, not at the top.
+    let insight = view.insight_details.unwrap_or_default();
+    let event_source = view
+        .event_source
+        .or(insight.event_source)
+        .ok_or(RecordError::MissingField("eventSource"))?
+        .required_str("eventSource")?;
+    let event_name = view
+        .event_name
+        .or(insight.event_name)
+        .ok_or(RecordError::MissingField("eventName"))?
+        .required_str("eventName")?;
 
     let mut insert = String::new();
     let event_id = match view.event_id {
@@ -212,6 +221,16 @@ struct RecordView<'a> {
     user_identity: Option<IdentityView<'a>>,
     #[serde(borrow, default)]
     resources: Option<LenientList<ResourceView<'a>>>,
+    #[serde(rename = "insightDetails", borrow, default)]
+    insight_details: Option<InsightView<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct InsightView<'a> {
+    #[serde(rename = "eventSource", borrow, default)]
+    event_source: Option<Lenient<'a>>,
+    #[serde(rename = "eventName", borrow, default)]
+    event_name: Option<Lenient<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -455,6 +474,16 @@ mod tests {
         assert_eq!(record.fields.read_only, Some(true));
         assert_eq!(record.fields.username.as_deref(), Some("session-7"));
         assert!(record.fields.resources.is_empty());
+    }
+
+    #[test]
+    fn reads_insights_records_by_their_insight_details() {
+        let text = r#"{"eventVersion":"1.07","eventTime":"2019-11-14T00:51:00Z","awsRegion":"us-east-1","eventID":"e","eventType":"AwsCloudTrailInsight","recipientAccountId":"123456789012","insightDetails":{"state":"Start","eventSource":"ssm.amazonaws.com","eventName":"UpdateInstanceInformation"},"eventCategory":"Insight"}"#;
+        let record = parse(text).unwrap();
+        assert_eq!(record.category, Category::Insight);
+        assert_eq!(record.fields.event_source, "ssm.amazonaws.com");
+        assert_eq!(record.fields.event_name, "UpdateInstanceInformation");
+        assert_eq!(record.json, text.as_bytes());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use trailkeeper_core::ParsedRecord;
 use trailkeeper_core::record::{RecordDefaults, parse_record};
 use trailkeeper_core::time::format_event_time;
-use trailkeeper_store::{AppendOutcome, NewEvent};
+use trailkeeper_store::{AppendOutcome, EventLog, NewEvent, StoreError};
 
 use crate::api::{ApiError, Caller, MAX_USER_AGENT_BYTES, now_ms};
 use crate::state::AppState;
@@ -172,16 +172,29 @@ async fn append_one(state: &AppState, json: &[u8], account_id: &str, region: &st
 
 /// Appends records to the event log and waits until they are durable.
 pub async fn append(state: &AppState, records: Vec<ParsedRecord>) -> Result<Vec<AppendOutcome>, ApiError> {
+    let acked = submit(&state.log, records)?;
+    acknowledged(acked).await
+}
+
+/// What [`submit`] hands back: the writer's verdict, once the events are durable.
+pub type Acknowledgement = oneshot::Receiver<Result<Vec<AppendOutcome>, StoreError>>;
+
+/// Queues records for the event log without waiting. It encodes and compresses their
+/// journal payload on the calling thread, so call it off the async workers for big batches.
+pub fn submit(log: &EventLog, records: Vec<ParsedRecord>) -> Result<Acknowledgement, ApiError> {
     let ingest_time_ms = now_ms();
     let events = records.into_iter().map(|record| NewEvent { record, ingest_time_ms }).collect();
     let (done, acked) = oneshot::channel();
-    state
-        .log
-        .append(events, move |result| {
-            // The caller may have gone away; the events are stored all the same.
-            let _ = done.send(result);
-        })
-        .map_err(|error| ApiError::from_store(&error))?;
+    log.append(events, move |result| {
+        // The caller may have gone away; the events are stored all the same.
+        let _ = done.send(result);
+    })
+    .map_err(|error| ApiError::from_store(&error))?;
+    Ok(acked)
+}
+
+/// Waits for the writer's verdict on submitted records.
+pub async fn acknowledged(acked: Acknowledgement) -> Result<Vec<AppendOutcome>, ApiError> {
     match acked.await {
         Ok(Ok(outcomes)) => Ok(outcomes),
         Ok(Err(error)) => Err(ApiError::from_store(&error)),

@@ -102,36 +102,39 @@ async fn ingest(
     // A gzip body may expand up to the limit; its decompressed bytes need budget too.
     let _inflated_budget = if gzipped { Some(reserve(state, limit)?) } else { None };
     let judged_caller = caller.clone();
-    let judged = tokio::task::spawn_blocking(move || -> Result<Vec<Judgement>, ApiError> {
+    let log = state.log.clone();
+    // Decompress, parse, judge and submit on the blocking pool: all of it is CPU work.
+    let (mut results, positions, acked) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let text = if gzipped { gunzip(&body, limit)? } else { body.to_vec() };
         let raw_records = split_records(&text)?;
-        Ok(raw_records.into_iter().map(|raw| judge(&judged_caller, raw)).collect())
+        let mut results: Vec<RecordResult> = Vec::with_capacity(raw_records.len());
+        let mut to_append: Vec<ParsedRecord> = Vec::new();
+        let mut positions = Vec::new();
+        for (index, raw) in raw_records.into_iter().enumerate() {
+            match judge(&judged_caller, raw) {
+                Ok(record) => {
+                    results.push(RecordResult {
+                        index,
+                        status: "accepted",
+                        event_id: Some(record.event_id.clone()),
+                        reason: None,
+                    });
+                    positions.push(index);
+                    to_append.push(record);
+                }
+                Err(reason) => {
+                    results.push(RecordResult { index, status: "rejected", event_id: None, reason: Some(reason) })
+                }
+            }
+        }
+        let acked = if to_append.is_empty() { None } else { Some(audit::submit(&log, to_append)?) };
+        Ok((results, positions, acked))
     })
     .await
     .map_err(|_| ApiError::internal())??;
 
-    let mut results: Vec<RecordResult> = Vec::with_capacity(judged.len());
-    let mut to_append: Vec<ParsedRecord> = Vec::new();
-    let mut positions = Vec::new();
-    for (index, judgement) in judged.into_iter().enumerate() {
-        match judgement {
-            Ok(record) => {
-                results.push(RecordResult {
-                    index,
-                    status: "accepted",
-                    event_id: Some(record.event_id.clone()),
-                    reason: None,
-                });
-                positions.push(index);
-                to_append.push(record);
-            }
-            Err(reason) => {
-                results.push(RecordResult { index, status: "rejected", event_id: None, reason: Some(reason) })
-            }
-        }
-    }
-    if !to_append.is_empty() {
-        let outcomes = audit::append(state, to_append).await?;
+    if let Some(acked) = acked {
+        let outcomes = audit::acknowledged(acked).await?;
         for (position, outcome) in positions.into_iter().zip(outcomes) {
             if outcome == AppendOutcome::Duplicate {
                 results[position].status = "duplicate";

@@ -5,8 +5,14 @@
 //! A table is filled by the writer alone, then frozen and handed to the sealer; readers
 //! share it behind the log's lock. It never touches the disk.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::BTreeMap;
+use std::iter::Peekable;
 use std::sync::Arc;
+
+// A seeded hasher several times faster than SipHash for the short keys here (event IDs,
+// attribute values), still keyed per process against collision flooding.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 use trailkeeper_core::LookupKey;
 
@@ -21,8 +27,10 @@ struct Stream {
 
 #[derive(Default)]
 struct KindIndex {
-    by_key: BTreeMap<EventKey, Arc<StoredEvent>>,
-    postings: HashMap<(LookupKey, Box<str>), BTreeSet<EventKey>>,
+    by_key: OrderedMap<Arc<StoredEvent>>,
+    /// Per lookup key (by tag), each value's events. Nested maps so that probes and
+    /// inserts of a known value borrow a `&str` instead of allocating a key.
+    postings: [HashMap<Box<str>, OrderedMap<()>>; LookupKey::ALL.len()],
 }
 
 impl Stream {
@@ -45,10 +53,87 @@ impl Stream {
 pub struct HotTable {
     /// Every event, in log order; what the sealer writes out.
     events: Vec<Arc<StoredEvent>>,
-    streams: HashMap<(Box<str>, Box<str>), Stream>,
+    /// Account → Region → stream.
+    streams: HashMap<Box<str>, HashMap<Box<str>, Stream>>,
     /// (account, eventID) of every event here, for deduplication.
-    ids: HashSet<(Box<str>, Box<str>)>,
+    ids: HashMap<Box<str>, HashSet<Box<str>>>,
     bytes: usize,
+}
+
+/// Values by `EventKey`, built for keys that mostly arrive in increasing order (live
+/// events): those are appended to a sorted vector; the occasional late key (an import of
+/// older records) goes to a B-tree. Reads merge the two.
+struct OrderedMap<V> {
+    in_order: Vec<(EventKey, V)>,
+    late: BTreeMap<EventKey, V>,
+}
+
+impl<V> Default for OrderedMap<V> {
+    fn default() -> Self {
+        OrderedMap { in_order: Vec::new(), late: BTreeMap::new() }
+    }
+}
+
+impl<V> OrderedMap<V> {
+    fn insert(&mut self, key: EventKey, value: V) {
+        if self.in_order.last().is_none_or(|(last, _)| *last < key) {
+            self.in_order.push((key, value));
+        } else {
+            self.late.insert(key, value);
+        }
+    }
+
+    fn get(&self, key: &EventKey) -> Option<&V> {
+        match self.in_order.binary_search_by(|(probe, _)| probe.cmp(key)) {
+            Ok(found) => Some(&self.in_order[found].1),
+            Err(_) => self.late.get(key),
+        }
+    }
+
+    /// Entries at or below `upper` (all, if None), largest key first.
+    fn iter_down_from(&self, upper: Option<EventKey>) -> impl Iterator<Item = (&EventKey, &V)> {
+        let end = upper.map_or(self.in_order.len(), |upper| self.in_order.partition_point(|(key, _)| *key <= upper));
+        let late = match upper {
+            Some(upper) => self.late.range(..=upper),
+            None => self.late.range(..),
+        };
+        MergeDown {
+            a: self.in_order[..end].iter().rev().map(|(key, value)| (key, value)).peekable(),
+            b: late.rev().peekable(),
+        }
+    }
+}
+
+/// Merges two iterators that each yield keys in descending order.
+struct MergeDown<A: Iterator, B: Iterator> {
+    a: Peekable<A>,
+    b: Peekable<B>,
+}
+
+impl<'a, V: 'a, A, B> Iterator for MergeDown<A, B>
+where
+    A: Iterator<Item = (&'a EventKey, &'a V)>,
+    B: Iterator<Item = (&'a EventKey, &'a V)>,
+{
+    type Item = (&'a EventKey, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match (self.a.peek(), self.b.peek()) {
+            (Some((a, _)), Some((b, _))) if a >= b => self.a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => self.b.next(),
+            (Some(_), None) => self.a.next(),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The entry for `key`, allocating the boxed key only when it is new.
+fn entry_by_str<'a, V: Default>(map: &'a mut HashMap<Box<str>, V>, key: &str) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.into(), V::default());
+    }
+    // Present: inserted just above if it was not already.
+    map.get_mut(key).unwrap_or_else(|| unreachable!("the key was just inserted"))
 }
 
 /// The bounds of a history scan, shared by hot tables and segments.
@@ -82,17 +167,16 @@ impl HotTable {
     pub fn insert(&mut self, event: StoredEvent) {
         let event = Arc::new(event);
         self.bytes += event.json.len() + 128;
-        self.ids.insert((event.account_id.as_str().into(), event.event_id.as_str().into()));
+        entry_by_str(&mut self.ids, &event.account_id).insert(event.event_id.as_str().into());
         for kind in [HistoryKind::Management, HistoryKind::Insight] {
             if !kind.includes(event.category) {
                 continue;
             }
-            let stream =
-                self.streams.entry((event.account_id.as_str().into(), event.region.as_str().into())).or_default();
+            let stream = entry_by_str(entry_by_str(&mut self.streams, &event.account_id), &event.region);
             let index = stream.kind_mut(kind);
             let key = event.key();
             for (lookup_key, value) in event.fields.lookup_values(&event.event_id) {
-                index.postings.entry((lookup_key, value.into())).or_default().insert(key);
+                entry_by_str(&mut index.postings[usize::from(lookup_key.tag())], value).insert(key, ());
             }
             index.by_key.insert(key, Arc::clone(&event));
         }
@@ -100,8 +184,7 @@ impl HotTable {
     }
 
     pub fn contains(&self, account_id: &str, event_id: &str) -> bool {
-        // Borrowed lookups into a set of boxed tuples need an owned probe; event IDs are short.
-        self.ids.contains(&(account_id.into(), event_id.into()))
+        self.ids.get(account_id).is_some_and(|ids| ids.contains(event_id))
     }
 
     pub fn len(&self) -> usize {
@@ -119,7 +202,7 @@ impl HotTable {
 
     /// The accounts with history events in `region`.
     pub fn accounts_in<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.streams.keys().filter(move |(_, r)| &**r == region).map(|(account, _)| &**account)
+        self.streams.iter().filter(move |(_, regions)| regions.contains_key(region)).map(|(account, _)| &**account)
     }
 
     pub fn events(&self) -> &[Arc<StoredEvent>] {
@@ -128,36 +211,27 @@ impl HotTable {
 
     /// Up to `limit` matching events of one stream, newest first.
     pub fn scan(&self, account_id: &str, region: &str, bounds: &ScanBounds<'_>, limit: usize) -> Vec<Arc<StoredEvent>> {
-        let Some(stream) = self.streams.get(&(account_id.into(), region.into())) else {
+        let Some(stream) = self.streams.get(account_id).and_then(|regions| regions.get(region)) else {
             return Vec::new();
         };
         let index = stream.kind(bounds.kind);
         let upper = bounds.upper();
         match bounds.attribute {
-            None => {
-                let range = match upper {
-                    Some(upper) => index.by_key.range(..=upper),
-                    None => index.by_key.range(..),
-                };
-                range
-                    .rev()
-                    .map(|(_, event)| event)
-                    .take_while(|event| bounds.start_ms.is_none_or(|start| event.event_time_ms >= start))
-                    .filter(|event| bounds.admits(event.key()))
-                    .take(limit)
-                    .cloned()
-                    .collect()
-            }
+            None => index
+                .by_key
+                .iter_down_from(upper)
+                .map(|(_, event)| event)
+                .take_while(|event| bounds.start_ms.is_none_or(|start| event.event_time_ms >= start))
+                .filter(|event| bounds.admits(event.key()))
+                .take(limit)
+                .cloned()
+                .collect(),
             Some((lookup_key, value)) => {
-                let Some(keys) = index.postings.get(&(lookup_key, value.into())) else {
+                let Some(keys) = index.postings[usize::from(lookup_key.tag())].get(value) else {
                     return Vec::new();
                 };
-                let range = match upper {
-                    Some(upper) => keys.range(..=upper),
-                    None => keys.range(..),
-                };
-                range
-                    .rev()
+                keys.iter_down_from(upper)
+                    .map(|(key, ())| key)
                     .take_while(|key| bounds.start_ms.is_none_or(|start| key.time_ms >= start))
                     .filter(|key| bounds.admits(**key))
                     .filter_map(|key| index.by_key.get(key))
@@ -195,6 +269,22 @@ mod tests {
 
     fn bounds(attribute: Option<(LookupKey, &str)>) -> ScanBounds<'_> {
         ScanBounds { kind: HistoryKind::Management, attribute, start_ms: None, end_ms: None, before: None }
+    }
+
+    #[test]
+    fn ordered_map_merges_late_keys() {
+        let key = |time_ms, seq| EventKey { time_ms, seq };
+        let mut map = OrderedMap::default();
+        for (time, seq) in [(10, 1), (20, 2), (15, 3), (30, 4), (5, 5), (20, 6)] {
+            map.insert(key(time, seq), seq);
+        }
+        let down: Vec<u64> = map.iter_down_from(None).map(|(_, v)| *v).collect();
+        assert_eq!(down, vec![4, 6, 2, 3, 1, 5]);
+        let below: Vec<u64> = map.iter_down_from(Some(key(20, 2))).map(|(_, v)| *v).collect();
+        assert_eq!(below, vec![2, 3, 1, 5]);
+        assert_eq!(map.get(&key(15, 3)), Some(&3));
+        assert_eq!(map.get(&key(20, 6)), Some(&6));
+        assert_eq!(map.get(&key(20, 7)), None);
     }
 
     #[test]

@@ -10,7 +10,11 @@
 //! Readers take the state lock for reading only long enough to collect candidates; the
 //! writer and sealer take it for writing only to swap tables and segment lists.
 
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+
+// Probed once per appended event: a seeded hasher much faster than SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -103,7 +107,20 @@ type Done = Box<dyn FnOnce(Result<Vec<AppendOutcome>, StoreError>) + Send>;
 
 struct AppendRequest {
     events: Vec<NewEvent>,
+    /// The events' journal payload, encoded and compressed on the caller's thread so that
+    /// the single writer does as little as possible per event.
+    payload: journal::Payload,
     done: Done,
+}
+
+fn payload_entry(event: &NewEvent) -> journal::PayloadEntry<'_> {
+    journal::PayloadEntry {
+        event_time_ms: event.record.event_time_ms,
+        ingest_time_ms: event.ingest_time_ms,
+        account_id: &event.record.account_id,
+        region: &event.record.region,
+        json: &event.record.json,
+    }
 }
 
 #[derive(Default)]
@@ -135,37 +152,58 @@ impl State {
     }
 }
 
-/// The sealed segments, indexed two ways: by stream for lookups, newest first, and by
-/// (account, date) for deduplication.
+/// The sealed segments, indexed two ways: by stream (account → Region) for lookups, newest
+/// first, and by account and UTC day of event time for deduplication.
 #[derive(Default)]
 struct SegmentSet {
-    by_stream: HashMap<(String, String), Vec<Arc<Segment>>>,
-    by_account_date: HashMap<(String, String), Vec<Arc<Segment>>>,
+    by_stream: HashMap<String, HashMap<String, Vec<Arc<Segment>>>>,
+    by_account_day: HashMap<String, HashMap<i64, Vec<Arc<Segment>>>>,
+}
+
+fn day_of(time_ms: i64) -> i64 {
+    time_ms.div_euclid(86_400_000)
 }
 
 impl SegmentSet {
     fn add(&mut self, segment: Arc<Segment>) {
         let meta = segment.meta();
-        let stream = self.by_stream.entry((meta.account_id.clone(), meta.region.clone())).or_default();
+        let stream = self.by_stream.entry(meta.account_id.clone()).or_default().entry(meta.region.clone()).or_default();
         stream.push(Arc::clone(&segment));
         stream.sort_by_key(|segment| std::cmp::Reverse((segment.meta().max_time_ms, segment.meta().max_seq)));
-        self.by_account_date.entry((meta.account_id.clone(), meta.date.clone())).or_default().push(segment);
+        let day = day_of(meta.min_time_ms);
+        self.by_account_day.entry(meta.account_id.clone()).or_default().entry(day).or_default().push(segment);
     }
 
-    fn remove(&mut self, name: &str, account_id: &str, region: &str, date: &str) {
-        let keep = |segment: &Arc<Segment>| segment.meta().name != name;
-        if let Some(list) = self.by_stream.get_mut(&(account_id.to_owned(), region.to_owned())) {
+    fn remove(&mut self, removed: &Arc<Segment>) {
+        let meta = removed.meta();
+        let keep = |segment: &Arc<Segment>| !Arc::ptr_eq(segment, removed);
+        if let Some(list) = self.by_stream.get_mut(&meta.account_id).and_then(|regions| regions.get_mut(&meta.region)) {
             list.retain(keep);
         }
-        if let Some(list) = self.by_account_date.get_mut(&(account_id.to_owned(), date.to_owned())) {
-            list.retain(|segment| !(segment.meta().name == name && segment.meta().region == region));
+        if let Some(list) =
+            self.by_account_day.get_mut(&meta.account_id).and_then(|days| days.get_mut(&day_of(meta.min_time_ms)))
+        {
+            list.retain(keep);
         }
+    }
+
+    /// The segments of one stream, newest first.
+    fn stream(&self, account_id: &str, region: &str) -> &[Arc<Segment>] {
+        self.by_stream.get(account_id).and_then(|regions| regions.get(region)).map_or(&[], Vec::as_slice)
+    }
+
+    fn accounts_in<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.by_stream
+            .iter()
+            .filter(move |(_, regions)| regions.contains_key(region))
+            .map(|(account, _)| account.as_str())
     }
 
     /// An event ID names one event, and a retried record carries the same eventTime, so
     /// only the segments of the event's own date (in any Region) can hold a duplicate.
     fn contains(&self, account_id: &str, event_id: &str, event_time_ms: i64) -> Result<bool, StoreError> {
-        let Some(segments) = self.by_account_date.get(&(account_id.to_owned(), format_date(event_time_ms))) else {
+        let Some(segments) = self.by_account_day.get(account_id).and_then(|days| days.get(&day_of(event_time_ms)))
+        else {
             return Ok(false);
         };
         for segment in segments {
@@ -177,7 +215,7 @@ impl SegmentSet {
     }
 
     fn all(&self) -> impl Iterator<Item = &Arc<Segment>> {
-        self.by_stream.values().flatten()
+        self.by_stream.values().flat_map(HashMap::values).flatten()
     }
 }
 
@@ -299,6 +337,7 @@ impl EventLog {
         done: impl FnOnce(Result<Vec<AppendOutcome>, StoreError>) + Send + 'static,
     ) -> Result<(), StoreError> {
         let bytes: usize = events.iter().map(|event| event.record.json.len()).sum();
+        let payload = journal::encode_payload(events.iter().map(payload_entry));
         let frozen = self.shared.state.read().unwrap_or_else(PoisonError::into_inner).frozen.len();
         let mut queue = lock(&self.shared.queue);
         if queue.closing {
@@ -310,7 +349,7 @@ impl EventLog {
             return Err(StoreError::Overloaded { pending_bytes: queue.pending_bytes });
         }
         queue.pending_bytes += bytes;
-        queue.requests.push_back(AppendRequest { events, done: Box::new(done) });
+        queue.requests.push_back(AppendRequest { events, payload, done: Box::new(done) });
         drop(queue);
         self.shared.queue_ready.notify_one();
         Ok(())
@@ -348,8 +387,7 @@ impl EventLog {
             let accounts: Vec<String> = match scope {
                 AccountScope::Only(accounts) => accounts.clone(),
                 AccountScope::All => {
-                    let mut all: Vec<String> =
-                        state.segments.by_stream.keys().filter(|(_, r)| r == region).map(|(a, _)| a.clone()).collect();
+                    let mut all: Vec<String> = state.segments.accounts_in(region).map(str::to_owned).collect();
                     for table in std::iter::once(&state.active).chain(state.frozen.iter().map(|t| &**t)) {
                         all.extend(table.accounts_in(region).map(str::to_owned));
                     }
@@ -366,10 +404,7 @@ impl EventLog {
                         }
                     }
                 }
-                let Some(segments) = state.segments.by_stream.get(&(account.clone(), region.to_owned())) else {
-                    continue;
-                };
-                for segment in segments {
+                for segment in state.segments.stream(account, region) {
                     let meta = segment.meta();
                     if bounds.start_ms.is_some_and(|start| meta.max_time_ms < start)
                         || bounds.end_ms.is_some_and(|end| meta.min_time_ms > end)
@@ -437,8 +472,7 @@ impl EventLog {
         {
             let mut state = self.shared.state.write().unwrap_or_else(PoisonError::into_inner);
             for segment in &expired {
-                let meta = segment.meta();
-                state.segments.remove(&meta.name, &meta.account_id, &meta.region, &meta.date);
+                state.segments.remove(segment);
             }
             write_manifest(&self.shared.root, &state)?;
         }
@@ -578,10 +612,10 @@ fn write_round(
         let state = shared.state.read().unwrap_or_else(PoisonError::into_inner);
         first_seq = state.next_seq;
         let mut next_seq = first_seq;
-        let mut in_round: HashSet<(&str, &str)> = HashSet::new();
+        let mut in_round: HashSet<(&str, &str)> = HashSet::default();
         for request in &requests {
             let mut request_outcomes = Vec::with_capacity(request.events.len());
-            let mut entries = Vec::with_capacity(request.events.len());
+            let request_first_seq = next_seq;
             let mut claimed = Vec::new();
             let mut failed = None;
             for event in &request.events {
@@ -597,29 +631,31 @@ fn write_round(
                         in_round.insert((record.account_id.as_str(), record.event_id.as_str()));
                         claimed.push((record.account_id.as_str(), record.event_id.as_str()));
                         request_outcomes.push(AppendOutcome::Stored { seq: next_seq });
-                        entries.push(JournalEntry {
-                            seq: next_seq,
-                            event_time_ms: record.event_time_ms,
-                            ingest_time_ms: event.ingest_time_ms,
-                            account_id: &record.account_id,
-                            region: &record.region,
-                            json: &record.json,
-                        });
                         next_seq += 1;
                     }
                 }
             }
             if let Some(error) = failed {
                 // Give back the numbers this request took; nothing of it is written.
-                next_seq -= entries.len() as u64;
+                next_seq = request_first_seq;
                 for key in claimed {
                     in_round.remove(&key);
                 }
                 outcomes.push(Err(error));
                 continue;
             }
-            if !entries.is_empty() {
-                journal::encode_frame(&entries, frame_buffer);
+            let stored = (next_seq - request_first_seq) as usize;
+            if stored == request.events.len() {
+                journal::encode_frame(request_first_seq, &request.payload, frame_buffer);
+            } else if stored > 0 {
+                // Duplicates were dropped: encode the rest again (rare, so done here).
+                let kept = request
+                    .events
+                    .iter()
+                    .zip(&request_outcomes)
+                    .filter(|(_, outcome)| matches!(outcome, AppendOutcome::Stored { .. }));
+                let payload = journal::encode_payload(kept.map(|(event, _)| payload_entry(event)));
+                journal::encode_frame(request_first_seq, &payload, frame_buffer);
             }
             outcomes.push(Ok(request_outcomes));
         }
@@ -634,24 +670,28 @@ fn write_round(
         return;
     }
 
-    for (request, outcome) in requests.iter().zip(&outcomes) {
-        let Ok(request_outcomes) = outcome else { continue };
-        for (event, outcome) in request.events.iter().zip(request_outcomes) {
-            if let AppendOutcome::Stored { seq } = outcome {
-                let record = &event.record;
-                to_publish.push(StoredEvent {
-                    seq: *seq,
-                    event_time_ms: record.event_time_ms,
-                    ingest_time_ms: event.ingest_time_ms,
-                    account_id: record.account_id.clone(),
-                    region: record.region.clone(),
-                    event_id: record.event_id.clone(),
-                    category: record.category,
-                    fields: record.fields.clone(),
-                    json: Bytes::copy_from_slice(&record.json),
-                });
+    // The records move into the hot table: their JSON and fields are not copied again.
+    let mut acks = Vec::with_capacity(requests.len());
+    for (request, outcome) in requests.into_iter().zip(outcomes) {
+        if let Ok(request_outcomes) = &outcome {
+            for (event, outcome) in request.events.into_iter().zip(request_outcomes) {
+                if let AppendOutcome::Stored { seq } = *outcome {
+                    let record = event.record;
+                    to_publish.push(StoredEvent {
+                        seq,
+                        event_time_ms: record.event_time_ms,
+                        ingest_time_ms: event.ingest_time_ms,
+                        account_id: record.account_id,
+                        region: record.region,
+                        event_id: record.event_id,
+                        category: record.category,
+                        fields: record.fields,
+                        json: Bytes::from(record.json),
+                    });
+                }
             }
         }
+        acks.push((request.done, outcome));
     }
     {
         let mut state = shared.state.write().unwrap_or_else(PoisonError::into_inner);
@@ -663,8 +703,8 @@ fn write_round(
             state.active.insert(event);
         }
     }
-    for (request, outcome) in requests.into_iter().zip(outcomes) {
-        (request.done)(outcome);
+    for (done, outcome) in acks {
+        done(outcome);
     }
 }
 
@@ -731,8 +771,7 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<(), StoreError> {
         state.sealed_through_seq = job.sealed_through_seq;
         if let Err(error) = write_manifest(&shared.root, &state) {
             for segment in &segments {
-                let meta = segment.meta();
-                state.segments.remove(&meta.name, &meta.account_id, &meta.region, &meta.date);
+                state.segments.remove(segment);
             }
             return Err(error);
         }
