@@ -132,12 +132,13 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
             totals.rejected += response["rejected"].as_u64().unwrap_or(0);
             for result in response["results"].as_array().into_iter().flatten() {
                 if result["status"] == "rejected" {
-                    let index = batch.first_index + result["index"].as_u64().unwrap_or(0) as usize;
+                    // Counted from 1, like lines of an NDJSON file.
+                    let number = batch.first_index + result["index"].as_u64().unwrap_or(0) as usize + 1;
                     progress.suspend(|| {
                         eprintln!(
                             "{} record {}: rejected: {}",
                             batch.source,
-                            index,
+                            number,
                             result["reason"].as_str().unwrap_or("")
                         )
                     });

@@ -61,7 +61,7 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         sync: config.sync,
         ..LogOptions::default()
     };
-    let log = EventLog::open(&data_dir.join("events"), options)?;
+    let log = EventLog::open(&data_dir, options)?;
     let limiter = RateLimiter::new(config.requests_per_second, config.burst);
     let ingest_budget = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_megabytes));
     let state = AppState::new(Shared {

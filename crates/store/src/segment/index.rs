@@ -130,25 +130,6 @@ impl SegmentIndex {
         Category::from_tag(self.categories[row as usize]).unwrap_or(Category::Other)
     }
 
-    /// The memory the index holds, for the layout measurements.
-    #[cfg(test)]
-    pub(super) fn heap_bytes(&self) -> usize {
-        let seqs = match &self.seqs {
-            Seqs::Narrow { offsets, .. } => offsets.capacity() * 4,
-            Seqs::Wide(seqs) => seqs.capacity() * 8,
-        };
-        let dictionary = &self.dictionary;
-        self.time_offsets.capacity() * 4
-            + seqs
-            + self.categories.capacity()
-            + self.id_hashes.capacity() * 4
-            + self.id_rows.capacity() * 4
-            + dictionary.entries.capacity() * size_of::<DictionaryEntry>()
-            + dictionary.values.capacity()
-            + dictionary.postings.capacity()
-            + dictionary.skips.capacity() * size_of::<Skip>()
-    }
-
     /// The first row whose time is at or after `start_ms`.
     pub(super) fn first_row_at_or_after(&self, start_ms: Option<i64>) -> u32 {
         match start_ms {

@@ -44,8 +44,10 @@ const BATCH_JSON_BYTES: usize = 64 << 20;
 
 /// The knobs that trade disk size against point-read cost.
 ///
-/// Measured with `segment::tests::layout_report` (see there for the command) on 200,000
-/// generated management events of 1,495 B of JSON on average, 2 cores, release build.
+/// Measured with an earlier home-made generator (since removed) on 200,000 management
+/// events of 1,495 B of JSON on average, 2 cores, release build. Measure layouts now with
+/// `crates/bench/examples/segment_layout.rs` on the realistic generator: this layout gives
+/// 258 B/event of Parquet plus 10 B of `.idx` there (1,541 B of JSON per event).
 /// Parquet bytes per event (the `.idx` adds 7.9), and `read_json` latency p50 / p99 for one
 /// random row and for 50 rows scattered through the segment:
 ///

@@ -1,12 +1,10 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use proptest::prelude::*;
 use trailkeeper_core::{Category, LookupFields, LookupKey, Resource};
 
-use super::table::TableLayout;
 use super::testdata::{ACCOUNT, DAY_START_MS, Generator, REGION};
 use super::*;
 use crate::ErrorKind;
@@ -369,96 +367,4 @@ proptest! {
             prop_assert_eq!(segment.contains_event_id(probe).expect("lookup"), ids.contains(probe));
         }
     }
-}
-
-/// Bytes per event and point-read latency for several Parquet layouts. Run with
-/// `CARGO_TARGET_DIR=/work/target cargo test --release -p trailkeeper-store -- --ignored --nocapture layout_report`
-/// (`TK_SEGMENT_EVENTS` sets the event count, default 200,000).
-#[test]
-#[ignore = "measurement, not a test: prints figures"]
-fn layout_report() {
-    let count: usize = std::env::var("TK_SEGMENT_EVENTS").ok().and_then(|text| text.parse().ok()).unwrap_or(200_000);
-    let events = generated(count, 2026);
-    let refs: Vec<&StoredEvent> = events.iter().collect();
-    let json_bytes: usize = events.iter().map(|event| event.json.len()).sum();
-    eprintln!("{count} events, {} B of JSON each on average", json_bytes / count);
-    let layouts = [
-        TableLayout { json_page_bytes: 64 << 10, row_group_rows: 128 << 10, zstd_level: 3 },
-        TableLayout { json_page_bytes: 128 << 10, row_group_rows: 128 << 10, zstd_level: 3 },
-        TableLayout { json_page_bytes: 256 << 10, row_group_rows: 128 << 10, zstd_level: 3 },
-        TableLayout { json_page_bytes: 128 << 10, row_group_rows: 128 << 10, zstd_level: 6 },
-        TableLayout { json_page_bytes: 128 << 10, row_group_rows: 1 << 20, zstd_level: 3 },
-    ];
-    let mut lines = Vec::with_capacity(json_bytes + count);
-    for event in &events {
-        lines.extend_from_slice(&event.json);
-        lines.push(b'\n');
-    }
-    for level in [3, 19] {
-        let whole = zstd::bulk::compress(&lines, level).expect("compress");
-        eprintln!("the JSON lines as one zstd -{level} stream: {:.1} B/event", whole.len() as f64 / count as f64);
-    }
-    for layout in layouts {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let started = Instant::now();
-        let segment = super::write_segment_with(dir.path(), &refs, &layout).expect("write");
-        let write_time = started.elapsed();
-        let meta = segment.meta();
-        let mut state = 99u64;
-        let mut random_row = || {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            ((state >> 33) % count as u64) as u32
-        };
-        let mut single = Vec::new();
-        for _ in 0..2000 {
-            let row = random_row();
-            let started = Instant::now();
-            segment.read_json(&[row]).expect("read");
-            single.push(started.elapsed());
-        }
-        let mut fifty = Vec::new();
-        for _ in 0..200 {
-            let rows: Vec<u32> = (0..50).map(|_| random_row()).collect();
-            let started = Instant::now();
-            segment.read_json(&rows).expect("read");
-            fifty.push(started.elapsed());
-        }
-        let ids: Vec<&str> = (0..2000).map(|_| events[random_row() as usize].event_id.as_str()).collect();
-        let started = Instant::now();
-        for id in &ids {
-            assert!(segment.contains_event_id(id).expect("lookup"));
-        }
-        let contains = started.elapsed() / ids.len() as u32;
-        eprintln!(
-            "page {:>4} KiB, row group {:>7}, zstd {}: parquet {:>6.1} B/event, idx {:>5.1} B/event, index RAM {:>5.1} B/event, \
-             write {:>5.0} ms, read 1 row p50 {:>5} µs p99 {:>5} µs, read 50 rows p50 {:>6} µs p99 {:>6} µs, contains {:>4} µs",
-            layout.json_page_bytes >> 10,
-            layout.row_group_rows,
-            layout.zstd_level,
-            meta.parquet_bytes as f64 / count as f64,
-            meta.index_bytes as f64 / count as f64,
-            segment.index.heap_bytes() as f64 / count as f64,
-            write_time.as_secs_f64() * 1000.0,
-            percentile(&mut single, 0.5).as_micros(),
-            percentile(&mut single, 0.99).as_micros(),
-            percentile(&mut fifty, 0.5).as_micros(),
-            percentile(&mut fifty, 0.99).as_micros(),
-            contains.as_micros(),
-        );
-        let file = std::fs::File::open(&segment.paths()[0]).expect("open parquet");
-        let reader = parquet::file::serialized_reader::SerializedFileReader::new(file).expect("parquet footer");
-        let metadata = parquet::file::reader::FileReader::metadata(&reader);
-        let mut columns = Vec::new();
-        for column in 0..metadata.file_metadata().schema_descr().num_columns() {
-            let bytes: i64 = metadata.row_groups().iter().map(|group| group.column(column).compressed_size()).sum();
-            let name = metadata.file_metadata().schema_descr().column(column).name().to_owned();
-            columns.push(format!("{name} {:.1}", bytes as f64 / count as f64));
-        }
-        eprintln!("    B/event by column: {}", columns.join(", "));
-    }
-}
-
-fn percentile(samples: &mut [Duration], quantile: f64) -> Duration {
-    samples.sort_unstable();
-    samples[((samples.len() - 1) as f64 * quantile) as usize]
 }

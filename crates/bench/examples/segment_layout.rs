@@ -1,0 +1,194 @@
+//! Disk bytes per event, index memory, sealing throughput and point-read latency of sealed
+//! segments, measured on the realistic generator's records.
+//!
+//! ```text
+//! CARGO_TARGET_DIR=/work/target cargo run --release -p trailkeeper-bench --example segment_layout -- 200000
+//! ```
+//!
+//! It generates the records, parses each as ingest does, groups them by (account, Region,
+//! UTC date) as the sealer does, writes every group with `write_segment` on one thread, then
+//! reads every record back (checking it byte for byte) and times random point reads: one
+//! row, and 50 rows scattered through one segment, as a LookupEvents page reads them.
+
+// This example's whole job is to print results.
+#![allow(clippy::print_stdout)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use trailkeeper_bench::stats::LatencySummary;
+use trailkeeper_bench::{Generator, GeneratorConfig};
+use trailkeeper_core::time::format_date;
+use trailkeeper_core::{RecordDefaults, parse_record};
+use trailkeeper_store::StoredEvent;
+use trailkeeper_store::segment::{Segment, write_segment};
+
+const SINGLE_ROW_READS: usize = 5_000;
+const FIFTY_ROW_READS: usize = 500;
+
+fn main() -> anyhow::Result<()> {
+    let count: usize = match std::env::args().nth(1) {
+        Some(text) => text.parse().with_context(|| format!("expected an event count, got {text:?}"))?,
+        None => 200_000,
+    };
+    if count == 0 {
+        bail!("the event count must be positive");
+    }
+    let events = generate(count)?;
+    let json_bytes: usize = events.iter().map(|event| event.json.len()).sum();
+    println!("{count} events, {:.0} B of JSON each on average", json_bytes as f64 / count as f64);
+
+    let root = std::env::temp_dir().join(format!("trailkeeper-segment-layout-{}", std::process::id()));
+    let result = measure(&root, &events);
+    let _ = std::fs::remove_dir_all(&root);
+    result
+}
+
+fn generate(count: usize) -> anyhow::Result<Vec<StoredEvent>> {
+    let mut generator = Generator::new(GeneratorConfig::default())?;
+    let config = generator.config().clone();
+    let defaults = RecordDefaults { account_id: &config.accounts[0], region: &config.regions[0] };
+    let mut events = Vec::with_capacity(count);
+    for seq in 1..=count as u64 {
+        let raw = generator.next_record();
+        let parsed = parse_record(&raw, defaults, &mut String::new)
+            .map_err(|error| anyhow::anyhow!("generated record {seq} is invalid: {error}"))?;
+        events.push(StoredEvent {
+            seq,
+            event_time_ms: parsed.event_time_ms,
+            ingest_time_ms: parsed.event_time_ms + 2_000,
+            account_id: parsed.account_id,
+            region: parsed.region,
+            event_id: parsed.event_id,
+            category: parsed.category,
+            fields: parsed.fields,
+            json: parsed.json.into(),
+        });
+    }
+    Ok(events)
+}
+
+fn measure(root: &Path, events: &[StoredEvent]) -> anyhow::Result<()> {
+    let count = events.len();
+    let mut groups: BTreeMap<(&str, &str, String), Vec<&StoredEvent>> = BTreeMap::new();
+    for event in events {
+        groups.entry((&event.account_id, &event.region, format_date(event.event_time_ms))).or_default().push(event);
+    }
+
+    let started = Instant::now();
+    let mut written = Vec::with_capacity(groups.len());
+    for group in groups.values() {
+        written.push(write_segment(root, group)?);
+    }
+    let write_time = started.elapsed();
+    let paths: Vec<PathBuf> = written.iter().map(|segment| segment.paths()[0].clone()).collect();
+    let parquet_bytes: u64 = written.iter().map(|segment| segment.meta().parquet_bytes).sum();
+    let index_bytes: u64 = written.iter().map(|segment| segment.meta().index_bytes).sum();
+    drop(written);
+
+    // What open segments hold in memory: the resident set grows by their indexes and
+    // Parquet footers. Allocator slack makes this an upper bound.
+    let before = resident_bytes();
+    let segments = paths.iter().map(|path| Segment::open(path)).collect::<Result<Vec<_>, _>>()?;
+    let resident = resident_bytes().zip(before).map(|(after, before)| after.saturating_sub(before));
+
+    let per_event = |bytes: u64| bytes as f64 / count as f64;
+    println!(
+        "{} segments; bytes/event: parquet {:.1}, idx {:.1}, total {:.1}",
+        segments.len(),
+        per_event(parquet_bytes),
+        per_event(index_bytes),
+        per_event(parquet_bytes + index_bytes)
+    );
+    match resident {
+        Some(bytes) => println!("open segments resident memory: {:.1} B/event", per_event(bytes)),
+        None => println!("open segments resident memory: unknown (no /proc/self/statm)"),
+    }
+    println!(
+        "sealing on one thread: {:.0} events/s ({:.2} s)",
+        count as f64 / write_time.as_secs_f64(),
+        write_time.as_secs_f64()
+    );
+
+    verify_every_record(&segments, &groups)?;
+
+    let mut rng = StdRng::seed_from_u64(2026);
+    let mut single = Vec::with_capacity(SINGLE_ROW_READS);
+    for _ in 0..SINGLE_ROW_READS {
+        let segment = pick_segment(&segments, &mut rng);
+        let row = rng.random_range(0..segment.meta().event_count as u32);
+        let started = Instant::now();
+        segment.read_json(&[row])?;
+        single.push(started.elapsed());
+    }
+    let mut fifty = Vec::with_capacity(FIFTY_ROW_READS);
+    for _ in 0..FIFTY_ROW_READS {
+        let segment = pick_segment(&segments, &mut rng);
+        let rows: Vec<u32> = (0..50).map(|_| rng.random_range(0..segment.meta().event_count as u32)).collect();
+        let started = Instant::now();
+        segment.read_json(&rows)?;
+        fifty.push(started.elapsed());
+    }
+    print_latency("read_json, 1 row", single);
+    print_latency("read_json, 50 scattered rows", fifty);
+    Ok(())
+}
+
+/// Reads every record back and compares it with what was written, byte for byte.
+fn verify_every_record(
+    segments: &[Segment],
+    groups: &BTreeMap<(&str, &str, String), Vec<&StoredEvent>>,
+) -> anyhow::Result<()> {
+    for (segment, group) in segments.iter().zip(groups.values()) {
+        let mut expected: Vec<&StoredEvent> = group.clone();
+        expected.sort_unstable_by_key(|event| event.key());
+        let rows: Vec<u32> = (0..expected.len() as u32).collect();
+        for chunk in rows.chunks(4096) {
+            let jsons = segment.read_json(chunk)?;
+            for (&row, json) in chunk.iter().zip(&jsons) {
+                if json != &expected[row as usize].json {
+                    bail!("row {row} of segment {} does not read back byte for byte", segment.meta().name);
+                }
+            }
+        }
+    }
+    println!("every record reads back byte for byte");
+    Ok(())
+}
+
+/// A segment chosen with probability proportional to its events, as random events would be.
+fn pick_segment<'a>(segments: &'a [Segment], rng: &mut StdRng) -> &'a Segment {
+    let total: u64 = segments.iter().map(|segment| segment.meta().event_count).sum();
+    let mut target = rng.random_range(0..total);
+    for segment in segments {
+        if target < segment.meta().event_count {
+            return segment;
+        }
+        target -= segment.meta().event_count;
+    }
+    &segments[segments.len() - 1]
+}
+
+fn print_latency(what: &str, samples: Vec<Duration>) {
+    if let Some(summary) = LatencySummary::from_samples(samples) {
+        println!(
+            "{what}: p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} reads)",
+            summary.p50.as_secs_f64() * 1000.0,
+            summary.p90.as_secs_f64() * 1000.0,
+            summary.p99.as_secs_f64() * 1000.0,
+            summary.max.as_secs_f64() * 1000.0,
+            summary.count
+        );
+    }
+}
+
+/// The process's resident set size, from `/proc/self/statm` (Linux).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}

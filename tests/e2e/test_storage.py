@@ -1,0 +1,173 @@
+"""Open formats: after a graceful shutdown every event sits in Parquet segments that DuckDB
+reads as they are, laid out as account=/region=/date= folders; and the server restarts on them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from e2e_helpers import ACCOUNT_ID, OTHER_ACCOUNT_ID, by_attr, lookup_all, make_record, utcnow
+
+ACCOUNTS = (ACCOUNT_ID, OTHER_ACCOUNT_ID)
+REGIONS = ("us-east-1", "eu-west-1")
+DAYS_BACK = (0, 1, 40)
+PER_PARTITION = 25
+LAYOUT = re.compile(r"account=([^/]+)/region=([^/]+)/date=(\d{4}-\d{2}-\d{2})/[^/]+\.parquet")
+
+
+def dataset(marker: str) -> list[dict]:
+    now = utcnow() - dt.timedelta(minutes=5)
+    records = []
+    for account in ACCOUNTS:
+        for region in REGIONS:
+            for days in DAYS_BACK:
+                for i in range(PER_PARTITION):
+                    records.append(
+                        make_record(
+                            event_time=now - dt.timedelta(days=days, seconds=i),
+                            event_name=marker,
+                            region=region,
+                            account=account,
+                            username=f"storage-{i % 3}",
+                            requestParameters={"i": i, "days": days},
+                        )
+                    )
+    return records
+
+
+def event_id_column(con, glob: str) -> str:
+    columns = [row[0] for row in con.execute(
+        f"DESCRIBE SELECT * FROM read_parquet('{glob}', hive_partitioning = true, hive_types_autocast = false)"
+    ).fetchall()]
+    for column in columns:
+        if re.sub(r"[^a-z]", "", column.lower()) == "eventid":
+            return column
+    raise AssertionError(f"no event ID column among {columns}")
+
+
+@pytest.fixture
+def stored(server):
+    marker = f"E2eStorage{uuid.uuid4().hex[:8]}"
+    records = dataset(marker)
+    summary = server.ingest_ok(records)
+    assert summary["accepted"] == len(records), summary
+    rc = server.stop()
+    assert rc == 0, f"graceful shutdown exited with {rc}\n{server.log_tail()}"
+    return server, marker, records
+
+
+def test_duckdb_reads_every_event_from_the_segments(stored):
+    server, marker, records = stored
+    segments = Path(server.data_dir) / "segments"
+    files = sorted(segments.rglob("*.parquet"))
+    assert files, f"no Parquet files under {segments}"
+    for path in files:
+        assert LAYOUT.fullmatch(str(path.relative_to(segments))), f"unexpected layout: {path.relative_to(segments)}"
+
+    glob = f"{segments}/**/*.parquet"
+    con = duckdb.connect()
+    id_col = event_id_column(con, glob)
+    rows = con.execute(
+        f'SELECT "{id_col}", account, region, "date" FROM read_parquet(?, hive_partitioning = true, '
+        f"hive_types_autocast = false)",
+        [glob],
+    ).fetchall()
+    by_id = Counter(row[0] for row in rows)
+    ours = {r["eventID"]: r for r in records}
+    found = {event_id: n for event_id, n in by_id.items() if event_id in ours}
+    assert len(found) == len(ours), f"{len(ours) - len(found)} of {len(ours)} events are not in the segments"
+    assert all(n == 1 for n in found.values()), {k: n for k, n in found.items() if n > 1}
+    for event_id, account, region, date in rows:
+        if event_id in ours:
+            rec = ours[event_id]
+            assert (account, region, date) == (rec["recipientAccountId"], rec["awsRegion"], rec["eventTime"][:10]), (
+                f"{event_id} is in account={account}/region={region}/date={date}"
+            )
+
+
+def test_the_segments_hold_each_record_as_sent(stored):
+    """Some column carries the whole record as JSON text, equal to what was ingested."""
+    server, marker, records = stored
+    glob = f"{server.data_dir}/segments/**/*.parquet"
+    con = duckdb.connect()
+    id_col = event_id_column(con, glob)
+    # Only text columns: the record is JSON text (and time columns would need pytz in Python).
+    columns = [name for name, kind, *_ in con.execute(
+        f"DESCRIBE SELECT * FROM read_parquet('{glob}', hive_partitioning = true, hive_types_autocast = false)"
+    ).fetchall() if kind == "VARCHAR"]
+    selected = ", ".join(f'"{c}"' for c in columns)
+    rows = [dict(zip(columns, row)) for row in con.execute(
+        f"SELECT {selected} FROM read_parquet(?, hive_partitioning = true, hive_types_autocast = false)", [glob]
+    ).fetchall()]
+    ours = {r["eventID"]: r for r in records}
+    rows = [row for row in rows if row[id_col] in ours]
+    assert rows
+
+    def record_columns(row):
+        found = []
+        for name, value in row.items():
+            if isinstance(value, str) and value.startswith("{"):
+                try:
+                    parsed = json.loads(value)
+                except ValueError:
+                    continue
+                if isinstance(parsed, dict) and parsed.get("eventID") == row[id_col]:
+                    found.append(name)
+        return found
+
+    candidates = record_columns(rows[0])
+    assert candidates, f"no column holds the record's JSON; columns: {columns}"
+    column = candidates[0]
+    for row in rows:
+        assert json.loads(row[column]) == ours[row[id_col]], f"{row[id_col]}: {column} differs from the record"
+
+
+def test_duckdb_can_query_the_segments_like_a_table(stored):
+    server, marker, records = stored
+    glob = f"{server.data_dir}/segments/**/*.parquet"
+    con = duckdb.connect()
+    counts = dict(con.execute(
+        "SELECT account || '/' || region, count(*) FROM read_parquet(?, hive_partitioning = true, "
+        "hive_types_autocast = false) WHERE account IN (?, ?) GROUP BY 1",
+        [glob, *ACCOUNTS],
+    ).fetchall())
+    id_col = event_id_column(con, glob)
+    ids = {row[0] for row in con.execute(
+        f'SELECT "{id_col}" FROM read_parquet(?, hive_partitioning = true, hive_types_autocast = false)', [glob]
+    ).fetchall()}
+    expected = Counter(f"{r['recipientAccountId']}/{r['awsRegion']}" for r in records)
+    for key, n in expected.items():
+        assert counts.get(key, 0) >= n, f"{key}: {counts.get(key)} rows, {n} ingested"
+    assert {r["eventID"] for r in records} <= ids
+
+
+def test_server_restarts_on_its_sealed_segments(stored):
+    server, marker, records = stored
+    server.start()
+    for region in REGIONS:
+        client = server.client(region)
+        events = lookup_all(client, LookupAttributes=by_attr("EventName", marker))
+        want = {r["eventID"] for r in records if r["awsRegion"] == region}
+        got = [e["EventId"] for e in events]
+        assert len(got) == len(set(got)), "an event came back twice"
+        assert set(got) == want, f"{region}: {len(want - set(got))} missing, {len(set(got) - want)} extra"
+    # The event ids are still known after the restart: a re-sent record is a duplicate.
+    again = server.ingest_ok(records[:60])
+    assert [r["status"] for r in again["results"]] == ["duplicate"] * 60, again
+
+
+def test_a_second_graceful_restart_changes_nothing(stored):
+    server, marker, records = stored
+    server.start()
+    assert server.stop() == 0
+    server.start()
+    client = server.client("us-east-1")
+    events = lookup_all(client, LookupAttributes=by_attr("EventName", marker))
+    assert sorted(e["EventId"] for e in events) == sorted(r["eventID"] for r in records if r["awsRegion"] == "us-east-1")
