@@ -25,7 +25,7 @@ use trailkeeper_bench::{Generator, GeneratorConfig};
 use trailkeeper_core::time::format_date;
 use trailkeeper_core::{RecordDefaults, parse_record};
 use trailkeeper_store::StoredEvent;
-use trailkeeper_store::segment::{Segment, write_segment};
+use trailkeeper_store::segment::{PageCache, Segment, write_segment};
 
 const SINGLE_ROW_READS: usize = 5_000;
 const FIFTY_ROW_READS: usize = 500;
@@ -116,13 +116,15 @@ fn measure(root: &Path, events: &[StoredEvent]) -> anyhow::Result<()> {
 
     verify_every_record(&segments, &groups)?;
 
+    // Cold reads: no page cache, so every read decodes its pages.
+    let uncached = PageCache::new(0);
     let mut rng = StdRng::seed_from_u64(2026);
     let mut single = Vec::with_capacity(SINGLE_ROW_READS);
     for _ in 0..SINGLE_ROW_READS {
         let segment = pick_segment(&segments, &mut rng);
         let row = rng.random_range(0..segment.meta().event_count as u32);
         let started = Instant::now();
-        segment.read_json(&[row])?;
+        segment.read_json(&[row], &uncached)?;
         single.push(started.elapsed());
     }
     let mut fifty = Vec::with_capacity(FIFTY_ROW_READS);
@@ -130,7 +132,7 @@ fn measure(root: &Path, events: &[StoredEvent]) -> anyhow::Result<()> {
         let segment = pick_segment(&segments, &mut rng);
         let rows: Vec<u32> = (0..50).map(|_| rng.random_range(0..segment.meta().event_count as u32)).collect();
         let started = Instant::now();
-        segment.read_json(&rows)?;
+        segment.read_json(&rows, &uncached)?;
         fifty.push(started.elapsed());
     }
     print_latency("read_json, 1 row", single);
@@ -148,7 +150,7 @@ fn verify_every_record(
         expected.sort_unstable_by_key(|event| event.key());
         let rows: Vec<u32> = (0..expected.len() as u32).collect();
         for chunk in rows.chunks(4096) {
-            let jsons = segment.read_json(chunk)?;
+            let jsons = segment.read_json(chunk, &PageCache::new(0))?;
             for (&row, json) in chunk.iter().zip(&jsons) {
                 if json != &expected[row as usize].json {
                     bail!("row {row} of segment {} does not read back byte for byte", segment.meta().name);

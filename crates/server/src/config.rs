@@ -75,6 +75,7 @@ struct RawStorage {
     seal_after_seconds: Option<u64>,
     seal_after_megabytes: Option<u64>,
     sync: Option<bool>,
+    page_cache_megabytes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +113,7 @@ const ENV_SETTINGS: &[(&str, ValueKind)] = &[
     ("storage.seal_after_seconds", ValueKind::Integer),
     ("storage.seal_after_megabytes", ValueKind::Integer),
     ("storage.sync", ValueKind::Boolean),
+    ("storage.page_cache_megabytes", ValueKind::Integer),
     ("tls.cert", ValueKind::Text),
     ("tls.key", ValueKind::Text),
 ];
@@ -149,6 +151,8 @@ pub struct Config {
     pub seal_after: Duration,
     pub seal_after_bytes: usize,
     pub sync: bool,
+    /// Bytes of decoded segment pages kept for lookups.
+    pub page_cache_bytes: usize,
     pub tls: Option<TlsPaths>,
     pub users: Vec<UserSpec>,
 }
@@ -340,6 +344,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .saturating_mul(1024 * 1024)
             .max(1024 * 1024),
         sync: raw.storage.sync.unwrap_or(true),
+        page_cache_bytes: usize::try_from(raw.storage.page_cache_megabytes.unwrap_or(256))
+            .unwrap_or(usize::MAX)
+            .saturating_mul(1024 * 1024),
         tls,
         users,
     })

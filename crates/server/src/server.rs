@@ -59,6 +59,7 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         seal_after: config.seal_after,
         max_pending_bytes: config.max_pending_bytes,
         sync: config.sync,
+        page_cache_bytes: config.page_cache_bytes,
         ..LogOptions::default()
     };
     let log = EventLog::open(&data_dir, options)?;

@@ -30,7 +30,7 @@ use trailkeeper_core::{ParsedRecord, time::format_date};
 use crate::error::StoreError;
 use crate::hot::{HotTable, ScanBounds};
 use crate::journal::{self, JournalEntry, JournalWriter};
-use crate::segment::{Segment, SegmentMeta, write_segment};
+use crate::segment::{PageCache, Segment, SegmentMeta, event_id_hash, write_segment};
 use crate::{EventKey, StoredEvent};
 
 /// How the log batches, seals and pushes back. Defaults suit one machine.
@@ -46,6 +46,8 @@ pub struct LogOptions {
     pub max_frozen_tables: usize,
     /// `fdatasync` every journal write. Only tests that measure nothing turn this off.
     pub sync: bool,
+    /// Bytes of decoded segment pages kept for lookups (0 disables the cache).
+    pub page_cache_bytes: usize,
 }
 
 impl Default for LogOptions {
@@ -56,6 +58,7 @@ impl Default for LogOptions {
             max_pending_bytes: 128 * 1024 * 1024,
             max_frozen_tables: 3,
             sync: true,
+            page_cache_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -157,7 +160,16 @@ impl State {
 #[derive(Default)]
 struct SegmentSet {
     by_stream: HashMap<String, HashMap<String, Vec<Arc<Segment>>>>,
-    by_account_day: HashMap<String, HashMap<i64, Vec<Arc<Segment>>>>,
+    by_account_day: HashMap<String, HashMap<i64, DaySegments>>,
+}
+
+/// The segments of one account and day (any Region), with the event-ID hashes of all
+/// their events in one set: a new event costs one probe however many segments there are,
+/// and only a hash hit (a duplicate, or a rare collision) reads from a segment.
+#[derive(Default)]
+struct DaySegments {
+    segments: Vec<Arc<Segment>>,
+    id_hashes: HashSet<u32>,
 }
 
 fn day_of(time_ms: i64) -> i64 {
@@ -170,8 +182,14 @@ impl SegmentSet {
         let stream = self.by_stream.entry(meta.account_id.clone()).or_default().entry(meta.region.clone()).or_default();
         stream.push(Arc::clone(&segment));
         stream.sort_by_key(|segment| std::cmp::Reverse((segment.meta().max_time_ms, segment.meta().max_seq)));
-        let day = day_of(meta.min_time_ms);
-        self.by_account_day.entry(meta.account_id.clone()).or_default().entry(day).or_default().push(segment);
+        let day = self
+            .by_account_day
+            .entry(meta.account_id.clone())
+            .or_default()
+            .entry(day_of(meta.min_time_ms))
+            .or_default();
+        day.id_hashes.extend(segment.event_id_hashes());
+        day.segments.push(segment);
     }
 
     fn remove(&mut self, removed: &Arc<Segment>) {
@@ -180,10 +198,11 @@ impl SegmentSet {
         if let Some(list) = self.by_stream.get_mut(&meta.account_id).and_then(|regions| regions.get_mut(&meta.region)) {
             list.retain(keep);
         }
-        if let Some(list) =
+        if let Some(day) =
             self.by_account_day.get_mut(&meta.account_id).and_then(|days| days.get_mut(&day_of(meta.min_time_ms)))
         {
-            list.retain(keep);
+            day.segments.retain(keep);
+            day.id_hashes = day.segments.iter().flat_map(|segment| segment.event_id_hashes()).copied().collect();
         }
     }
 
@@ -202,12 +221,15 @@ impl SegmentSet {
     /// An event ID names one event, and a retried record carries the same eventTime, so
     /// only the segments of the event's own date (in any Region) can hold a duplicate.
     fn contains(&self, account_id: &str, event_id: &str, event_time_ms: i64) -> Result<bool, StoreError> {
-        let Some(segments) = self.by_account_day.get(account_id).and_then(|days| days.get(&day_of(event_time_ms)))
-        else {
+        let Some(day) = self.by_account_day.get(account_id).and_then(|days| days.get(&day_of(event_time_ms))) else {
             return Ok(false);
         };
-        for segment in segments {
-            if segment.contains_event_id(event_id)? {
+        let hash = event_id_hash(event_id);
+        if !day.id_hashes.contains(&hash) {
+            return Ok(false);
+        }
+        for segment in &day.segments {
+            if segment.event_id_hashes().binary_search(&hash).is_ok() && segment.contains_event_id(event_id)? {
                 return Ok(true);
             }
         }
@@ -240,6 +262,7 @@ struct Shared {
     queue_ready: Condvar,
     /// Serialises manifest rewrites between the sealer and retention.
     manifest_lock: Mutex<()>,
+    pages: PageCache,
 }
 
 /// The event log. Cheap to clone; every clone is the same log.
@@ -310,11 +333,12 @@ impl EventLog {
         let writer = JournalWriter::create(&journal_dir, state.next_seq, options.sync)?;
         let shared = Arc::new(Shared {
             root: root.to_owned(),
-            options,
             state: RwLock::new(state),
             queue: Mutex::new(Queue::default()),
             queue_ready: Condvar::new(),
             manifest_lock: Mutex::new(()),
+            pages: PageCache::new(options.page_cache_bytes),
+            options,
         });
         let (seal_tx, seal_rx) = mpsc::channel();
         let writer_shared = Arc::clone(&shared);
@@ -448,7 +472,7 @@ impl EventLog {
             }
         }
         for (segment, rows) in reads {
-            let texts = segment.read_json(&rows.iter().map(|(_, row)| *row).collect::<Vec<_>>())?;
+            let texts = segment.read_json(&rows.iter().map(|(_, row)| *row).collect::<Vec<_>>(), &self.shared.pages)?;
             for ((position, _), json) in rows.into_iter().zip(texts) {
                 if let Some(Some(event)) = found.get_mut(position) {
                     event.json = json;

@@ -16,7 +16,11 @@
 //! would drop an acknowledged event), and never panic on what it reads from disk: damaged
 //! files are [`StoreError::Corrupt`] or [`StoreError::Parquet`].
 
+mod cache;
 mod index;
+
+pub use cache::PageCache;
+pub use index::event_id_hash;
 mod table;
 #[cfg(test)]
 mod testdata;
@@ -172,6 +176,12 @@ impl Segment {
         &self.meta
     }
 
+    /// The [`event_id_hash`] of every event in the segment, sorted, so that the log can
+    /// keep one set per account and day for deduplication.
+    pub fn event_id_hashes(&self) -> &[u32] {
+        self.index.event_id_hashes()
+    }
+
     /// The segment's files, Parquet first, for retention to delete.
     pub fn paths(&self) -> [PathBuf; 2] {
         [self.parquet_path.clone(), self.index_path.clone()]
@@ -215,12 +225,12 @@ impl Segment {
         Scan { segment: self, kind, lower, upper, source, verify_event_id }
     }
 
-    /// The stored JSON text of the given rows, in the order asked.
-    pub fn read_json(&self, rows: &[u32]) -> Result<Vec<Bytes>, StoreError> {
+    /// The stored JSON text of the given rows, in the order asked, through `cache`.
+    pub fn read_json(&self, rows: &[u32], cache: &PageCache) -> Result<Vec<Bytes>, StoreError> {
         if let Some(&row) = rows.iter().find(|&&row| u64::from(row) >= self.meta.event_count) {
             return Err(invalid_input(&self.parquet_path, format!("row {row} is past the segment's end")));
         }
-        self.table.read_json(rows)
+        self.table.read_json(rows, cache, self.meta.min_seq)
     }
 }
 

@@ -54,7 +54,7 @@ pub struct Args {
 /// One request, ready to send.
 struct Batch {
     events: u64,
-    body: Vec<u8>,
+    body: bytes::Bytes,
     headers: Vec<(String, String)>,
 }
 
@@ -71,6 +71,8 @@ struct Ack {
     latency: Duration,
     accepted: u64,
     duplicates: u64,
+    /// Times the server pushed back with ThrottlingException before accepting the batch.
+    throttled: u64,
 }
 
 struct RunResult {
@@ -78,6 +80,7 @@ struct RunResult {
     megabytes_per_second: f64,
     latency: LatencySummary,
     duplicates: u64,
+    throttled: u64,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -129,6 +132,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             result.latency.p99.as_secs_f64() * 1000.0,
             result.latency.max.as_secs_f64() * 1000.0
         );
+        if result.throttled > 0 {
+            println!(
+                "run {run}: the server pushed back {} times (ThrottlingException), retried with back-off",
+                result.throttled
+            );
+        }
         if result.duplicates > 0 {
             println!(
                 "warning: {} events were duplicates of events already stored (same --seed as an earlier run?)",
@@ -189,7 +198,7 @@ fn prepare(
             signed.push(("content-encoding", "gzip"));
         }
         let headers = sign_post(credentials, &url, &signed, &body);
-        batches.push(Batch { events, body, headers });
+        batches.push(Batch { events, body: body.into(), headers });
     }
     Ok(batches)
 }
@@ -237,6 +246,7 @@ async fn send_all(
     let elapsed = started.elapsed().as_secs_f64();
     let accepted: u64 = acks.iter().map(|ack| ack.accepted).sum();
     let duplicates = acks.iter().map(|ack| ack.duplicates).sum();
+    let throttled = acks.iter().map(|ack| ack.throttled).sum();
     let latency =
         LatencySummary::from_samples(acks.iter().map(|ack| ack.latency).collect()).context("no requests were sent")?;
     Ok(RunResult {
@@ -244,19 +254,33 @@ async fn send_all(
         megabytes_per_second: body_bytes as f64 / elapsed / 1e6,
         latency,
         duplicates,
+        throttled,
     })
 }
 
-/// Sends one batch; any failure, or any rejected record, is an error.
+/// Sends one batch, retrying while the server pushes back (ThrottlingException) as the
+/// AWS SDKs do; the latency then includes the back-off. Any other failure, or any
+/// rejected record, is an error.
 async fn send(client: &reqwest::Client, url: &reqwest::Url, batch: Batch) -> anyhow::Result<Ack> {
     let sent = Instant::now();
-    let mut request = client.post(url.clone());
-    for (name, value) in &batch.headers {
-        request = request.header(name, value);
-    }
-    let response = request.body(batch.body).send().await.context("sending")?;
-    let status = response.status();
-    let body = response.bytes().await.context("reading the response")?;
+    let mut throttled = 0u64;
+    let mut backoff = Duration::from_millis(20);
+    let (status, body) = loop {
+        let mut request = client.post(url.clone());
+        for (name, value) in &batch.headers {
+            request = request.header(name, value);
+        }
+        let response = request.body(batch.body.clone()).send().await.context("sending")?;
+        let status = response.status();
+        let body = response.bytes().await.context("reading the response")?;
+        let is_throttling = status.as_u16() == 400 && body.windows(19).any(|window| window == b"ThrottlingException");
+        if !is_throttling || throttled >= 100 {
+            break (status, body);
+        }
+        throttled += 1;
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    };
     if !status.is_success() {
         bail!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(2000)]));
     }
@@ -272,5 +296,5 @@ async fn send(client: &reqwest::Client, url: &reqwest::Url, batch: Batch) -> any
     if answer.accepted + answer.duplicates != batch.events {
         bail!("sent {} records but {} were acknowledged", batch.events, answer.accepted + answer.duplicates);
     }
-    Ok(Ack { latency: sent.elapsed(), accepted: answer.accepted, duplicates: answer.duplicates })
+    Ok(Ack { latency: sent.elapsed(), accepted: answer.accepted, duplicates: answer.duplicates, throttled })
 }

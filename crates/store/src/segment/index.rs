@@ -148,6 +148,11 @@ impl SegmentIndex {
 
     /// The rows whose eventID hashes like `event_id`'s: almost always the one row holding
     /// it or none, but a hash hit must still be verified against the stored eventID.
+    /// The event-ID hash of every row, sorted.
+    pub(super) fn event_id_hashes(&self) -> &[u32] {
+        &self.id_hashes
+    }
+
     pub(super) fn event_id_candidates(&self, event_id: &str) -> Vec<u32> {
         let hash = event_id_hash(event_id);
         let start = self.id_hashes.partition_point(|&probe| probe < hash);
@@ -258,7 +263,7 @@ impl PostingCursor<'_> {
 /// The hash of an eventID in the index. Part of the file format (version 1): FNV-1a, then
 /// a 64-bit finaliser so that IDs differing only in their last characters spread out,
 /// keeping the top 32 bits.
-pub(super) fn event_id_hash(event_id: &str) -> u32 {
+pub fn event_id_hash(event_id: &str) -> u32 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in event_id.bytes() {
         hash ^= u64::from(byte);

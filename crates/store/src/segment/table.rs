@@ -31,6 +31,7 @@ use parquet::file::reader::{ChunkReader, Length};
 use parquet::schema::types::ColumnPath;
 use trailkeeper_core::Category;
 
+use super::cache::{Page, PageCache};
 use crate::{StoreError, StoredEvent};
 
 const EVENT_ID: &str = "event_id";
@@ -227,6 +228,8 @@ pub(super) struct EventTable {
     row_group_starts: Vec<u64>,
     event_id_leaf: usize,
     event_json_leaf: usize,
+    /// The first row of each `event_json` page, in file row numbers, then the row count.
+    json_page_starts: Vec<u64>,
 }
 
 impl EventTable {
@@ -254,7 +257,30 @@ impl EventTable {
             let rows = u64::try_from(row_group.num_rows()).map_err(|_| parquet_error("negative row count".into()))?;
             row_group_starts.push(row_group_starts[row_group_starts.len() - 1] + rows);
         }
-        Ok(EventTable { path: path.to_path_buf(), file, metadata, row_group_starts, event_id_leaf, event_json_leaf })
+        let offset_index = metadata.metadata().offset_index().ok_or_else(|| parquet_error("no offset index".into()))?;
+        let mut json_page_starts = Vec::new();
+        for (group, columns) in offset_index.iter().enumerate() {
+            let column =
+                columns.get(event_json_leaf).ok_or_else(|| parquet_error("no offset index for event_json".into()))?;
+            for location in column.page_locations() {
+                let first =
+                    u64::try_from(location.first_row_index).map_err(|_| parquet_error("negative page row".into()))?;
+                json_page_starts.push(row_group_starts[group] + first);
+            }
+        }
+        json_page_starts.push(row_group_starts[row_group_starts.len() - 1]);
+        if !json_page_starts.is_sorted() {
+            return Err(parquet_error("event_json pages are out of order".into()));
+        }
+        Ok(EventTable {
+            path: path.to_path_buf(),
+            file,
+            metadata,
+            row_group_starts,
+            event_id_leaf,
+            event_json_leaf,
+            json_page_starts,
+        })
     }
 
     pub(super) fn num_rows(&self) -> u64 {
@@ -273,17 +299,49 @@ impl EventTable {
         self.read_sorted(self.event_id_leaf, &sorted)
     }
 
-    /// The `event_json` of `rows`, in the order asked (repeats allowed).
-    pub(super) fn read_json(&self, rows: &[u32]) -> Result<Vec<Bytes>, StoreError> {
-        let mut sorted = rows.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let values = self.read_sorted(self.event_json_leaf, &sorted)?;
+    /// The `event_json` of `rows`, in the order asked (repeats allowed). Whole pages are
+    /// decoded and kept in `cache` under `segment_id`; pages already there cost nothing.
+    pub(super) fn read_json(&self, rows: &[u32], cache: &PageCache, segment_id: u64) -> Result<Vec<Bytes>, StoreError> {
+        let page_of =
+            |row: u32| self.json_page_starts.partition_point(|&start| start <= u64::from(row)).saturating_sub(1);
+        let mut pages: Vec<usize> = rows.iter().map(|&row| page_of(row)).collect();
+        pages.sort_unstable();
+        pages.dedup();
+        let mut decoded: Vec<(usize, Page)> = Vec::with_capacity(pages.len());
+        let mut missing = Vec::new();
+        for page in pages {
+            match cache.get((segment_id, page as u32)) {
+                Some(hit) => decoded.push((page, hit)),
+                None => missing.push(page),
+            }
+        }
+        if !missing.is_empty() {
+            let mut wanted = Vec::new();
+            for &page in &missing {
+                let (start, end) = (self.json_page_starts[page], self.json_page_starts[page + 1]);
+                wanted.extend((start..end).map(|row| row as u32));
+            }
+            let mut values = self.read_sorted(self.event_json_leaf, &wanted)?.into_iter();
+            for page in missing {
+                let len = (self.json_page_starts[page + 1] - self.json_page_starts[page]) as usize;
+                let rows: Page = values.by_ref().take(len).collect();
+                cache.insert((segment_id, page as u32), Arc::clone(&rows));
+                decoded.push((page, rows));
+            }
+            decoded.sort_unstable_by_key(|(page, _)| *page);
+        }
         rows.iter()
-            .map(|row| {
-                sorted.binary_search(row).ok().and_then(|at| values.get(at).cloned()).ok_or_else(|| {
-                    StoreError::Parquet { path: self.path.clone(), detail: format!("row {row} was not read back") }
-                })
+            .map(|&row| {
+                let page = page_of(row);
+                let offset = (u64::from(row) - self.json_page_starts[page]) as usize;
+                decoded
+                    .binary_search_by_key(&page, |(number, _)| *number)
+                    .ok()
+                    .and_then(|at| decoded[at].1.get(offset).cloned())
+                    .ok_or_else(|| StoreError::Parquet {
+                        path: self.path.clone(),
+                        detail: format!("row {row} was not read back"),
+                    })
             })
             .collect()
     }

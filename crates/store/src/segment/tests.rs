@@ -80,20 +80,22 @@ fn round_trip_keeps_json_bytes_and_meta() {
     assert_eq!(rows.len(), 3000);
     let mut by_key: Vec<&StoredEvent> = events.iter().collect();
     by_key.sort_by_key(|event| std::cmp::Reverse(event.key()));
-    let jsons = reopened.read_json(&rows.iter().map(|row| row.row).collect::<Vec<_>>()).expect("read json");
+    let jsons = reopened
+        .read_json(&rows.iter().map(|row| row.row).collect::<Vec<_>>(), &PageCache::new(1 << 20))
+        .expect("read json");
     for ((row, json), event) in rows.iter().zip(&jsons).zip(&by_key) {
         assert_eq!(row.key, event.key());
         assert_eq!(json, &event.json);
     }
     // Asked order is kept, repeats included.
     let asked = [rows[5].row, rows[0].row, rows[2999].row, rows[5].row];
-    let jsons = reopened.read_json(&asked).expect("read json");
+    let jsons = reopened.read_json(&asked, &PageCache::new(1 << 20)).expect("read json");
     assert_eq!(
         jsons,
         vec![by_key[5].json.clone(), by_key[0].json.clone(), by_key[2999].json.clone(), by_key[5].json.clone()]
     );
-    assert_eq!(reopened.read_json(&[]).expect("empty read"), Vec::<Bytes>::new());
-    assert!(reopened.read_json(&[3000]).is_err());
+    assert_eq!(reopened.read_json(&[], &PageCache::new(1 << 20)).expect("empty read"), Vec::<Bytes>::new());
+    assert!(reopened.read_json(&[3000], &PageCache::new(1 << 20)).is_err());
 }
 
 #[test]
@@ -142,7 +144,7 @@ fn one_event_without_optional_fields() {
     assert_eq!(segment.meta().name, format!("{:020}-{:020}", 42, 42));
     let rows: Vec<_> = segment.scan(HistoryKind::Management, None, None, None, None).collect();
     assert_eq!(rows, vec![SegmentRow { key: only.key(), row: 0 }]);
-    assert_eq!(segment.read_json(&[0]).expect("read"), vec![only.json.clone()]);
+    assert_eq!(segment.read_json(&[0], &PageCache::new(1 << 20)).expect("read"), vec![only.json.clone()]);
     assert!(segment.contains_event_id("only-one").expect("lookup"));
     let by_name = segment.scan(HistoryKind::Management, Some((LookupKey::EventName, "GetObject")), None, None, None);
     assert_eq!(by_name.count(), 1);
@@ -357,7 +359,7 @@ proptest! {
             prop_assert_eq!(&first[..], &expected[..take.min(expected.len())]);
             // Row numbers lead to the right events.
             let wanted: Vec<u32> = rows.iter().map(|row| row.row).collect();
-            let jsons = segment.read_json(&wanted).expect("read json");
+            let jsons = segment.read_json(&wanted, &PageCache::new(1 << 20)).expect("read json");
             for (row, json) in rows.iter().zip(&jsons) {
                 prop_assert_eq!(json, &by_key[&row.key].json);
             }
