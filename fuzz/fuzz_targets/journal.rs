@@ -11,6 +11,6 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let _ = replay(dir.path(), |entry| {
-        assert!(entry.account_id.len() <= 255 && entry.region.len() <= 255);
+        assert!(entry.event.account_id.len() <= 255 && entry.event.region.len() <= 255);
     });
 });

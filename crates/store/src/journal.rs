@@ -37,20 +37,16 @@ pub const MAX_FRAME_BYTES: usize = 512 * 1024 * 1024;
 /// byte the kernel does not copy into the page cache.
 const COMPRESSION_LEVEL: i32 = 1;
 
-/// One event as the journal records it. The record's lookup fields are not journalled:
-/// recovery reads them again from the JSON, which is the source of truth.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One event as the journal records it, with the number the writer gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JournalEntry<'a> {
     pub seq: u64,
-    pub event_time_ms: i64,
-    pub ingest_time_ms: i64,
-    pub account_id: &'a str,
-    pub region: &'a str,
-    pub json: &'a [u8],
+    pub event: PayloadEntry<'a>,
 }
 
-/// An event before the writer numbers it.
-#[derive(Debug, Clone, Copy)]
+/// An event as a frame's payload holds it. The record's lookup fields are not journalled:
+/// recovery reads them again from the JSON, which is the source of truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PayloadEntry<'a> {
     pub event_time_ms: i64,
     pub ingest_time_ms: i64,
@@ -209,7 +205,8 @@ fn decode_payload(raw: &[u8], first_seq: u64, count: u32) -> Option<Vec<JournalE
         let region = cursor.str(region_len)?;
         let json_len = cursor.u32()? as usize;
         let json = cursor.take(json_len)?;
-        entries.push(JournalEntry { seq: first_seq + index, event_time_ms, ingest_time_ms, account_id, region, json });
+        let event = PayloadEntry { event_time_ms, ingest_time_ms, account_id, region, json };
+        entries.push(JournalEntry { seq: first_seq + index, event });
     }
     cursor.bytes.is_empty().then_some(entries)
 }
@@ -368,26 +365,19 @@ mod tests {
     use super::*;
 
     fn entry(seq: u64, json: &str) -> JournalEntry<'_> {
-        JournalEntry {
-            seq,
+        let event = PayloadEntry {
             event_time_ms: 1000 + seq as i64,
             ingest_time_ms: 5,
             account_id: "123456789012",
             region: "us-east-1",
             json: json.as_bytes(),
-        }
+        };
+        JournalEntry { seq, event }
     }
 
     /// One frame holding consecutive entries.
     fn encode(entries: &[JournalEntry<'_>], out: &mut Vec<u8>) {
-        let payload = encode_payload(entries.iter().map(|e| PayloadEntry {
-            event_time_ms: e.event_time_ms,
-            ingest_time_ms: e.ingest_time_ms,
-            account_id: e.account_id,
-            region: e.region,
-            json: e.json,
-        }));
-        encode_frame(entries[0].seq, &payload, out);
+        encode_frame(entries[0].seq, &encode_payload(entries.iter().map(|entry| entry.event)), out);
     }
 
     fn collect(dir: &Path) -> Result<(Vec<u64>, ReplayReport), StoreError> {
@@ -412,7 +402,7 @@ mod tests {
         write_frames(dir.path(), 1, &[vec![entry(1, "{}"), entry(2, r#"{"a":1}"#)], vec![entry(3, "{}")]]);
         write_frames(dir.path(), 4, &[vec![entry(4, "{}")]]);
         let mut seen = Vec::new();
-        replay(dir.path(), |e| seen.push((e.seq, e.json.to_vec(), e.account_id.to_owned()))).unwrap();
+        replay(dir.path(), |e| seen.push((e.seq, e.event.json.to_vec(), e.event.account_id.to_owned()))).unwrap();
         assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
         assert_eq!(seen[1].1, br#"{"a":1}"#);
     }

@@ -545,23 +545,23 @@ impl EventLog {
 }
 
 fn stored_event_from_journal(entry: &JournalEntry<'_>) -> Result<StoredEvent, String> {
-    let defaults = RecordDefaults { account_id: entry.account_id, region: entry.region };
+    let defaults = RecordDefaults { account_id: entry.event.account_id, region: entry.event.region };
     let mut no_new_ids = || String::new();
-    let record =
-        parse_record(entry.json, defaults, &mut no_new_ids).map_err(|error| format!("event {}: {error}", entry.seq))?;
-    if record.json != entry.json {
+    let record = parse_record(entry.event.json, defaults, &mut no_new_ids)
+        .map_err(|error| format!("event {}: {error}", entry.seq))?;
+    if record.json != entry.event.json {
         return Err(format!("event {} changed when read back", entry.seq));
     }
     Ok(StoredEvent {
         seq: entry.seq,
-        event_time_ms: entry.event_time_ms,
-        ingest_time_ms: entry.ingest_time_ms,
-        account_id: entry.account_id.to_owned(),
-        region: entry.region.to_owned(),
+        event_time_ms: entry.event.event_time_ms,
+        ingest_time_ms: entry.event.ingest_time_ms,
+        account_id: entry.event.account_id.to_owned(),
+        region: entry.event.region.to_owned(),
         event_id: record.event_id,
         category: record.category,
         fields: record.fields,
-        json: Bytes::copy_from_slice(entry.json),
+        json: Bytes::copy_from_slice(entry.event.json),
     })
 }
 
