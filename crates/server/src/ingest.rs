@@ -105,8 +105,14 @@ async fn ingest(
     let log = state.log.clone();
     // Decompress, parse, judge and submit on the blocking pool: all of it is CPU work.
     let (mut results, positions, acked) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let text = if gzipped { gunzip(&body, limit)? } else { body.to_vec() };
-        let raw_records = split_records(&text)?;
+        let inflated;
+        let text: &[u8] = if gzipped {
+            inflated = gunzip(&body, limit)?;
+            &inflated
+        } else {
+            &body
+        };
+        let raw_records = split_records(text)?;
         let mut results: Vec<RecordResult> = Vec::with_capacity(raw_records.len());
         let mut to_append: Vec<ParsedRecord> = Vec::new();
         let mut positions = Vec::new();

@@ -757,6 +757,7 @@ fn freeze(shared: &Shared, writer: &mut JournalWriter, seal_tx: &mpsc::Sender<Se
 }
 
 fn run_sealer(shared: &Shared, jobs: &mpsc::Receiver<SealJob>) {
+    lower_this_threads_priority();
     for job in jobs {
         let mut delay = Duration::from_millis(100);
         loop {
@@ -772,6 +773,19 @@ fn run_sealer(shared: &Shared, jobs: &mpsc::Receiver<SealJob>) {
                 }
             }
         }
+    }
+}
+
+/// Sealing is background work: at a lower priority the request threads and the journal
+/// writer win the CPU while a seal runs, which keeps acknowledgements fast. Back-pressure
+/// (frozen tables waiting) still bounds how far sealing may fall behind.
+#[allow(unsafe_code)]
+fn lower_this_threads_priority() {
+    // SAFETY: gettid and setpriority take and return plain integers and touch no memory of
+    // ours; on Linux, PRIO_PROCESS with a thread ID sets that one thread's nice value.
+    let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+    if result != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "could not lower the sealer's priority");
     }
 }
 
