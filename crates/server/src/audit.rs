@@ -14,6 +14,7 @@ use trailkeeper_core::time::format_event_time;
 use trailkeeper_store::{AppendOutcome, EventLog, NewEvent, StoreError};
 
 use crate::api::{ApiError, Caller, MAX_USER_AGENT_BYTES, now_ms};
+use crate::cloudtrail::Output;
 use crate::state::AppState;
 
 /// The eventVersion of the records Trailkeeper writes.
@@ -81,7 +82,7 @@ pub async fn record_call(
     event_name: &str,
     read_only: bool,
     input: &Value,
-    outcome: &Result<Value, ApiError>,
+    outcome: &Result<Output, ApiError>,
 ) -> Result<(), ApiError> {
     let principal = &caller.principal;
     let user_agent = truncate_utf8(&caller.user_agent, MAX_USER_AGENT_BYTES);
@@ -90,7 +91,7 @@ pub async fn record_call(
         Err(error) => (Some(error.code), Some(error.message.as_str())),
     };
     let response_elements = match outcome {
-        Ok(output) if !read_only => redact(camel_keys(output.clone())),
+        Ok(output) if !read_only => redact(camel_keys(output.response_elements.clone())),
         _ => Value::Null,
     };
     let record = ApiCallRecord {

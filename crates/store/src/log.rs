@@ -485,20 +485,24 @@ impl EventLog {
     /// Drops every sealed segment whose newest event was recorded before `cutoff_ms`
     /// (retention). Returns what was dropped, so that the caller can record it.
     pub fn expire(&self, cutoff_ms: i64) -> Result<Vec<SegmentMeta>, StoreError> {
+        // As in sealing: the manifest lock keeps the segment set still while the manifest
+        // is written, and the state lock is held only to drop the segments from view.
         let _manifest = lock(&self.shared.manifest_lock);
-        let expired: Vec<Arc<Segment>> = {
+        let (expired, kept, sealed_through_seq): (Vec<Arc<Segment>>, Vec<Arc<Segment>>, u64) = {
             let state = self.shared.state.read().unwrap_or_else(PoisonError::into_inner);
-            state.segments.all().filter(|segment| segment.meta().max_ingest_ms < cutoff_ms).cloned().collect()
+            let (expired, kept) =
+                state.segments.all().cloned().partition(|segment| segment.meta().max_ingest_ms < cutoff_ms);
+            (expired, kept, state.sealed_through_seq)
         };
         if expired.is_empty() {
             return Ok(Vec::new());
         }
+        write_manifest(&self.shared.root, sealed_through_seq, kept.iter())?;
         {
             let mut state = self.shared.state.write().unwrap_or_else(PoisonError::into_inner);
             for segment in &expired {
                 state.segments.remove(segment);
             }
-            write_manifest(&self.shared.root, &state)?;
         }
         for segment in &expired {
             for path in segment.paths() {
@@ -800,19 +804,20 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<(), StoreError> {
     for events in groups.values() {
         segments.push(Arc::new(write_segment(&segments_dir, events)?));
     }
+    // Only manifest writers change the segment set, and each holds the manifest lock, so
+    // the set read here is still current when the new segments are published below. The
+    // manifest is made durable before the state lock is taken: readers and the writer never
+    // wait on its fsync. Until then the frozen table still answers for its events.
     let _manifest = lock(&shared.manifest_lock);
+    let sealed: Vec<Arc<Segment>> =
+        shared.state.read().unwrap_or_else(PoisonError::into_inner).segments.all().cloned().collect();
+    write_manifest(&shared.root, job.sealed_through_seq, sealed.iter().chain(&segments))?;
     {
         let mut state = shared.state.write().unwrap_or_else(PoisonError::into_inner);
         for segment in &segments {
             state.segments.add(Arc::clone(segment));
         }
         state.sealed_through_seq = job.sealed_through_seq;
-        if let Err(error) = write_manifest(&shared.root, &state) {
-            for segment in &segments {
-                state.segments.remove(segment);
-            }
-            return Err(error);
-        }
         state.frozen.retain(|table| !Arc::ptr_eq(table, &job.table));
     }
     tracing::info!(
@@ -861,17 +866,19 @@ fn read_manifest(root: &Path) -> Result<Manifest, StoreError> {
     }
 }
 
-fn write_manifest(root: &Path, state: &State) -> Result<(), StoreError> {
+fn write_manifest<'a>(
+    root: &Path,
+    sealed_through_seq: u64,
+    listed: impl Iterator<Item = &'a Arc<Segment>>,
+) -> Result<(), StoreError> {
     let segments_dir = root.join("segments");
-    let mut segments: Vec<String> = state
-        .segments
-        .all()
+    let mut segments: Vec<String> = listed
         .filter_map(|segment| {
             segment.paths()[0].strip_prefix(&segments_dir).ok().map(|p| p.to_string_lossy().into_owned())
         })
         .collect();
     segments.sort();
-    let manifest = Manifest { version: MANIFEST_VERSION, sealed_through_seq: state.sealed_through_seq, segments };
+    let manifest = Manifest { version: MANIFEST_VERSION, sealed_through_seq, segments };
     let path = root.join("manifest.json");
     let temporary = root.join("manifest.json.tmp");
     let text = serde_json::to_vec_pretty(&manifest).map_err(|error| StoreError::Corrupt {

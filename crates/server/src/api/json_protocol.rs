@@ -60,7 +60,7 @@ pub async fn handle(state: AppState, connection: ConnectionInfo, request: Reques
     .await;
     match result {
         Ok(output) => {
-            let mut response = (StatusCode::OK, output.to_string()).into_response();
+            let mut response = (StatusCode::OK, output.body).into_response();
             let headers = response.headers_mut();
             headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
             if let Ok(value) = HeaderValue::from_str(&request_id) {

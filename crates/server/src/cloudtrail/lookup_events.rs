@@ -4,7 +4,7 @@
 //! 1–50, `EventCategory` only `insight`) with CloudTrail's own error codes. Unlike AWS
 //! there is no 2-requests-per-second cap; the per-principal rate limit applies instead.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use trailkeeper_core::record::{RecordDefaults, parse_record};
@@ -12,7 +12,7 @@ use trailkeeper_core::{LookupKey, ParsedRecord};
 use trailkeeper_store::hot::ScanBounds;
 use trailkeeper_store::{EventKey, HistoryKind};
 
-use super::token;
+use super::{Output, token};
 use crate::api::{ApiError, Caller};
 use crate::state::AppState;
 
@@ -157,7 +157,7 @@ fn token_binding(caller: &Caller, query: &Query) -> Vec<u8> {
     hasher.finalize().to_vec()
 }
 
-pub async fn execute(state: &AppState, caller: &Caller, input: &Value) -> Result<Value, ApiError> {
+pub async fn execute(state: &AppState, caller: &Caller, input: &Value) -> Result<Output, ApiError> {
     let query = validate(input.clone())?;
     let binding = token_binding(caller, &query);
     let before = match &query.next_token {
@@ -189,55 +189,89 @@ pub async fn execute(state: &AppState, caller: &Caller, input: &Value) -> Result
 
     let has_more = found.len() > limit;
     let page = &found[..found.len().min(limit)];
-    let mut events = Vec::with_capacity(page.len());
+    let mut records = Vec::with_capacity(page.len());
     for event in page {
-        events.push(event_output(event.key, &event.json)?);
+        records.push(read_record(event.key, &event.json)?);
     }
-    let mut output = json!({ "Events": events });
-    if has_more && let Some(last) = page.last() {
-        output["NextToken"] = Value::String(token::encode(&state.token_key, last.key, &binding));
-    }
-    Ok(output)
+    let events: Vec<EventOut<'_>> =
+        page.iter().zip(&records).map(|(event, (record, text))| EventOut::new(event.key, record, text)).collect();
+    let next_token =
+        if has_more { page.last().map(|last| token::encode(&state.token_key, last.key, &binding)) } else { None };
+    let body = serde_json::to_string(&LookupEventsOutput { events, next_token }).map_err(|_| ApiError::internal())?;
+    Ok(Output::unrecorded(body))
 }
 
-/// One `Event` of the response, read from the stored record.
-fn event_output(key: EventKey, json_text: &[u8]) -> Result<Value, ApiError> {
+/// The response, serialized straight from the stored records without copying them.
+#[derive(Serialize)]
+struct LookupEventsOutput<'a> {
+    #[serde(rename = "Events")]
+    events: Vec<EventOut<'a>>,
+    #[serde(rename = "NextToken", skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+/// One `Event` of the response, as the botocore model names its members.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct EventOut<'a> {
+    event_id: &'a str,
+    event_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_only: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<&'a str>,
+    event_time: Value,
+    event_source: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<&'a str>,
+    resources: Vec<ResourceOut<'a>>,
+    cloud_trail_event: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ResourceOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource_name: Option<&'a str>,
+}
+
+impl<'a> EventOut<'a> {
+    fn new(key: EventKey, record: &'a ParsedRecord, text: &'a str) -> EventOut<'a> {
+        let fields = &record.fields;
+        EventOut {
+            event_id: &record.event_id,
+            event_name: &fields.event_name,
+            read_only: fields.read_only.map(|read_only| if read_only { "true" } else { "false" }),
+            access_key_id: fields.access_key_id.as_deref(),
+            event_time: epoch_seconds(key.time_ms),
+            event_source: &fields.event_source,
+            username: fields.username.as_deref(),
+            resources: fields
+                .resources
+                .iter()
+                .map(|resource| ResourceOut {
+                    resource_type: resource.resource_type.as_deref(),
+                    resource_name: resource.resource_name.as_deref(),
+                })
+                .collect(),
+            cloud_trail_event: text,
+        }
+    }
+}
+
+/// A stored record, read again for the fields the response reports, with its text.
+fn read_record(key: EventKey, json_text: &[u8]) -> Result<(ParsedRecord, &str), ApiError> {
     // Stored records always carry eventID and recipientAccountId, so no defaults apply.
     let mut no_new_ids = String::new;
-    let record: ParsedRecord =
+    let record =
         parse_record(json_text, RecordDefaults { account_id: "-", region: "-" }, &mut no_new_ids).map_err(|error| {
             tracing::error!(%error, seq = key.seq, "a stored record no longer parses");
             ApiError::internal()
         })?;
     let text = std::str::from_utf8(json_text).map_err(|_| ApiError::internal())?;
-    let fields = &record.fields;
-    let mut event = json!({
-        "EventId": record.event_id,
-        "EventName": fields.event_name,
-        "EventTime": epoch_seconds(key.time_ms),
-        "EventSource": fields.event_source,
-        "Resources": fields.resources.iter().map(|resource| {
-            let mut entry = serde_json::Map::new();
-            if let Some(resource_type) = &resource.resource_type {
-                entry.insert("ResourceType".into(), Value::String(resource_type.clone()));
-            }
-            if let Some(name) = &resource.resource_name {
-                entry.insert("ResourceName".into(), Value::String(name.clone()));
-            }
-            Value::Object(entry)
-        }).collect::<Vec<_>>(),
-        "CloudTrailEvent": text,
-    });
-    if let Some(read_only) = fields.read_only {
-        event["ReadOnly"] = Value::String(read_only.to_string());
-    }
-    if let Some(key_id) = &fields.access_key_id {
-        event["AccessKeyId"] = Value::String(key_id.clone());
-    }
-    if let Some(username) = &fields.username {
-        event["Username"] = Value::String(username.clone());
-    }
-    Ok(event)
+    Ok((record, text))
 }
 
 /// Epoch seconds as AWS JSON writes timestamps: whole seconds as an integer.

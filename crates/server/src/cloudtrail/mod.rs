@@ -45,12 +45,27 @@ impl Operation {
     }
 }
 
+/// What an operation answers: the response body, and what its audit record shows as
+/// `responseElements` (null for read-only calls, whose responses CloudTrail does not record).
+#[derive(Debug)]
+pub struct Output {
+    pub body: String,
+    pub response_elements: Value,
+}
+
+impl Output {
+    /// A read-only call's answer, serialized once and not recorded.
+    pub fn unrecorded(body: String) -> Output {
+        Output { body, response_elements: Value::Null }
+    }
+}
+
 pub async fn execute(
     state: &AppState,
     caller: &Caller,
     operation: Operation,
     input: &Value,
-) -> Result<Value, ApiError> {
+) -> Result<Output, ApiError> {
     match operation {
         Operation::LookupEvents => lookup_events::execute(state, caller, input).await,
     }
