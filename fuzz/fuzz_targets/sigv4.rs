@@ -4,10 +4,13 @@
 use libfuzzer_sys::fuzz_target;
 use trailkeeper_sigv4::{RequestParts, parse_authorization, verify};
 
+fn text(field: Option<&[u8]>) -> &str {
+    field.and_then(|f| std::str::from_utf8(f).ok()).unwrap_or("")
+}
+
 fuzz_target!(|data: &[u8]| {
     // Fields separated by newlines: method, path, query, then header lines "name:value", then the body.
     let mut fields = data.splitn(8, |&b| b == b'\n');
-    let text = |field: Option<&[u8]>| field.and_then(|f| std::str::from_utf8(f).ok()).unwrap_or("");
     let method = text(fields.next());
     let path = text(fields.next());
     let query = text(fields.next());
