@@ -9,14 +9,9 @@ use std::collections::BTreeMap;
 use std::iter::Peekable;
 use std::sync::Arc;
 
-// A seeded hasher several times faster than SipHash for the short keys here (event IDs,
-// attribute values), still keyed per process against collision flooding.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
-
 use trailkeeper_core::LookupKey;
 
-use crate::{EventKey, HistoryKind, StoredEvent};
+use crate::{EventKey, HashMap, HashSet, HistoryKind, StoredEvent};
 
 /// Events of one (account, Region) that Event History can return, by kind.
 #[derive(Default)]

@@ -12,9 +12,6 @@
 
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
-// Probed once per appended event: a seeded hasher much faster than SipHash.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -31,7 +28,7 @@ use crate::error::StoreError;
 use crate::hot::{HotTable, ScanBounds};
 use crate::journal::{self, JournalEntry, JournalWriter};
 use crate::segment::{PageCache, Segment, SegmentMeta, event_id_hash, write_segment};
-use crate::{EventKey, StoredEvent};
+use crate::{EventKey, HashMap, HashSet, StoredEvent};
 
 /// How the log batches, seals and pushes back. Defaults suit one machine.
 #[derive(Debug, Clone)]

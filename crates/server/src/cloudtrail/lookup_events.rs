@@ -76,8 +76,8 @@ struct Query {
     next_token: Option<String>,
 }
 
-fn validate(input: Value) -> Result<Query, ApiError> {
-    let input: Input = serde_json::from_value(input).map_err(|error| ApiError::serialization(error.to_string()))?;
+fn validate(input: &Value) -> Result<Query, ApiError> {
+    let input = Input::deserialize(input).map_err(|error| ApiError::serialization(error.to_string()))?;
     let attributes = input.lookup_attributes.unwrap_or_default();
     if attributes.len() > 1 {
         return Err(ApiError::client("InvalidLookupAttributesException", "You can only specify one lookup attribute."));
@@ -158,7 +158,7 @@ fn token_binding(caller: &Caller, query: &Query) -> Vec<u8> {
 }
 
 pub async fn execute(state: &AppState, caller: &Caller, input: &Value) -> Result<Output, ApiError> {
-    let query = validate(input.clone())?;
+    let query = validate(input)?;
     let binding = token_binding(caller, &query);
     let before = match &query.next_token {
         None => None,
@@ -284,7 +284,7 @@ mod tests {
     use super::*;
 
     fn code(input: Value) -> &'static str {
-        validate(input).map(|_| "ok").unwrap_or_else(|error| error.code)
+        validate(&input).map(|_| "ok").unwrap_or_else(|error| error.code)
     }
 
     #[test]
