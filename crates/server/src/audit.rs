@@ -67,6 +67,8 @@ struct ApiCallRecord<'a> {
     #[serde(rename = "eventID")]
     event_id: String,
     read_only: bool,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    resources: &'a [AuditResource],
     event_type: &'static str,
     management_event: bool,
     recipient_account_id: &'a str,
@@ -75,7 +77,35 @@ struct ApiCallRecord<'a> {
     tls_details: Option<TlsDetails<'a>>,
 }
 
-/// Records one management call and waits until the record is durable.
+/// One entry of a record's `resources`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditResource {
+    #[serde(rename = "accountId", skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    #[serde(rename = "ARN")]
+    pub arn: String,
+}
+
+/// What one API call did, as its audit record tells it. Request parameters and response
+/// elements are written as given, after secrets are hidden.
+#[derive(Debug, Clone)]
+pub struct CallEvent<'a> {
+    pub event_source: &'a str,
+    pub event_name: &'a str,
+    pub read_only: bool,
+    /// Management events are in Event History; data events (object reads and writes) reach
+    /// only the trails whose selectors ask for them.
+    pub management: bool,
+    pub resources: Vec<AuditResource>,
+    pub request_parameters: Value,
+    pub response_elements: Value,
+    /// `(errorCode, errorMessage)` of a failed call.
+    pub error: Option<(&'a str, &'a str)>,
+}
+
+/// Records one CloudTrail API call (AWS JSON 1.1) and waits until the record is durable.
 pub async fn record_call(
     state: &AppState,
     caller: &Caller,
@@ -84,16 +114,27 @@ pub async fn record_call(
     input: &Value,
     outcome: &Result<Output, ApiError>,
 ) -> Result<(), ApiError> {
-    let principal = &caller.principal;
-    let user_agent = truncate_utf8(&caller.user_agent, MAX_USER_AGENT_BYTES);
-    let (error_code, error_message) = match outcome {
-        Ok(_) => (None, None),
-        Err(error) => (Some(error.code), Some(error.message.as_str())),
-    };
     let response_elements = match outcome {
-        Ok(output) if !read_only => redact(camel_keys(output.response_elements.clone())),
+        Ok(output) if !read_only => camel_keys(output.response_elements.clone()),
         _ => Value::Null,
     };
+    let event = CallEvent {
+        event_source: "cloudtrail.amazonaws.com",
+        event_name,
+        read_only,
+        management: true,
+        resources: Vec::new(),
+        request_parameters: camel_keys(input.clone()),
+        response_elements,
+        error: outcome.as_ref().err().map(|error| (error.code, error.message.as_str())),
+    };
+    record(state, caller, event).await
+}
+
+/// Records one call of any service and waits until the record is durable.
+pub async fn record(state: &AppState, caller: &Caller, event: CallEvent<'_>) -> Result<(), ApiError> {
+    let principal = &caller.principal;
+    let user_agent = truncate_utf8(&caller.user_agent, MAX_USER_AGENT_BYTES);
     let record = ApiCallRecord {
         event_version: EVENT_VERSION,
         user_identity: UserIdentity {
@@ -105,22 +146,23 @@ pub async fn record_call(
             user_name: principal.user_name.as_deref(),
         },
         event_time: format_event_time(now_ms()),
-        event_source: "cloudtrail.amazonaws.com",
-        event_name,
+        event_source: event.event_source,
+        event_name: event.event_name,
         aws_region: &caller.region,
         source_ip_address: &caller.source_ip,
         user_agent,
-        error_code,
-        error_message,
-        request_parameters: redact(camel_keys(input.clone())),
-        response_elements,
+        error_code: event.error.map(|(code, _)| code),
+        error_message: event.error.map(|(_, message)| message),
+        request_parameters: redact(event.request_parameters),
+        response_elements: redact(event.response_elements),
         request_id: &caller.request_id,
         event_id: uuid::Uuid::new_v4().to_string(),
-        read_only,
+        read_only: event.read_only,
+        resources: &event.resources,
         event_type: "AwsApiCall",
-        management_event: true,
+        management_event: event.management,
         recipient_account_id: &principal.account_id,
-        event_category: "Management",
+        event_category: if event.management { "Management" } else { "Data" },
         tls_details: caller.tls.as_ref().map(|tls| TlsDetails {
             tls_version: &tls.version,
             cipher_suite: &tls.cipher_suite,
@@ -204,7 +246,7 @@ pub async fn acknowledged(acked: Acknowledgement) -> Result<Vec<AppendOutcome>, 
 }
 
 /// CloudTrail writes request parameters with lower-camel-case member names.
-fn camel_keys(value: Value) -> Value {
+pub fn camel_keys(value: Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.into_iter()

@@ -42,8 +42,12 @@ struct RawConfig {
     account_id: Option<String>,
     root_access_key_id: Option<String>,
     root_secret_access_key: Option<String>,
+    delivery_interval_seconds: Option<u64>,
+    max_trails_per_region: Option<u32>,
     #[serde(default)]
     history: RawHistory,
+    #[serde(default)]
+    buckets: RawBuckets,
     #[serde(default)]
     limits: RawLimits,
     #[serde(default)]
@@ -78,6 +82,25 @@ struct RawStorage {
     page_cache_megabytes: Option<u64>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuckets {
+    retention_days: Option<u32>,
+    domain: Option<String>,
+    #[serde(default)]
+    external: Vec<RawExternalBucket>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExternalBucket {
+    name: String,
+    endpoint: String,
+    region: Option<String>,
+    access_key_id: String,
+    secret_access_key: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTls {
@@ -104,6 +127,10 @@ const ENV_SETTINGS: &[(&str, ValueKind)] = &[
     ("account_id", ValueKind::Text),
     ("root_access_key_id", ValueKind::Text),
     ("root_secret_access_key", ValueKind::Text),
+    ("delivery_interval_seconds", ValueKind::Integer),
+    ("max_trails_per_region", ValueKind::Integer),
+    ("buckets.retention_days", ValueKind::Integer),
+    ("buckets.domain", ValueKind::Text),
     ("history.retention_days", ValueKind::Integer),
     ("limits.requests_per_second", ValueKind::Float),
     ("limits.burst", ValueKind::Integer),
@@ -155,6 +182,32 @@ pub struct Config {
     pub page_cache_bytes: usize,
     pub tls: Option<TlsPaths>,
     pub users: Vec<UserSpec>,
+    /// How long a trail batches events before it writes a log file.
+    pub delivery_interval: Duration,
+    /// CloudTrail's per-Region trail quota.
+    pub max_trails_per_region: usize,
+    pub buckets: BucketsConfig,
+}
+
+/// The built-in bucket store and the external buckets trails may deliver to.
+#[derive(Debug, Clone)]
+pub struct BucketsConfig {
+    /// How long objects a trail writes stay locked (no overwrite, no delete).
+    pub retention: Duration,
+    /// The DNS suffix of virtual-hosted-style requests: `<bucket>.<domain>`.
+    pub domain: Option<String>,
+    pub external: Vec<ExternalBucket>,
+}
+
+/// A bucket name that lives on another S3-compatible service.
+#[derive(Debug, Clone)]
+pub struct ExternalBucket {
+    pub name: String,
+    /// `http(s)://host:port` of the service; requests are path-style.
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
 }
 
 #[derive(Debug, Clone)]
@@ -290,6 +343,15 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         Some(RawTls { cert: Some(cert), key: Some(key) }) => Some(TlsPaths { cert, key }),
         Some(_) => return Err(invalid("tls", "tls.cert and tls.key must be set together")),
     };
+    let delivery_interval_seconds = raw.delivery_interval_seconds.unwrap_or(60);
+    if !(1..=3600).contains(&delivery_interval_seconds) {
+        return Err(invalid("delivery_interval_seconds", "must be between 1 and 3600"));
+    }
+    let max_trails_per_region = raw.max_trails_per_region.unwrap_or(5);
+    if max_trails_per_region == 0 {
+        return Err(invalid("max_trails_per_region", "must be at least 1"));
+    }
+    let buckets = validate_buckets(raw.buckets)?;
     let mut users = Vec::with_capacity(raw.users.len());
     for user in raw.users {
         let setting = format!("users.{}", user.name);
@@ -349,7 +411,64 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .saturating_mul(1024 * 1024),
         tls,
         users,
+        delivery_interval: Duration::from_secs(delivery_interval_seconds),
+        max_trails_per_region: max_trails_per_region as usize,
+        buckets,
     })
+}
+
+fn validate_buckets(raw: RawBuckets) -> Result<BucketsConfig, ConfigError> {
+    let retention_days = raw.retention_days.unwrap_or(365);
+    if retention_days == 0 {
+        return Err(invalid("buckets.retention_days", "must be at least 1"));
+    }
+    if let Some(domain) = &raw.domain {
+        if domain.is_empty() || domain.starts_with('.') || domain.contains(['/', ':']) {
+            return Err(invalid("buckets.domain", format!("{domain:?} is not a DNS name like s3.localhost")));
+        }
+    }
+    let mut external = Vec::with_capacity(raw.external.len());
+    for bucket in raw.external {
+        let setting = format!("buckets.external.{}", bucket.name);
+        if !is_bucket_name(&bucket.name) {
+            return Err(invalid(&setting, "bucket names are 3 to 63 lower-case letters, digits, dots and hyphens"));
+        }
+        if external.iter().any(|known: &ExternalBucket| known.name == bucket.name) {
+            return Err(invalid(&setting, "the bucket is listed twice"));
+        }
+        let endpoint = bucket.endpoint.trim_end_matches('/').to_owned();
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return Err(invalid(&setting, format!("endpoint {endpoint:?} must start with http:// or https://")));
+        }
+        check_secret(&setting, &bucket.secret_access_key)?;
+        if bucket.access_key_id.is_empty() {
+            return Err(invalid(&setting, "access_key_id must not be empty"));
+        }
+        external.push(ExternalBucket {
+            name: bucket.name,
+            endpoint,
+            region: bucket.region.unwrap_or_else(|| "us-east-1".to_owned()),
+            access_key_id: bucket.access_key_id,
+            secret_access_key: bucket.secret_access_key,
+        });
+    }
+    Ok(BucketsConfig {
+        retention: Duration::from_secs(u64::from(retention_days) * 86_400),
+        domain: raw.domain,
+        external,
+    })
+}
+
+/// S3's bucket naming rules: 3 to 63 characters of lower-case letters, digits, `.` and
+/// `-`, beginning and ending with a letter or digit, no `..`, and not an IP address.
+pub fn is_bucket_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    (3..=63).contains(&bytes.len())
+        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+        && !name.contains("..")
+        && name.parse::<std::net::Ipv4Addr>().is_err()
 }
 
 fn check_access_key(setting: &str, key: &str) -> Result<(), ConfigError> {

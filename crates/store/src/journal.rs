@@ -27,6 +27,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::StoreError;
+use crate::fsutil::sync_dir;
 
 const MAGIC: u32 = 0x324A_4B54; // "TKJ2"
 const HEADER_LEN: usize = 12;
@@ -353,11 +354,6 @@ impl JournalWriter {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
-}
-
-/// Makes a directory's entries (new or renamed files) durable.
-pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir).and_then(|handle| handle.sync_all()).map_err(StoreError::io(dir))
 }
 
 #[cfg(test)]

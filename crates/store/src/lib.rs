@@ -9,6 +9,7 @@
 //! This crate knows nothing of HTTP or AWS wire formats.
 
 pub mod error;
+pub mod fsutil;
 pub mod hot;
 pub mod journal;
 mod log;

@@ -25,6 +25,7 @@ use trailkeeper_core::record::{RecordDefaults, parse_record};
 use trailkeeper_core::{ParsedRecord, time::format_date};
 
 use crate::error::StoreError;
+use crate::fsutil;
 use crate::hot::{HotTable, ScanBounds};
 use crate::journal::{self, JournalEntry, JournalWriter};
 use crate::segment::{PageCache, Segment, SegmentMeta, event_id_hash, write_segment};
@@ -877,17 +878,13 @@ fn write_manifest<'a>(
     segments.sort();
     let manifest = Manifest { version: MANIFEST_VERSION, sealed_through_seq, segments };
     let path = root.join("manifest.json");
-    let temporary = root.join("manifest.json.tmp");
     let text = serde_json::to_vec_pretty(&manifest).map_err(|error| StoreError::Corrupt {
         path: path.clone(),
         offset: 0,
         what: "manifest",
         detail: error.to_string(),
     })?;
-    fs::write(&temporary, text).map_err(StoreError::io(&temporary))?;
-    fs::File::open(&temporary).and_then(|file| file.sync_all()).map_err(StoreError::io(&temporary))?;
-    fs::rename(&temporary, &path).map_err(StoreError::io(&path))?;
-    journal::sync_dir(root)
+    fsutil::write_atomic(&path, &text)
 }
 
 /// Segment files that a crash left behind between writing them and listing them in the

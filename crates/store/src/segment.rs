@@ -35,6 +35,7 @@ use bytes::Bytes;
 use trailkeeper_core::LookupKey;
 use trailkeeper_core::time::format_date;
 
+use crate::fsutil::sync_dir;
 use crate::{EventKey, HistoryKind, StoreError, StoredEvent};
 
 use index::{PostingCursor, SegmentIndex};
@@ -346,8 +347,4 @@ fn write_file_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let file = File::create(path).map_err(StoreError::io(path))?;
     io::Write::write_all(&mut &file, bytes).map_err(StoreError::io(path))?;
     file.sync_all().map_err(StoreError::io(path))
-}
-
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
-    File::open(dir).and_then(|handle| handle.sync_all()).map_err(StoreError::io(dir))
 }
