@@ -25,7 +25,7 @@ pub use error::{ErrorKind, StoreError};
 /// seeded per process against collision flooding.
 pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
-pub use log::{AccountScope, AppendOutcome, EventLog, FoundEvent, LogOptions, LogStats, NewEvent};
+pub use log::{AccountScope, AppendOutcome, EventLog, FoundEvent, LogEntry, LogOptions, LogRead, LogStats, NewEvent};
 
 /// An event as the log holds it: the record's JSON text and what was read from it.
 #[derive(Debug, Clone, PartialEq)]

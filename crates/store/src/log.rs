@@ -92,6 +92,23 @@ pub struct FoundEvent {
     pub json: Bytes,
 }
 
+/// One event in log order, as consumers that follow the log (trails) read it.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub seq: u64,
+    pub account_id: String,
+    pub region: String,
+    pub json: Bytes,
+}
+
+/// What [`EventLog::read_log`] found: every event with a log position in `(after, through]`.
+/// Positions may have gaps (retention), so `through` is what the reader's cursor moves to.
+#[derive(Debug, Clone, Default)]
+pub struct LogRead {
+    pub entries: Vec<LogEntry>,
+    pub through: u64,
+}
+
 /// Counters for `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub struct LogStats {
@@ -478,6 +495,65 @@ impl EventLog {
             }
         }
         Ok(found.into_iter().flatten().collect())
+    }
+
+    /// The log position of the newest acknowledged event (0 for an empty log).
+    pub fn last_seq(&self) -> u64 {
+        self.shared.state.read().unwrap_or_else(PoisonError::into_inner).next_seq.saturating_sub(1)
+    }
+
+    /// Events in log order after position `after`: at most `limit` positions' worth, never
+    /// past the newest acknowledged event. Recent events come from memory; a reader that
+    /// fell behind sealing reads them back from the segments.
+    pub fn read_log(&self, after: u64, limit: usize) -> Result<LogRead, StoreError> {
+        let limit = limit.max(1) as u64;
+        let mut entries = Vec::new();
+        let mut sealed_reads: Vec<(Arc<Segment>, Vec<(u64, u32)>)> = Vec::new();
+        let through;
+        {
+            let state = self.shared.state.read().unwrap_or_else(PoisonError::into_inner);
+            let last = state.next_seq.saturating_sub(1);
+            through = last.min(after.saturating_add(limit));
+            if after < state.sealed_through_seq {
+                let sealed_through = through.min(state.sealed_through_seq);
+                for segment in state.segments.all() {
+                    let rows = segment.rows_in_seq_range(after, sealed_through);
+                    if !rows.is_empty() {
+                        sealed_reads.push((Arc::clone(segment), rows));
+                    }
+                }
+            }
+            // Frozen tables are older than the active one; each holds its events in log order.
+            for table in state.frozen.iter().map(|table| &**table).chain(std::iter::once(&state.active)) {
+                let events = table.events();
+                let start = events.partition_point(|event| event.seq <= after);
+                for event in &events[start..] {
+                    if event.seq > through {
+                        break;
+                    }
+                    entries.push(LogEntry {
+                        seq: event.seq,
+                        account_id: event.account_id.clone(),
+                        region: event.region.clone(),
+                        json: event.json.clone(),
+                    });
+                }
+            }
+        }
+        for (segment, rows) in sealed_reads {
+            let row_numbers: Vec<u32> = rows.iter().map(|&(_, row)| row).collect();
+            let texts = segment.read_json(&row_numbers, &self.shared.pages)?;
+            let meta = segment.meta();
+            entries.extend(rows.iter().zip(texts).map(|(&(seq, _), json)| LogEntry {
+                seq,
+                account_id: meta.account_id.clone(),
+                region: meta.region.clone(),
+                json,
+            }));
+        }
+        entries.sort_unstable_by_key(|entry| entry.seq);
+        entries.dedup_by_key(|entry| entry.seq);
+        Ok(LogRead { entries, through: through.max(after) })
     }
 
     /// Drops every sealed segment whose newest event was recorded before `cutoff_ms`

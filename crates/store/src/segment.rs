@@ -226,6 +226,19 @@ impl Segment {
         Scan { segment: self, kind, lower, upper, source, verify_event_id }
     }
 
+    /// The rows whose log position is in `(after, through]`, as `(seq, row)` in seq order.
+    pub fn rows_in_seq_range(&self, after: u64, through: u64) -> Vec<(u64, u32)> {
+        if self.meta.max_seq <= after || self.meta.min_seq > through {
+            return Vec::new();
+        }
+        let mut rows: Vec<(u64, u32)> = (0..self.index.row_count())
+            .map(|row| (self.index.key(row).seq, row))
+            .filter(|&(seq, _)| seq > after && seq <= through)
+            .collect();
+        rows.sort_unstable();
+        rows
+    }
+
     /// The stored JSON text of the given rows, in the order asked, through `cache`.
     pub fn read_json(&self, rows: &[u32], cache: &PageCache) -> Result<Vec<Bytes>, StoreError> {
         if let Some(&row) = rows.iter().find(|&&row| u64::from(row) >= self.meta.event_count) {

@@ -196,3 +196,46 @@ fn retention_drops_whole_segments() {
     assert_eq!(reopened.stats().segments, 0);
     reopened.close();
 }
+
+/// Follows the log from `after` in windows of `window` positions, as a trail does.
+fn follow(log: &EventLog, mut after: u64, window: usize) -> Vec<(u64, String)> {
+    let mut seen = Vec::new();
+    while after < log.last_seq() {
+        let read = log.read_log(after, window).unwrap();
+        assert!(read.through > after, "every read makes progress");
+        for entry in &read.entries {
+            assert!(entry.seq > after && entry.seq <= read.through);
+            let record: serde_json::Value = serde_json::from_slice(&entry.json).unwrap();
+            assert_eq!(entry.account_id, ACCOUNT);
+            seen.push((entry.seq, record["eventID"].as_str().unwrap().to_owned()));
+        }
+        after = read.through;
+    }
+    seen
+}
+
+#[test]
+fn reads_the_log_in_order_from_memory_segments_and_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), small_seals()).unwrap();
+    for chunk in (0..75).collect::<Vec<_>>().chunks(10) {
+        append(&log, chunk.iter().map(|&i| record(i, &time(i), "alice")).collect());
+    }
+    wait_sealed(&log);
+    append(&log, (75..80).map(|i| record(i, &time(i), "alice")).collect());
+    assert!(log.stats().segments > 0 && log.stats().hot_events > 0, "events are both sealed and in memory");
+    assert_eq!(log.last_seq(), 80);
+
+    let expected: Vec<(u64, String)> = (0..80).map(|i| (i as u64 + 1, format!("event-{i}"))).collect();
+    for window in [1, 7, 1000] {
+        assert_eq!(follow(&log, 0, window), expected, "window {window}");
+    }
+    assert_eq!(follow(&log, 45, 10), expected[45..].to_vec());
+    assert!(log.read_log(80, 10).unwrap().entries.is_empty());
+    log.close();
+
+    let reopened = EventLog::open(dir.path(), small_seals()).unwrap();
+    assert_eq!(reopened.last_seq(), 80);
+    assert_eq!(follow(&reopened, 0, 13), expected);
+    reopened.close();
+}
