@@ -5,6 +5,7 @@
 //! numbers. Callers pass in what the outside world knows (the time, a fresh event ID).
 
 pub mod json;
+pub mod logfile;
 pub mod lookup;
 pub mod record;
 pub mod time;

@@ -18,11 +18,13 @@ use trailkeeper_store::{EventLog, LogOptions, StoreError};
 
 use crate::api::{self, ConnectionInfo, TlsInfo, now_ms};
 use crate::audit;
+use crate::delivery::{self, Deliveries};
 use crate::config::{Config, TlsPaths};
 use crate::identity::{self, Identities, RootCredentials, RootOrigin};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::state::{AppState, Shared};
+use crate::trails::Trails;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -65,6 +67,14 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
     let log = EventLog::open(&data_dir, options)?;
     let limiter = RateLimiter::new(config.requests_per_second, config.burst);
     let ingest_budget = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_megabytes));
+    let trails = Trails::open(&data_dir).map_err(|error| ServerError::File {
+        path: data_dir.join("trails").display().to_string(),
+        detail: error.to_string(),
+    })?;
+    let deliveries = Deliveries::open(&data_dir).map_err(|error| ServerError::File {
+        path: data_dir.join("trails").display().to_string(),
+        detail: error.to_string(),
+    })?;
     let state = AppState::new(Shared {
         config,
         identities,
@@ -73,6 +83,8 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         limiter,
         metrics: Metrics::default(),
         ingest_budget,
+        trails,
+        deliveries,
     });
     Ok(Opened { state, root, root_origin })
 }
@@ -123,6 +135,7 @@ pub async fn run(listener: TcpListener, tls: Option<TlsAcceptor>, state: AppStat
     let router = api::router(state.clone());
     let graceful = GracefulShutdown::new();
     let retention = tokio::spawn(run_retention(state.clone(), shutdown.clone()));
+    let delivery = tokio::spawn(delivery::run(state.clone(), shutdown.clone()));
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -187,6 +200,8 @@ pub async fn run(listener: TcpListener, tls: Option<TlsAcceptor>, state: AppStat
         tracing::warn!("open requests did not finish within 10 s");
     }
     retention.abort();
+    // Trails stop between rounds; what they had batched is delivered after the restart.
+    let _ = delivery.await;
     let log = state.log.clone();
     tracing::info!("sealing the event log");
     let _ = tokio::task::spawn_blocking(move || log.close()).await;

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use trailkeeper_store::EventLog;
 
 use crate::config::Config;
+use crate::delivery::Deliveries;
 use crate::identity::Identities;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::trails::Trails;
 
 /// A cheap-clone handle to the server's shared state.
 #[derive(Clone)]
@@ -26,6 +28,8 @@ pub struct Shared {
     /// a body is read and released when its records are stored, so that overload turns into
     /// `ThrottlingException` instead of unbounded memory.
     pub ingest_budget: Arc<tokio::sync::Semaphore>,
+    pub trails: Trails,
+    pub deliveries: Deliveries,
 }
 
 impl AppState {
