@@ -20,7 +20,11 @@
 
 mod advanced;
 mod basic;
+#[cfg(test)]
+mod corpus_tests;
 mod event;
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;
 
@@ -170,6 +174,9 @@ impl SelectorError {
 /// the `Basic` and `Advanced` forms from a request; a selection loaded back from storage was
 /// validated when it was stored, and the matcher stays total (it never panics and treats a
 /// condition it does not understand as not matching) even for one that was not.
+///
+/// For storage it serialises as `"Default"`, `{"Basic": [...]}` or `{"Advanced": [...]}`,
+/// the selectors keeping their wire member names.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Selection {
     #[default]

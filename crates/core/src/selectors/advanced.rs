@@ -174,8 +174,8 @@ pub(super) fn validate(selectors: &[AdvancedEventSelector]) -> Result<(), Select
         .sum();
     if values > MAX_CONDITION_VALUES {
         return Err(SelectorError::invalid(format!(
-            "Specify up to {MAX_CONDITION_VALUES} values for all conditions in all advanced event selectors for a trail; \
-             these selectors have {values}"
+            "Specify up to {MAX_CONDITION_VALUES} values for all conditions in all advanced event selectors \
+             for a trail; these selectors have {values}"
         )));
     }
     selectors.iter().try_for_each(validate_selector)
@@ -209,7 +209,8 @@ fn validate_selector(selector: &AdvancedEventSelector) -> Result<(), SelectorErr
             let value = single_value(only)?;
             EventCategory::of(value).ok_or_else(|| {
                 SelectorError::invalid(format!(
-                    "Value {value} for field eventCategory is invalid. Valid values for trails are: Management, Data, NetworkActivity"
+                    "Value {value} for field eventCategory is invalid. \
+                     Valid values for trails are: Management, Data, NetworkActivity"
                 ))
             })?
         }

@@ -181,7 +181,8 @@ impl Kind {
 fn resource_kind(resource: &DataResource) -> Result<Kind, SelectorError> {
     resource.r#type.as_deref().and_then(Kind::of).ok_or_else(|| {
         SelectorError::invalid(format!(
-            "Value {} for DataResources.Type is invalid. Valid values are: {DYNAMODB_TABLE}, {LAMBDA_FUNCTION}, {S3_OBJECT}",
+            "Value {} for DataResources.Type is invalid. \
+             Valid values are: {DYNAMODB_TABLE}, {LAMBDA_FUNCTION}, {S3_OBJECT}",
             resource.r#type.as_deref().unwrap_or("null")
         ))
     })
