@@ -1,5 +1,5 @@
-//! The pure core of Trailkeeper: the CloudTrail event model and Event History's lookup
-//! vocabulary.
+//! The pure core of Trailkeeper: the CloudTrail event model, Event History's lookup
+//! vocabulary and the event selectors that decide what each trail delivers.
 //!
 //! Architecture invariant: nothing in this crate does IO, reads a clock or draws random
 //! numbers. Callers pass in what the outside world knows (the time, a fresh event ID).
@@ -8,6 +8,7 @@ pub mod json;
 pub mod logfile;
 pub mod lookup;
 pub mod record;
+pub mod selectors;
 pub mod time;
 
 pub use lookup::{Category, LookupFields, LookupKey, Resource};

@@ -277,13 +277,13 @@ struct ResourceView<'a> {
 /// Any JSON value, keeping it only when it is a string. Real records carry the odd
 /// number or object where a string belongs; such a field reads as absent, not as an error.
 #[derive(Clone)]
-enum Lenient<'a> {
+pub(crate) enum Lenient<'a> {
     Str(Cow<'a, str>),
     Other,
 }
 
 impl<'a> Lenient<'a> {
-    fn into_str(self) -> Option<Cow<'a, str>> {
+    pub(crate) fn into_str(self) -> Option<Cow<'a, str>> {
         match self {
             Lenient::Str(text) => Some(text),
             Lenient::Other => None,
@@ -341,7 +341,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
 }
 
 /// `readOnly` as a boolean, or the strings "true"/"false" some pipelines write.
-struct LenientBool(Option<bool>);
+pub(crate) struct LenientBool(pub(crate) Option<bool>);
 
 impl<'de> Deserialize<'de> for LenientBool {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -350,7 +350,7 @@ impl<'de> Deserialize<'de> for LenientBool {
     }
 }
 
-fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+pub(crate) fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
     Lenient::deserialize_bool_or_str(deserializer)
 }
 
