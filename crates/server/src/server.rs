@@ -22,6 +22,7 @@ use crate::config::{Config, TlsPaths};
 use crate::identity::{self, Identities, RootCredentials, RootOrigin};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::sns;
 use crate::state::{AppState, Shared};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +66,10 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
     let log = EventLog::open(&data_dir, options)?;
     let limiter = RateLimiter::new(config.requests_per_second, config.burst);
     let ingest_budget = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_megabytes));
+    let topics = sns::Topics::open(&data_dir).map_err(|error| ServerError::File {
+        path: data_dir.join("sns").display().to_string(),
+        detail: error.to_string(),
+    })?;
     let state = AppState::new(Shared {
         config,
         identities,
@@ -73,6 +78,7 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         limiter,
         metrics: Metrics::default(),
         ingest_budget,
+        topics,
     });
     Ok(Opened { state, root, root_origin })
 }
