@@ -1,5 +1,5 @@
 //! Trailkeeper's server: configuration, identities, the AWS wire protocols with SigV4,
-//! ingestion, Event History (`LookupEvents`) and self-audit.
+//! ingestion, Event History (`LookupEvents`), self-audit and SNS topics.
 //!
 //! Startup is one straight line, driven by the binary: [`config::Config::load`] →
 //! [`server::open`] → bind → [`server::run`].
@@ -14,5 +14,6 @@ pub mod ingest;
 pub mod metrics;
 pub mod ratelimit;
 pub mod server;
+pub mod sns;
 pub mod state;
 pub mod trails;

@@ -23,6 +23,7 @@ use crate::config::{Config, TlsPaths};
 use crate::identity::{self, Identities, RootCredentials, RootOrigin};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::sns;
 use crate::state::{AppState, Shared};
 use crate::trails::Trails;
 
@@ -75,6 +76,10 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         path: data_dir.join("trails").display().to_string(),
         detail: error.to_string(),
     })?;
+    let topics = sns::Topics::open(&data_dir).map_err(|error| ServerError::File {
+        path: data_dir.join("sns").display().to_string(),
+        detail: error.to_string(),
+    })?;
     let state = AppState::new(Shared {
         config,
         identities,
@@ -85,6 +90,7 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         ingest_budget,
         trails,
         deliveries,
+        topics,
     });
     Ok(Opened { state, root, root_origin })
 }

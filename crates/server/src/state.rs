@@ -11,6 +11,7 @@ use crate::identity::Identities;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::trails::Trails;
+use crate::sns;
 
 /// A cheap-clone handle to the server's shared state.
 #[derive(Clone)]
@@ -30,6 +31,8 @@ pub struct Shared {
     pub ingest_budget: Arc<tokio::sync::Semaphore>,
     pub trails: Trails,
     pub deliveries: Deliveries,
+    /// SNS topics and subscriptions (`<data_dir>/sns/topics.json`).
+    pub topics: sns::Topics,
 }
 
 impl AppState {

@@ -3,7 +3,8 @@
 //! error shape.
 //!
 //! Protocols plug in here by how a request looks: `X-Amz-Target` means AWS JSON 1.1
-//! ([`json_protocol`]); `/v1/records` is Trailkeeper's ingest API. Nothing below this
+//! ([`json_protocol`]); a form-encoded POST is the query protocol of SNS ([`crate::sns`]);
+//! `/v1/records` is Trailkeeper's ingest API. Nothing below this
 //! layer knows about HTTP.
 
 pub mod error;
@@ -76,6 +77,9 @@ async fn dispatch(
 ) -> Response {
     if request.headers().contains_key("x-amz-target") {
         return json_protocol::handle(state, connection, request).await;
+    }
+    if crate::sns::is_query_request(&request) {
+        return crate::sns::handle(state, connection, request).await;
     }
     let request_id = new_request_id();
     ApiError::new(
