@@ -121,6 +121,9 @@ pub struct LogStats {
     pub pending_bytes: usize,
 }
 
+/// One segment and the (seq, row) pairs to read from it.
+type SealedRows = (Arc<Segment>, Vec<(u64, u32)>);
+
 type Done = Box<dyn FnOnce(Result<Vec<AppendOutcome>, StoreError>) + Send>;
 
 struct AppendRequest {
@@ -508,7 +511,8 @@ impl EventLog {
     pub fn read_log(&self, after: u64, limit: usize) -> Result<LogRead, StoreError> {
         let limit = limit.max(1) as u64;
         let mut entries = Vec::new();
-        let mut sealed_reads: Vec<(Arc<Segment>, Vec<(u64, u32)>)> = Vec::new();
+        // Per segment, the (seq, row) pairs to read.
+        let mut sealed_reads: Vec<SealedRows> = Vec::new();
         let through;
         {
             let state = self.shared.state.read().unwrap_or_else(PoisonError::into_inner);

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use trailkeeper_core::selectors::{AdvancedEventSelector, EventSelector, ReadWriteType, Selection};
+use trailkeeper_core::selectors::{AdvancedEventSelector, EventSelector, Selection};
 
 use super::Output;
 use super::inputs::deserialize_input;
@@ -29,18 +29,10 @@ fn trail_name(name: &Option<String>) -> Result<&str, ApiError> {
 /// The selectors part of Put/GetEventSelectors' output. A trail with no selectors set
 /// shows the one basic selector that stands for CloudTrail's default.
 fn selectors_json(trail: &Trail) -> Value {
-    match trail.selection() {
-        Selection::Advanced(advanced) => json!({ "TrailARN": trail.arn(), "AdvancedEventSelectors": advanced }),
-        Selection::Basic(basic) => json!({ "TrailARN": trail.arn(), "EventSelectors": basic }),
-        Selection::Default => json!({
-            "TrailARN": trail.arn(),
-            "EventSelectors": [{
-                "ReadWriteType": ReadWriteType::All,
-                "IncludeManagementEvents": true,
-                "DataResources": [],
-                "ExcludeManagementEventSources": [],
-            }],
-        }),
+    let selection = trail.selection();
+    match selection.advanced_event_selectors() {
+        Some(advanced) => json!({ "TrailARN": trail.arn(), "AdvancedEventSelectors": advanced }),
+        None => json!({ "TrailARN": trail.arn(), "EventSelectors": selection.event_selectors() }),
     }
 }
 

@@ -118,9 +118,9 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         running.retain(|_, task| !task.is_finished());
         for trail in state.trails.all() {
             let key = TrailKey::of(&trail);
-            if !running.contains_key(&key) {
-                let task = tokio::spawn(worker::run(state.clone(), key.clone(), shutdown.clone()));
-                running.insert(key, task);
+            if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(key) {
+                let task = tokio::spawn(worker::run(state.clone(), slot.key().clone(), shutdown.clone()));
+                slot.insert(task);
             }
         }
     }
