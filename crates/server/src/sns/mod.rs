@@ -3,6 +3,7 @@
 //! published to by Trailkeeper itself (trail log-file notifications, alarms).
 //!
 //! - [`store`]: topics and subscriptions per account and Region, in `sns/topics.json`.
+//! - [`rules`]: ARNs, errors, and the checks on names, attributes, endpoints and messages.
 //! - [`query`]: form parameters in, XML and `<ErrorResponse>` out.
 //! - [`operations`]: one function per operation.
 //! - [`delivery`]: the HTTP(S) posts to subscribers, with retries, in background tasks.
@@ -26,6 +27,7 @@
 mod delivery;
 mod operations;
 mod query;
+mod rules;
 mod store;
 
 use axum::extract::Request;
@@ -33,14 +35,15 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::Response;
 use serde_json::Value;
 
-pub use store::{ErrorKind, SnsError, Topics};
+pub use rules::{ErrorKind, SnsError};
+pub use store::Topics;
 
 use crate::api::{ApiError, Caller, ConnectionInfo, authenticate, new_request_id, read_body};
 use crate::audit::{self, AuditResource, CallEvent};
 use crate::identity::Access;
 use crate::state::AppState;
 use query::Form;
-use store::{SubscriptionRef, TopicRef};
+use rules::{SubscriptionRef, TopicRef};
 
 /// CloudTrail's `eventSource` of SNS calls.
 pub const EVENT_SOURCE: &str = "sns.amazonaws.com";

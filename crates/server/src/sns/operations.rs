@@ -8,9 +8,8 @@ use serde_json::{Value, json};
 
 use super::Operation;
 use super::query::{Form, Xml, api_error};
-use super::store::{
-    MessageBody, Page, SnsError, SubscribeRequest, SubscriptionRef, SubscriptionSummary, Tag, TopicRef, Topics,
-};
+use super::rules::{SnsError, SubscriptionRef, Tag, TopicRef};
+use super::store::{MessageBody, Page, SubscribeRequest, SubscriptionSummary, Topics};
 use crate::api::{ApiError, Caller};
 use crate::state::AppState;
 

@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::store::{ErrorKind, SnsError};
+use super::rules::{ErrorKind, SnsError};
 use crate::api::ApiError;
 
 pub const API_VERSION: &str = "2010-03-31";

@@ -27,39 +27,6 @@ fn token_of(topics: &Topics, topic: &TopicRef, endpoint: &str) -> String {
 }
 
 #[test]
-fn topic_names_follow_sns_rules() {
-    assert!(is_topic_name("a"));
-    assert!(is_topic_name("Audit_Log-2024"));
-    assert!(is_topic_name(&"x".repeat(256)));
-    assert!(!is_topic_name(""));
-    assert!(!is_topic_name(&"x".repeat(257)));
-    assert!(!is_topic_name("has space"));
-    assert!(!is_topic_name("dot.fifo"));
-    assert!(!is_topic_name("ünï"));
-}
-
-#[test]
-fn arns_are_parsed_with_sns_messages() {
-    let topic = TopicRef::parse("arn:aws:sns:eu-west-1:123456789012:alerts", "TopicArn").unwrap();
-    assert_eq!(topic, TopicRef { region: "eu-west-1".into(), account_id: ACCOUNT.into(), name: "alerts".into() });
-    assert_eq!(topic.arn(), "arn:aws:sns:eu-west-1:123456789012:alerts");
-    assert_eq!(
-        TopicRef::parse("fake_topic", "TopicArn").unwrap_err(),
-        SnsError::invalid("Invalid parameter: TopicArn Reason: fake_topic does not start with arn")
-    );
-    assert_eq!(
-        TopicRef::parse("arn:aws:sns", "TopicArn").unwrap_err(),
-        SnsError::invalid("Invalid parameter: TopicArn Reason: An ARN must have at least 6 elements, not 3")
-    );
-    assert!(TopicRef::parse("arn:aws:sqs:us-east-1:123456789012:q", "TopicArn").is_err());
-    assert!(TopicRef::parse("arn:aws:sns:us-east-1:123456789012:a:b", "TopicArn").is_err());
-    let subscription = SubscriptionRef::parse("arn:aws:sns:us-east-1:123456789012:alerts:0f-1").unwrap();
-    assert_eq!(subscription.id, "0f-1");
-    assert_eq!(subscription.arn(), "arn:aws:sns:us-east-1:123456789012:alerts:0f-1");
-    assert!(SubscriptionRef::parse("arn:aws:sns:us-east-1:123456789012:alerts").is_err());
-}
-
-#[test]
 fn create_is_idempotent_and_checks_what_it_is_given() {
     let dir = tempfile::tempdir().unwrap();
     let topics = Topics::open(dir.path()).unwrap();
