@@ -8,6 +8,7 @@ pub mod api;
 pub mod audit;
 pub mod cloudtrail;
 pub mod config;
+pub mod external_bucket;
 pub mod identity;
 pub mod ingest;
 pub mod metrics;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use trailkeeper_store::EventLog;
 
 use crate::config::Config;
+use crate::external_bucket::ExternalBuckets;
 use crate::identity::Identities;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
@@ -26,6 +27,8 @@ pub struct Shared {
     /// a body is read and released when its records are stored, so that overload turns into
     /// `ThrottlingException` instead of unbounded memory.
     pub ingest_budget: Arc<tokio::sync::Semaphore>,
+    /// Clients of the buckets `[[buckets.external]]` maps to other S3-compatible services.
+    pub external_buckets: ExternalBuckets,
 }
 
 impl AppState {
