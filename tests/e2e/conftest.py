@@ -1,7 +1,8 @@
 """Fixtures for the end-to-end suite: real `trailkeeper serve` processes on loopback.
 
 Run through `scripts/test-e2e`, which builds the binary, installs the pinned AWS CLI v1,
-boto3, pytest and DuckDB into a virtualenv and exports TRAILKEEPER_BIN.
+boto3, pytest and DuckDB into a virtualenv and s3s-fs into .tools, and exports
+TRAILKEEPER_BIN and TRAILKEEPER_S3S_FS.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from e2e_helpers import (
     config_toml,
     trailkeeper_bin,
 )
+from s3_compatible import S3CompatibleServer, s3s_fs_bin
 
 _OPEN_SERVERS: list[TrailkeeperServer] = []
 
@@ -26,6 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # Never skip: a missing binary or missing test data is a failure of the run.
     try:
         trailkeeper_bin()
+        s3s_fs_bin()
     except RuntimeError as err:
         raise pytest.UsageError(str(err)) from None
     for path in (STRATUS_FILE, CORPUS_FILE):
@@ -107,3 +110,16 @@ def module_server_factory(tmp_path_factory: pytest.TempPathFactory, request) -> 
 def module_server(module_server_factory) -> TrailkeeperServer:
     """One server shared by a test module (its data set is ingested once)."""
     return module_server_factory()
+
+
+@pytest.fixture
+def s3_compatible_server(tmp_path: Path) -> Iterator[S3CompatibleServer]:
+    """A real S3-compatible server (s3s-fs, SigV4 on) on 127.0.0.1 for one test, with its own
+    keys and an empty root. `external_bucket_toml(name)` maps a bucket to it in the config."""
+    workdir = tmp_path / "s3-compatible"
+    workdir.mkdir()
+    server = S3CompatibleServer(workdir)
+    try:
+        yield server.start()
+    finally:
+        server.close()

@@ -78,9 +78,11 @@ def config_toml(
     retention_days: int = 36500,
     requests_per_second: int | None = 100_000,
     users: Iterable[Creds] = USERS,
+    extra: str = "",
 ) -> str:
     """The server's config file. Retention reaches back a century so that the public
-    records (2014–2026) stay inside Event History."""
+    records (2014–2026) stay inside Event History. `extra` is TOML appended at the end
+    (for example `[[buckets.external]]` blocks)."""
     lines = [
         f'account_id = "{ACCOUNT_ID}"',
         "",
@@ -101,6 +103,8 @@ def config_toml(
         ]
         if user.accounts:
             lines.append("accounts = [" + ", ".join(f'"{a}"' for a in user.accounts) + "]")
+    if extra:
+        lines += ["", extra.rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 

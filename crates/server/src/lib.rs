@@ -9,6 +9,7 @@ pub mod audit;
 pub mod cloudtrail;
 pub mod config;
 pub mod delivery;
+pub mod external_bucket;
 pub mod identity;
 pub mod ingest;
 pub mod metrics;

@@ -20,6 +20,7 @@ use crate::api::{self, ConnectionInfo, TlsInfo, now_ms};
 use crate::audit;
 use crate::delivery::{self, Deliveries};
 use crate::config::{Config, TlsPaths};
+use crate::external_bucket::{ExternalBucketError, ExternalBuckets};
 use crate::identity::{self, Identities, RootCredentials, RootOrigin};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
@@ -39,6 +40,8 @@ pub enum ServerError {
     File { path: String, detail: String },
     #[error("invalid TLS certificate or key: {0}")]
     Tls(String),
+    #[error(transparent)]
+    ExternalBucket(#[from] ExternalBucketError),
 }
 
 /// The opened state, and how the root credentials came to be (so `serve` can print
@@ -56,6 +59,7 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         .map_err(|source| ServerError::DataDir { path: data_dir.display().to_string(), source })?;
     let (root, root_origin) = identity::root_credentials(&data_dir, config.root_credentials.as_ref())?;
     let identities = Identities::new(&config.account_id, &root, &config.users)?;
+    let external_buckets = ExternalBuckets::new(&config.buckets.external)?;
     let token_key = load_or_create_key(&data_dir.join("token-key"))?;
     let options = LogOptions {
         seal_after_bytes: config.seal_after_bytes,
@@ -91,6 +95,7 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         trails,
         deliveries,
         topics,
+        external_buckets,
     });
     Ok(Opened { state, root, root_origin })
 }

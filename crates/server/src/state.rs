@@ -7,6 +7,7 @@ use trailkeeper_store::EventLog;
 
 use crate::config::Config;
 use crate::delivery::Deliveries;
+use crate::external_bucket::ExternalBuckets;
 use crate::identity::Identities;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
@@ -33,6 +34,8 @@ pub struct Shared {
     pub deliveries: Deliveries,
     /// SNS topics and subscriptions (`<data_dir>/sns/topics.json`).
     pub topics: sns::Topics,
+    /// Clients of the buckets `[[buckets.external]]` maps to other S3-compatible services.
+    pub external_buckets: ExternalBuckets,
 }
 
 impl AppState {
