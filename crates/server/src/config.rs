@@ -422,10 +422,10 @@ fn validate_buckets(raw: RawBuckets) -> Result<BucketsConfig, ConfigError> {
     if retention_days == 0 {
         return Err(invalid("buckets.retention_days", "must be at least 1"));
     }
-    if let Some(domain) = &raw.domain {
-        if domain.is_empty() || domain.starts_with('.') || domain.contains(['/', ':']) {
-            return Err(invalid("buckets.domain", format!("{domain:?} is not a DNS name like s3.localhost")));
-        }
+    if let Some(domain) = &raw.domain
+        && (domain.is_empty() || domain.starts_with('.') || domain.contains(['/', ':']))
+    {
+        return Err(invalid("buckets.domain", format!("{domain:?} is not a DNS name like s3.localhost")));
     }
     let mut external = Vec::with_capacity(raw.external.len());
     for bucket in raw.external {
