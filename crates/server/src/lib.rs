@@ -1,5 +1,5 @@
 //! Trailkeeper's server: configuration, identities, the AWS wire protocols with SigV4,
-//! ingestion, Event History (`LookupEvents`) and self-audit.
+//! ingestion, Event History (`LookupEvents`), the built-in S3 bucket store and self-audit.
 //!
 //! Startup is one straight line, driven by the binary: [`config::Config::load`] →
 //! [`server::open`] → bind → [`server::run`].
@@ -12,5 +12,6 @@ pub mod identity;
 pub mod ingest;
 pub mod metrics;
 pub mod ratelimit;
+pub mod s3;
 pub mod server;
 pub mod state;

@@ -22,6 +22,7 @@ use crate::config::{Config, TlsPaths};
 use crate::identity::{self, Identities, RootCredentials, RootOrigin};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::s3::BucketStore;
 use crate::state::{AppState, Shared};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,8 @@ pub enum ServerError {
     Identity(#[from] identity::IdentityError),
     #[error("cannot open the event log: {0}")]
     Store(#[from] StoreError),
+    #[error("cannot open the bucket store: {0}")]
+    Buckets(StoreError),
     #[error("cannot read or write {path}: {detail}")]
     File { path: String, detail: String },
     #[error("invalid TLS certificate or key: {0}")]
@@ -63,6 +66,7 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         ..LogOptions::default()
     };
     let log = EventLog::open(&data_dir, options)?;
+    let buckets = BucketStore::open(&data_dir.join("buckets")).map_err(ServerError::Buckets)?;
     let limiter = RateLimiter::new(config.requests_per_second, config.burst);
     let ingest_budget = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_megabytes));
     let state = AppState::new(Shared {
@@ -73,6 +77,7 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         limiter,
         metrics: Metrics::default(),
         ingest_budget,
+        buckets,
     });
     Ok(Opened { state, root, root_origin })
 }

@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::identity::Identities;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::s3::BucketStore;
 
 /// A cheap-clone handle to the server's shared state.
 #[derive(Clone)]
@@ -26,6 +27,8 @@ pub struct Shared {
     /// a body is read and released when its records are stored, so that overload turns into
     /// `ThrottlingException` instead of unbounded memory.
     pub ingest_budget: Arc<tokio::sync::Semaphore>,
+    /// The built-in S3 bucket store under `<data_dir>/buckets`.
+    pub buckets: BucketStore,
 }
 
 impl AppState {
