@@ -78,15 +78,19 @@ def config_toml(
     retention_days: int = 36500,
     requests_per_second: int | None = 100_000,
     users: Iterable[Creds] = USERS,
+    buckets_domain: str | None = None,
 ) -> str:
     """The server's config file. Retention reaches back a century so that the public
-    records (2014–2026) stay inside Event History."""
+    records (2014–2026) stay inside Event History. `buckets_domain` turns on virtual-hosted
+    S3 addressing (`<bucket>.<domain>`)."""
     lines = [
         f'account_id = "{ACCOUNT_ID}"',
         "",
         "[history]",
         f"retention_days = {retention_days}",
     ]
+    if buckets_domain is not None:
+        lines += ["", "[buckets]", f'domain = "{buckets_domain}"']
     if requests_per_second is not None:
         lines += ["", "[limits]", f"requests_per_second = {requests_per_second}"]
     for user in users:
