@@ -1,8 +1,9 @@
-//! Any request line, headers and body through SigV4 parsing and verification: never a panic.
+//! Any request line, headers and body through SigV4 parsing, verification and the decoding of
+//! S3 streaming (`aws-chunked`) bodies: never a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use trailkeeper_sigv4::{RequestParts, parse_authorization, verify};
+use trailkeeper_sigv4::{RequestParts, decode_streaming_payload, parse_authorization, verify};
 
 fn text(field: Option<&[u8]>) -> &str {
     field.and_then(|f| std::str::from_utf8(f).ok()).unwrap_or("")
@@ -29,6 +30,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let request = RequestParts { method, path, query, headers: &headers, body };
     if let Ok(authorization) = parse_authorization(&request) {
-        let _ = verify(&request, &authorization, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 1_700_000_000);
+        let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+        let _ = verify(&request, &authorization, secret, 1_700_000_000);
+        // Decoding does not depend on the seed signature being right, so it runs on every
+        // parsed request to reach the chunk parser.
+        let _ = decode_streaming_payload(&request, &authorization, secret);
     }
 });

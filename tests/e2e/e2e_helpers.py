@@ -79,16 +79,20 @@ def config_toml(
     requests_per_second: int | None = 100_000,
     users: Iterable[Creds] = USERS,
     extra: str = "",
+    buckets_domain: str | None = None,
 ) -> str:
     """The server's config file. Retention reaches back a century so that the public
     records (2014–2026) stay inside Event History. `extra` is TOML appended at the end
-    (for example `[[buckets.external]]` blocks)."""
+    (for example `[[buckets.external]]` blocks); `buckets_domain` turns on virtual-hosted
+    S3 addressing (`<bucket>.<domain>`)."""
     lines = [
         f'account_id = "{ACCOUNT_ID}"',
         "",
         "[history]",
         f"retention_days = {retention_days}",
     ]
+    if buckets_domain is not None:
+        lines += ["", "[buckets]", f'domain = "{buckets_domain}"']
     if requests_per_second is not None:
         lines += ["", "[limits]", f"requests_per_second = {requests_per_second}"]
     for user in users:

@@ -92,7 +92,10 @@ mod tests {
     #[test]
     fn puts_the_prefix_first() {
         let name = LogFileName { prefix: Some("org/logs/"), account_id: "1", region: "r", delivered_ms: 0, seed: 0 };
-        assert_eq!(name.key(), "org/logs/AWSLogs/1/CloudTrail/r/1970/01/01/1_CloudTrail_r_19700101T0000Z_0000000000000000.json.gz");
+        assert_eq!(
+            name.key(),
+            "org/logs/AWSLogs/1/CloudTrail/r/1970/01/01/1_CloudTrail_r_19700101T0000Z_0000000000000000.json.gz"
+        );
     }
 
     #[test]

@@ -430,7 +430,7 @@ fn validate_buckets(raw: RawBuckets) -> Result<BucketsConfig, ConfigError> {
     let mut external = Vec::with_capacity(raw.external.len());
     for bucket in raw.external {
         let setting = format!("buckets.external.{}", bucket.name);
-        if !is_bucket_name(&bucket.name) {
+        if !crate::s3::is_valid_bucket_name(&bucket.name) {
             return Err(invalid(&setting, "bucket names are 3 to 63 lower-case letters, digits, dots and hyphens"));
         }
         if external.iter().any(|known: &ExternalBucket| known.name == bucket.name) {
@@ -457,18 +457,6 @@ fn validate_buckets(raw: RawBuckets) -> Result<BucketsConfig, ConfigError> {
         domain: raw.domain,
         external,
     })
-}
-
-/// S3's bucket naming rules: 3 to 63 characters of lower-case letters, digits, `.` and
-/// `-`, beginning and ending with a letter or digit, no `..`, and not an IP address.
-pub fn is_bucket_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    (3..=63).contains(&bytes.len())
-        && bytes.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'.' || *b == b'-')
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && !name.contains("..")
-        && name.parse::<std::net::Ipv4Addr>().is_err()
 }
 
 fn check_access_key(setting: &str, key: &str) -> Result<(), ConfigError> {

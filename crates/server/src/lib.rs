@@ -1,5 +1,6 @@
 //! Trailkeeper's server: configuration, identities, the AWS wire protocols with SigV4,
-//! ingestion, Event History (`LookupEvents`), self-audit and SNS topics.
+//! ingestion, Event History (`LookupEvents`), self-audit, trails and their delivery, the
+//! built-in S3 bucket store and SNS topics.
 //!
 //! Startup is one straight line, driven by the binary: [`config::Config::load`] →
 //! [`server::open`] → bind → [`server::run`].
@@ -14,6 +15,7 @@ pub mod identity;
 pub mod ingest;
 pub mod metrics;
 pub mod ratelimit;
+pub mod s3;
 pub mod server;
 pub mod sns;
 pub mod state;

@@ -18,12 +18,13 @@ use trailkeeper_store::{EventLog, LogOptions, StoreError};
 
 use crate::api::{self, ConnectionInfo, TlsInfo, now_ms};
 use crate::audit;
-use crate::delivery::{self, Deliveries};
 use crate::config::{Config, TlsPaths};
+use crate::delivery::{self, Deliveries};
 use crate::external_bucket::{ExternalBucketError, ExternalBuckets};
 use crate::identity::{self, Identities, RootCredentials, RootOrigin};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
+use crate::s3::BucketStore;
 use crate::sns;
 use crate::state::{AppState, Shared};
 use crate::trails::Trails;
@@ -36,6 +37,8 @@ pub enum ServerError {
     Identity(#[from] identity::IdentityError),
     #[error("cannot open the event log: {0}")]
     Store(#[from] StoreError),
+    #[error("cannot open the bucket store: {0}")]
+    Buckets(StoreError),
     #[error("cannot read or write {path}: {detail}")]
     File { path: String, detail: String },
     #[error("invalid TLS certificate or key: {0}")]
@@ -70,6 +73,7 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         ..LogOptions::default()
     };
     let log = EventLog::open(&data_dir, options)?;
+    let buckets = BucketStore::open(&data_dir.join("buckets")).map_err(ServerError::Buckets)?;
     let limiter = RateLimiter::new(config.requests_per_second, config.burst);
     let ingest_budget = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_megabytes));
     let trails = Trails::open(&data_dir).map_err(|error| ServerError::File {
@@ -96,6 +100,7 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         deliveries,
         topics,
         external_buckets,
+        buckets,
     });
     Ok(Opened { state, root, root_origin })
 }

@@ -11,8 +11,9 @@ use crate::external_bucket::ExternalBuckets;
 use crate::identity::Identities;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
-use crate::trails::Trails;
+use crate::s3::BucketStore;
 use crate::sns;
+use crate::trails::Trails;
 
 /// A cheap-clone handle to the server's shared state.
 #[derive(Clone)]
@@ -36,6 +37,8 @@ pub struct Shared {
     pub topics: sns::Topics,
     /// Clients of the buckets `[[buckets.external]]` maps to other S3-compatible services.
     pub external_buckets: ExternalBuckets,
+    /// The built-in S3 bucket store under `<data_dir>/buckets`.
+    pub buckets: BucketStore,
 }
 
 impl AppState {

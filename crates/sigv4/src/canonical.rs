@@ -248,6 +248,19 @@ pub(crate) fn signature(
     terminator: &str,
     string_to_sign: &str,
 ) -> String {
+    let signing_key = signing_key(secret_access_key, scope_date, region, service, terminator);
+    signature_with_key(&signing_key, string_to_sign)
+}
+
+/// The key SigV4 derives from the secret and the credential scope. Callers keep it only as
+/// long as they sign with it (the chunks of one streaming upload).
+pub(crate) fn signing_key(
+    secret_access_key: &str,
+    scope_date: &str,
+    region: &str,
+    service: &str,
+    terminator: &str,
+) -> [u8; 32] {
     let mut date_key_material = Vec::with_capacity(4 + secret_access_key.len());
     date_key_material.extend_from_slice(b"AWS4");
     date_key_material.extend_from_slice(secret_access_key.as_bytes());
@@ -255,8 +268,12 @@ pub(crate) fn signature(
     date_key_material.fill(0);
     let region_key = hmac_sha256(&date_key, region.as_bytes());
     let service_key = hmac_sha256(&region_key, service.as_bytes());
-    let signing_key = hmac_sha256(&service_key, terminator.as_bytes());
-    hex::encode(hmac_sha256(&signing_key, string_to_sign.as_bytes()))
+    hmac_sha256(&service_key, terminator.as_bytes())
+}
+
+/// The hex signature of `string_to_sign` under an already derived signing key.
+pub(crate) fn signature_with_key(signing_key: &[u8; 32], string_to_sign: &str) -> String {
+    hex::encode(hmac_sha256(signing_key, string_to_sign.as_bytes()))
 }
 
 /// Compares two signatures without stopping at the first difference, so the time taken does

@@ -56,12 +56,24 @@ pub enum SigV4Error {
     )]
     InvalidContentSha256 { value: String },
 
-    /// A chunked, per-chunk-signed upload (`x-amz-content-sha256: STREAMING-...`): this
-    /// verifier needs the whole body and does not implement chunk signatures.
+    /// A streaming payload (`x-amz-content-sha256: STREAMING-...`) this verifier does not
+    /// take: any streaming mode for a service other than S3, and the ECDSA (SigV4a) modes.
     #[error(
         "x-amz-content-sha256 '{value}' (a streaming, chunk-signed payload) is not supported; send the payload whole"
     )]
     StreamingPayloadNotSupported { value: String },
+
+    /// A chunk of a signed streaming upload (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD`), or its
+    /// trailer, does not carry the signature its bytes and the previous signature call for.
+    #[error(
+        "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+    )]
+    ChunkSignatureDoesNotMatch { chunk_index: usize },
+
+    /// An `aws-chunked` body that is cut short, malformed, or whose decoded length is not the
+    /// `x-amz-decoded-content-length` the client declared.
+    #[error("{detail}")]
+    IncompleteBody { detail: String },
 
     /// `x-amz-content-sha256` is a SHA-256, but not the body's.
     #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
@@ -91,7 +103,9 @@ impl SigV4Error {
             | SigV4Error::PresignedUrlExpired { .. }
             | SigV4Error::InvalidContentSha256 { .. }
             | SigV4Error::ContentSha256Mismatch { .. }
-            | SigV4Error::SignatureDoesNotMatch => INVALID_SIGNATURE_CODE,
+            | SigV4Error::SignatureDoesNotMatch
+            | SigV4Error::ChunkSignatureDoesNotMatch { .. } => INVALID_SIGNATURE_CODE,
+            SigV4Error::IncompleteBody { .. } => "SerializationException",
             SigV4Error::StreamingPayloadNotSupported { .. } => "NotImplemented",
             SigV4Error::UnrecognizedClient => UNRECOGNIZED_CLIENT_CODE,
         }
@@ -118,7 +132,10 @@ impl SigV4Error {
             SigV4Error::SignatureExpired { .. } | SigV4Error::SignatureNotYetCurrent { .. } => "RequestTimeTooSkewed",
             SigV4Error::StreamingPayloadNotSupported { .. } => "NotImplemented",
             SigV4Error::ContentSha256Mismatch { .. } => "XAmzContentSHA256Mismatch",
-            SigV4Error::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            SigV4Error::SignatureDoesNotMatch | SigV4Error::ChunkSignatureDoesNotMatch { .. } => {
+                "SignatureDoesNotMatch"
+            }
+            SigV4Error::IncompleteBody { .. } => "IncompleteBody",
             SigV4Error::UnrecognizedClient => "InvalidAccessKeyId",
         }
     }
@@ -131,7 +148,7 @@ impl SigV4Error {
             SigV4Error::SignatureExpired { .. } | SigV4Error::SignatureNotYetCurrent { .. } => {
                 "The difference between the request time and the current time is too large.".to_owned()
             }
-            SigV4Error::SignatureDoesNotMatch => {
+            SigV4Error::SignatureDoesNotMatch | SigV4Error::ChunkSignatureDoesNotMatch { .. } => {
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method.".to_owned()
             }
             SigV4Error::UnrecognizedClient => "The AWS Access Key Id you provided does not exist in our records.".to_owned(),
@@ -145,6 +162,7 @@ impl SigV4Error {
             "AuthorizationQueryParametersError"
             | "AuthorizationHeaderMalformed"
             | "InvalidArgument"
+            | "IncompleteBody"
             | "XAmzContentSHA256Mismatch" => 400,
             "NotImplemented" => 501,
             _ => 403,

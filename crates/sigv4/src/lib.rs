@@ -5,8 +5,10 @@
 //! header (or a presigned URL's `X-Amz-*` query parameters) into an [`Authorization`], the
 //! server looks the secret up by [`Authorization::access_key_id`] (and may check the scope's
 //! region and service with [`Authorization::check_scope`]), then [`verify`] recomputes the
-//! signature. Trailkeeper's own clients (the ingest CLI, the benchmark) use [`sign`] and
-//! [`presign`] to produce requests the server, or AWS, accepts.
+//! signature. An S3 streaming upload's `aws-chunked` body is then decoded, and its chunk
+//! signatures checked, by [`decode_streaming_payload`]. Trailkeeper's own clients (the ingest
+//! CLI, the benchmark) use [`sign`] and [`presign`] to produce requests the server, or AWS,
+//! accepts.
 //!
 //! The canonicalisation follows botocore byte for byte (`tests/vectors/` holds requests signed
 //! by botocore itself): for every service but S3 the path is normalised (empty and `.`
@@ -24,12 +26,17 @@
 //! constant time.
 
 mod canonical;
+mod chunked;
 mod error;
 mod parse;
 mod sign;
 mod time;
 mod verify;
 
+pub use chunked::{
+    DecodedPayload, STREAMING_SIGNED_PAYLOAD, STREAMING_SIGNED_PAYLOAD_TRAILER, STREAMING_UNSIGNED_PAYLOAD_TRAILER,
+    decode_streaming_payload,
+};
 pub use error::{
     MISSING_AUTHENTICATION_TOKEN_CODE, MISSING_AUTHENTICATION_TOKEN_MESSAGE, SIGNATURE_DOES_NOT_MATCH_MESSAGE,
     SigV4Error, UNRECOGNIZED_CLIENT_CODE, UNRECOGNIZED_CLIENT_MESSAGE,

@@ -2,6 +2,7 @@
 //! payload hash, then the signature itself, compared in constant time.
 
 use crate::canonical::{self, CanonicalInput, header_values};
+use crate::chunked::StreamingMode;
 use crate::time::format_iso8601_basic;
 use crate::{
     Authorization, MAX_CLOCK_SKEW_SECONDS, RequestParts, SCOPE_TERMINATOR, SigV4Error, UNSIGNED_PAYLOAD,
@@ -21,7 +22,9 @@ const SIGNATURE_QUERY_KEY: &str = "X-Amz-Signature";
 /// `x-amz-content-sha256` is really the body's hash.
 ///
 /// `UNSIGNED-PAYLOAD` is accepted for every service, as AWS does; the body is then not
-/// covered by the signature, which a server may want to refuse for its JSON API.
+/// covered by the signature, which a server may want to refuse for its JSON API. For S3 the
+/// streaming modes are accepted too: the body is then `aws-chunked`, and the server must
+/// decode it with [`crate::decode_streaming_payload`], which checks the chunk signatures.
 pub fn verify(
     request: &RequestParts<'_>,
     authorization: &Authorization,
@@ -181,6 +184,11 @@ fn payload_hash(request: &RequestParts<'_>, authorization: &Authorization) -> Re
         return Ok(PayloadHash { hash: value, must_match_body: false });
     }
     if value.starts_with("STREAMING-") {
+        // The seed signature covers the mode's name; the chunks are checked as the body is
+        // decoded (`decode_streaming_payload`). Only S3 takes streaming uploads.
+        if is_s3_style_service(&authorization.service) && StreamingMode::from_content_sha256(&value).is_some() {
+            return Ok(PayloadHash { hash: value, must_match_body: false });
+        }
         return Err(SigV4Error::StreamingPayloadNotSupported { value });
     }
     if value.len() == 64 && value.bytes().all(|byte| byte.is_ascii_hexdigit()) {

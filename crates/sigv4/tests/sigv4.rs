@@ -7,8 +7,8 @@ mod botocore;
 
 use proptest::prelude::*;
 use trailkeeper_sigv4::{
-    Authorization, RequestParts, SigV4Error, SigningParams, parse_authorization, presign, sha256_hex, sign,
-    signing_details, verify,
+    Authorization, DecodedPayload, RequestParts, SigV4Error, SigningParams, decode_streaming_payload,
+    parse_authorization, presign, sha256_hex, sign, signing_details, verify,
 };
 
 /// One request signed by botocore, exactly as it went on the wire.
@@ -671,6 +671,157 @@ fn payload_hash_header_rules() {
     let wrong = sha256_hex(b"other");
     let error = error_of(signed_json_request(T0, &[("X-Amz-Content-SHA256", &wrong)]).check(AWS_EXAMPLE_SECRET, T0));
     assert!(matches!(error, SigV4Error::ContentSha256Mismatch { .. }), "{error:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// S3 streaming uploads: AWS's published examples ("Transferring Payload in Multiple Chunks"
+// and its trailer variant), 64 KiB + 1 KiB of `a`, signed 2013-05-24T00:00:00Z.
+// ---------------------------------------------------------------------------------------
+
+const STREAMING_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+const STREAMING_NOW: i64 = 1_369_353_600;
+
+/// The documented request; `trailer` picks the `-TRAILER` example with a CRC32C trailer.
+fn aws_streaming_example(trailer: bool) -> OwnedRequest {
+    let (mode, signed_headers, seed, chunk_signatures, trailer_lines) = if trailer {
+        (
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+            "content-encoding;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class;x-amz-trailer",
+            "106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e",
+            [
+                "b474d8862b1487a5145d686f57f013e54db672cee1c953b3010fb58501ef5aa2",
+                "1c1344b170168f8e65b41376b44b20fe354e373826ccbbe2c1d40a8cae51e5c7",
+                "2ca2aba2005185cf7159c6277faf83795951dd77a3a99e6e65d5c9f85863f992",
+            ],
+            "x-amz-checksum-crc32c:sOO8/Q==\r\nx-amz-trailer-signature:d81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e435\r\n",
+        )
+    } else {
+        (
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+            "content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class",
+            "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9",
+            [
+                "ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
+                "0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
+                "b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9",
+            ],
+            "",
+        )
+    };
+    let mut body = Vec::new();
+    body.extend_from_slice(format!("10000;chunk-signature={}\r\n", chunk_signatures[0]).as_bytes());
+    body.extend_from_slice(&[b'a'; 65_536]);
+    body.extend_from_slice(format!("\r\n400;chunk-signature={}\r\n", chunk_signatures[1]).as_bytes());
+    body.extend_from_slice(&[b'a'; 1024]);
+    body.extend_from_slice(format!("\r\n0;chunk-signature={}\r\n", chunk_signatures[2]).as_bytes());
+    body.extend_from_slice(trailer_lines.as_bytes());
+    body.extend_from_slice(b"\r\n");
+    let authorization = format!(
+        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders={signed_headers},Signature={seed}"
+    );
+    let mut headers = vec![
+        ("Host", "s3.amazonaws.com".to_owned()),
+        ("x-amz-date", "20130524T000000Z".to_owned()),
+        ("x-amz-storage-class", "REDUCED_REDUNDANCY".to_owned()),
+        ("Authorization", authorization),
+        ("x-amz-content-sha256", mode.to_owned()),
+        ("Content-Encoding", "aws-chunked".to_owned()),
+        ("x-amz-decoded-content-length", "66560".to_owned()),
+    ];
+    if trailer {
+        headers.push(("x-amz-trailer", "x-amz-checksum-crc32c".to_owned()));
+    } else {
+        assert_eq!(body.len(), 66_824, "the documented Content-Length");
+        headers.push(("Content-Length", "66824".to_owned()));
+    }
+    OwnedRequest {
+        method: "PUT".to_owned(),
+        path: "/examplebucket/chunkObject.txt".to_owned(),
+        query: String::new(),
+        headers: headers.into_iter().map(|(name, value)| (name.to_owned(), value.into_bytes())).collect(),
+        body,
+    }
+}
+
+fn decode(request: &OwnedRequest) -> Result<Option<DecodedPayload>, SigV4Error> {
+    let headers = request.header_refs();
+    let parts = request.parts(&headers);
+    let authorization = parse_authorization(&parts)?;
+    verify(&parts, &authorization, STREAMING_SECRET, STREAMING_NOW)?;
+    decode_streaming_payload(&parts, &authorization, STREAMING_SECRET)
+}
+
+#[test]
+fn aws_streaming_examples_verify_and_decode() {
+    let decoded = decode(&aws_streaming_example(false)).unwrap().expect("a streaming body");
+    assert_eq!(decoded.body, vec![b'a'; 66_560]);
+    assert!(decoded.trailers.is_empty());
+
+    let decoded = decode(&aws_streaming_example(true)).unwrap().expect("a streaming body");
+    assert_eq!(decoded.body.len(), 66_560);
+    assert_eq!(decoded.trailers, vec![("x-amz-checksum-crc32c".to_owned(), "sOO8/Q==".to_owned())]);
+}
+
+#[test]
+fn a_tampered_chunk_or_trailer_fails_its_signature() {
+    for trailer in [false, true] {
+        let mut request = aws_streaming_example(trailer);
+        let first_data_byte = request.body.windows(2).position(|pair| pair == b"\r\n").unwrap() + 2;
+        // Past the first 64 KiB chunk and the second chunk's header: inside the second chunk.
+        request.body[first_data_byte + 65_536 + 90] = b'b';
+        let error = decode(&request).unwrap_err();
+        assert_eq!(error, SigV4Error::ChunkSignatureDoesNotMatch { chunk_index: 1 });
+        assert_eq!((error.s3_code(), error.s3_http_status()), ("SignatureDoesNotMatch", 403));
+    }
+    let mut request = aws_streaming_example(true);
+    let text = String::from_utf8_lossy(&request.body).replace("sOO8/Q==", "AAAAAA==");
+    request.body = text.into_bytes();
+    assert_eq!(decode(&request).unwrap_err(), SigV4Error::ChunkSignatureDoesNotMatch { chunk_index: 3 });
+}
+
+#[test]
+fn a_streaming_body_must_be_whole_and_as_long_as_declared() {
+    let mut cut = aws_streaming_example(false);
+    cut.body.truncate(1000);
+    assert!(matches!(decode(&cut).unwrap_err(), SigV4Error::IncompleteBody { .. }));
+
+    let mut wrong_length = aws_streaming_example(false);
+    wrong_length.set_header("x-amz-decoded-content-length", "66561");
+    // The header is signed, so the seed signature fails first.
+    assert_eq!(decode(&wrong_length).unwrap_err(), SigV4Error::SignatureDoesNotMatch);
+    let headers = wrong_length.header_refs();
+    let parts = wrong_length.parts(&headers);
+    let authorization = parse_authorization(&parts).unwrap();
+    let error = decode_streaming_payload(&parts, &authorization, STREAMING_SECRET).unwrap_err();
+    assert!(error.to_string().contains("66561"), "{error}");
+    assert_eq!(error.s3_code(), "IncompleteBody");
+
+    let mut undeclared = aws_streaming_example(false);
+    undeclared.remove_header("x-amz-decoded-content-length");
+    let headers = undeclared.header_refs();
+    let parts = undeclared.parts(&headers);
+    let authorization = parse_authorization(&parts).unwrap();
+    assert!(matches!(
+        decode_streaming_payload(&parts, &authorization, STREAMING_SECRET).unwrap_err(),
+        SigV4Error::IncompleteBody { .. }
+    ));
+}
+
+#[test]
+fn only_s3_takes_streaming_payloads_and_plain_bodies_are_not_decoded() {
+    // The same mode on a JSON service is refused before anything else.
+    let request = signed_json_request(T0, &[("X-Amz-Content-SHA256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")]);
+    assert!(matches!(error_of(request.check(AWS_EXAMPLE_SECRET, T0)), SigV4Error::StreamingPayloadNotSupported { .. }));
+    // ECDSA (SigV4a) streaming is not supported for S3 either.
+    let mut ecdsa = aws_streaming_example(false);
+    ecdsa.set_header("x-amz-content-sha256", "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD");
+    assert!(matches!(decode(&ecdsa).unwrap_err(), SigV4Error::StreamingPayloadNotSupported { .. }));
+
+    let plain = signed_json_request(T0, &[]);
+    let headers = plain.header_refs();
+    let parts = plain.parts(&headers);
+    let authorization = parse_authorization(&parts).unwrap();
+    assert_eq!(decode_streaming_payload(&parts, &authorization, AWS_EXAMPLE_SECRET).unwrap(), None);
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //!
 //! Protocols plug in here by how a request looks: `X-Amz-Target` means AWS JSON 1.1
 //! ([`json_protocol`]); a form-encoded POST is the query protocol of SNS ([`crate::sns`]);
-//! `/v1/records` is Trailkeeper's ingest API. Nothing below this
+//! `/v1/records` is Trailkeeper's ingest API; every other request is S3's REST protocol
+//! ([`crate::s3`]), for the built-in bucket store. Nothing below this
 //! layer knows about HTTP.
 
 pub mod error;
@@ -20,7 +21,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use trailkeeper_sigv4::{RequestParts, UNRECOGNIZED_CLIENT_CODE, UNRECOGNIZED_CLIENT_MESSAGE};
+use trailkeeper_sigv4::{
+    DecodedPayload, RequestParts, SigV4Error, UNRECOGNIZED_CLIENT_CODE, UNRECOGNIZED_CLIENT_MESSAGE,
+};
 
 use crate::identity::Principal;
 use crate::state::AppState;
@@ -81,13 +84,8 @@ async fn dispatch(
     if crate::sns::is_query_request(&request) {
         return crate::sns::handle(state, connection, request).await;
     }
-    let request_id = new_request_id();
-    ApiError::new(
-        "UnknownOperationException",
-        "The requested operation is not supported by this endpoint.",
-        StatusCode::NOT_FOUND,
-    )
-    .into_response_with_id(&request_id)
+    // Everything else is S3's REST protocol, where the path (or the Host) names a bucket and key.
+    crate::s3::handle(state, connection, request).await
 }
 
 pub fn new_request_id() -> String {
@@ -109,6 +107,44 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     })
 }
 
+/// Why SigV4 authentication failed, before a protocol puts it in its own words (the JSON
+/// protocol's `__type`s here, S3's error codes in [`crate::s3`]).
+#[derive(Debug)]
+pub enum AuthFailure {
+    SigV4(SigV4Error),
+    /// No principal has this access key ID.
+    UnknownAccessKey {
+        access_key_id: String,
+    },
+    /// `UNSIGNED-PAYLOAD` sent to an API whose body must be signed.
+    UnsignedPayload,
+}
+
+impl AuthFailure {
+    /// The failure as an AWS JSON protocol error.
+    pub fn into_api_error(self) -> ApiError {
+        match self {
+            AuthFailure::SigV4(error) => ApiError::from_sigv4(error),
+            AuthFailure::UnknownAccessKey { .. } => {
+                ApiError::new(UNRECOGNIZED_CLIENT_CODE, UNRECOGNIZED_CLIENT_MESSAGE, StatusCode::BAD_REQUEST)
+            }
+            AuthFailure::UnsignedPayload => ApiError::client(
+                "InvalidSignatureException",
+                "UNSIGNED-PAYLOAD is not accepted by this API; sign the request body.",
+            ),
+        }
+    }
+}
+
+/// A request that passed SigV4.
+#[derive(Debug)]
+pub struct Authenticated {
+    pub caller: Caller,
+    /// An S3 streaming upload's payload, its `aws-chunked` framing removed and every chunk
+    /// signature checked; `None` when the body is the payload as it is.
+    pub streamed: Option<DecodedPayload>,
+}
+
 /// Verifies SigV4 for `service` and finds the principal behind the access key.
 pub fn authenticate(
     state: &AppState,
@@ -118,6 +154,21 @@ pub fn authenticate(
     service: &str,
     request_id: &str,
 ) -> Result<Caller, ApiError> {
+    verify_request(state, connection, parts, body, service, request_id)
+        .map(|authenticated| authenticated.caller)
+        .map_err(AuthFailure::into_api_error)
+}
+
+/// [`authenticate`] with the failure left for the protocol to word, and an S3 streaming
+/// upload's body decoded.
+pub fn verify_request(
+    state: &AppState,
+    connection: &ConnectionInfo,
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    service: &str,
+    request_id: &str,
+) -> Result<Authenticated, AuthFailure> {
     let headers: Vec<(&str, &[u8])> =
         parts.headers.iter().map(|(name, value)| (name.as_str(), value.as_bytes())).collect();
     let request = RequestParts {
@@ -127,14 +178,14 @@ pub fn authenticate(
         headers: &headers,
         body,
     };
-    let authorization = trailkeeper_sigv4::parse_authorization(&request).map_err(ApiError::from_sigv4)?;
+    let authorization = trailkeeper_sigv4::parse_authorization(&request).map_err(AuthFailure::SigV4)?;
     let Some((principal, secret)) = state.identities.find(&authorization.access_key_id) else {
-        return Err(ApiError::new(UNRECOGNIZED_CLIENT_CODE, UNRECOGNIZED_CLIENT_MESSAGE, StatusCode::BAD_REQUEST));
+        return Err(AuthFailure::UnknownAccessKey { access_key_id: authorization.access_key_id });
     };
     // The Region is the caller's choice (it picks whose Event History is read); the service is not.
-    authorization.check_scope(&authorization.region, service).map_err(ApiError::from_sigv4)?;
+    authorization.check_scope(&authorization.region, service).map_err(AuthFailure::SigV4)?;
     trailkeeper_sigv4::verify(&request, &authorization, secret.expose(), now_ms() / 1000)
-        .map_err(ApiError::from_sigv4)?;
+        .map_err(AuthFailure::SigV4)?;
     // An unsigned payload would leave the body (the records, the parameters) outside the
     // signature; only S3 object uploads may do that.
     let unsigned = parts
@@ -142,13 +193,18 @@ pub fn authenticate(
         .get("x-amz-content-sha256")
         .is_some_and(|value| value.as_bytes().starts_with(b"UNSIGNED-PAYLOAD"));
     if unsigned && !trailkeeper_sigv4::is_s3_style_service(service) {
-        return Err(ApiError::client(
-            "InvalidSignatureException",
-            "UNSIGNED-PAYLOAD is not accepted by this API; sign the request body.",
-        ));
+        return Err(AuthFailure::UnsignedPayload);
     }
+    // `verify` accepts streaming modes for S3 only; their chunks are checked here, before
+    // anything reads the body.
+    let streamed = if trailkeeper_sigv4::is_s3_style_service(service) {
+        trailkeeper_sigv4::decode_streaming_payload(&request, &authorization, secret.expose())
+            .map_err(AuthFailure::SigV4)?
+    } else {
+        None
+    };
     tracing::debug!(request_id, access_key_id = %authorization.access_key_id, region = %authorization.region, "authenticated");
-    Ok(Caller {
+    let caller = Caller {
         principal: Arc::clone(principal),
         region: authorization.region,
         request_id: request_id.to_owned(),
@@ -156,7 +212,8 @@ pub fn authenticate(
         user_agent: header_text(&parts.headers, header::USER_AGENT.as_str()).unwrap_or_default(),
         host: header_text(&parts.headers, header::HOST.as_str()),
         tls: connection.tls.clone(),
-    })
+    };
+    Ok(Authenticated { caller, streamed })
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {

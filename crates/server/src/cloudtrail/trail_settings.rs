@@ -113,9 +113,9 @@ pub async fn put_insight_selectors(state: &AppState, caller: &Caller, input: &Va
         ));
     }
     let name = trail_name(&input.trail_name)?;
-    let selectors = input.insight_selectors.ok_or_else(|| {
-        ApiError::client("InvalidInsightSelectorsException", "InsightSelectors is required.")
-    })?;
+    let selectors = input
+        .insight_selectors
+        .ok_or_else(|| ApiError::client("InvalidInsightSelectorsException", "InsightSelectors is required."))?;
     let invalid = |message: String| ApiError::client("InvalidInsightSelectorsException", message);
     for selector in &selectors {
         if !INSIGHT_TYPES.contains(&selector.insight_type.as_str()) {
@@ -153,7 +153,10 @@ pub async fn get_insight_selectors(state: &AppState, caller: &Caller, input: &Va
     if trail.insight_selectors.is_empty() {
         return Err(ApiError::client(
             "InsightNotEnabledException",
-            format!("Trail {} does not have Insights enabled. Enable Insights on the trail, and then try the operation again.", trail.arn()),
+            format!(
+                "Trail {} does not have Insights enabled. Enable Insights on the trail, and then try the operation again.",
+                trail.arn()
+            ),
         ));
     }
     Output::read(&json!({ "TrailARN": trail.arn(), "InsightSelectors": trail.insight_selectors }))
@@ -208,7 +211,8 @@ pub async fn add_tags(state: &AppState, caller: &Caller, input: &Value) -> Resul
     state.trails.update(|trails| {
         let index = tagged_trail(trails, caller, &input.resource_id)?;
         let trail = &mut trails[index];
-        let new: Vec<Tag> = tags.iter().filter(|tag| !trail.tags.iter().any(|old| old.key == tag.key)).cloned().collect();
+        let new: Vec<Tag> =
+            tags.iter().filter(|tag| !trail.tags.iter().any(|old| old.key == tag.key)).cloned().collect();
         check_tags(&tags, trail.tags.len() - (tags.len() - new.len()))?;
         for tag in tags {
             match trail.tags.iter_mut().find(|old| old.key == tag.key) {

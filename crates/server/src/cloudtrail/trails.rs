@@ -34,9 +34,9 @@ pub fn resolve(trails: &[Trail], caller: &Caller, text: &str, purpose: Purpose) 
             .iter()
             .position(|trail| &trail.account_id == account_id && &trail.home_region == region && &trail.name == name)
             .filter(|&index| account_id == account && trails[index].covers_region(&caller.region)),
-        TrailRef::Name(name) => trails
-            .iter()
-            .position(|trail| &trail.account_id == account && trail.home_region == caller.region && &trail.name == name),
+        TrailRef::Name(name) => trails.iter().position(|trail| {
+            &trail.account_id == account && trail.home_region == caller.region && &trail.name == name
+        }),
     };
     let Some(index) = found else {
         let shown = match &reference {
@@ -239,8 +239,9 @@ pub async fn create_trail(state: &AppState, caller: &Caller, input: &Value) -> R
                 format!("Trail {} already exists for customer: {}", other.arn(), trail.account_id),
             ));
         }
-        let in_region =
-            trails.iter().filter(|other| other.account_id == trail.account_id && other.covers_region(&trail.home_region));
+        let in_region = trails
+            .iter()
+            .filter(|other| other.account_id == trail.account_id && other.covers_region(&trail.home_region));
         if in_region.count() >= limit {
             return Err(ApiError::client(
                 "MaximumNumberOfTrailsExceededException",
@@ -255,7 +256,10 @@ pub async fn create_trail(state: &AppState, caller: &Caller, input: &Value) -> R
 
 fn find_topic(state: &AppState, caller: &Caller, topic: &str) -> Result<String, ApiError> {
     state.topics.find(&caller.principal.account_id, &caller.region, topic).ok_or_else(|| {
-        ApiError::client("InsufficientSnsTopicPolicyException", "SNS Topic does not exist or the topic policy is incorrect!")
+        ApiError::client(
+            "InsufficientSnsTopicPolicyException",
+            "SNS Topic does not exist or the topic policy is incorrect!",
+        )
     })
 }
 
@@ -299,7 +303,10 @@ pub async fn update_trail(state: &AppState, caller: &Caller, input: &Value) -> R
                 if clash {
                     return Err(ApiError::client(
                         "TrailAlreadyExistsException",
-                        format!("Trail {} already exists in another region for customer: {}", trail.name, trail.account_id),
+                        format!(
+                            "Trail {} already exists in another region for customer: {}",
+                            trail.name, trail.account_id
+                        ),
                     ));
                 }
             }
@@ -473,7 +480,10 @@ pub async fn get_trail_status(state: &AppState, caller: &Caller, input: &Value) 
         }
     }
     if status.latest_delivery_attempt_ms.is_some() {
-        out.insert("LatestDeliveryAttemptSucceeded".into(), json!(text(status.latest_delivery_time_ms).unwrap_or(json!(""))));
+        out.insert(
+            "LatestDeliveryAttemptSucceeded".into(),
+            json!(text(status.latest_delivery_time_ms).unwrap_or(json!(""))),
+        );
     }
     if status.latest_notification_attempt_ms.is_some() {
         out.insert(

@@ -54,7 +54,8 @@ impl TrailKey {
     }
 
     fn file_stem(&self) -> String {
-        let digest = Sha256::new().chain_update(self.arn.as_bytes()).chain_update(self.created_ms.to_be_bytes()).finalize();
+        let digest =
+            Sha256::new().chain_update(self.arn.as_bytes()).chain_update(self.created_ms.to_be_bytes()).finalize();
         hex::encode(&digest[..16])
     }
 }

@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use crate::api::{ApiError, now_ms};
-use crate::config::is_bucket_name;
 use crate::external_bucket::ExternalBucketErrorKind;
-use crate::s3::store::ObjectMetadata;
+use crate::s3::{ObjectMetadata, is_valid_bucket_name};
 use crate::state::AppState;
 
 /// Log files are JSON, compressed; CloudTrail stores them with this content type.
@@ -18,10 +17,12 @@ const LOG_FILE_CONTENT_TYPE: &str = "application/json";
 /// CreateTrail's and UpdateTrail's bucket check: the bucket exists and the trail's account
 /// may write to it.
 pub async fn check_bucket(state: &AppState, account_id: &str, bucket: &str) -> Result<(), ApiError> {
-    if !is_bucket_name(bucket) {
+    if !is_valid_bucket_name(bucket) {
         return Err(ApiError::client(
             "InvalidS3BucketNameException",
-            format!("Invalid S3 bucket name: {bucket}. Bucket names are 3 to 63 lower-case letters, digits, dots and hyphens."),
+            format!(
+                "Invalid S3 bucket name: {bucket}. Bucket names are 3 to 63 lower-case letters, digits, dots and hyphens."
+            ),
         ));
     }
     let does_not_exist =

@@ -75,8 +75,7 @@ impl Batch {
 /// Whether `trail` delivers the event: its account, a Region it covers, recorded while it
 /// was logging, and chosen by its selectors.
 fn selects(trail: &Trail, selection: &Selection, entry: &LogEntry) -> bool {
-    if entry.account_id != trail.account_id || !trail.covers_region(&entry.region) || !trail.logs_position(entry.seq)
-    {
+    if entry.account_id != trail.account_id || !trail.covers_region(&entry.region) || !trail.logs_position(entry.seq) {
         return false;
     }
     let Ok(view) = EventView::parse(&entry.json) else {

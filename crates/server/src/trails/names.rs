@@ -37,7 +37,9 @@ fn parse_arn(text: &str) -> Result<TrailRef, ApiError> {
     let invalid = || {
         ApiError::client(
             "CloudTrailARNInvalidException",
-            format!("Invalid trail ARN: {text}. A trail ARN looks like arn:aws:cloudtrail:us-east-1:123456789012:trail/name."),
+            format!(
+                "Invalid trail ARN: {text}. A trail ARN looks like arn:aws:cloudtrail:us-east-1:123456789012:trail/name."
+            ),
         )
     };
     let parts: Vec<&str> = text.splitn(6, ':').collect();
