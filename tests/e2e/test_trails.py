@@ -163,7 +163,7 @@ def test_the_aws_cli_scenario_delivers_cloudtrail_log_files(server, tmp_path: Pa
     # An independent reader: DuckDB reads the delivered files as they are.
     count = duckdb.sql(
         f"SELECT count(*) FROM (SELECT unnest(Records) FROM read_json('{local}', format='auto'))"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     assert count == 3
 
     status = server.aws("cloudtrail", "get-trail-status", "--name", "org-trail").json()
@@ -252,40 +252,40 @@ def test_create_trail_errors(server):
             client.create_trail(**params)
         return error_code(excinfo), error_message(excinfo)
 
-    assert refused(Name="t1", S3BucketName="no-such-bucket") == (
+    assert refused(Name="tr1", S3BucketName="no-such-bucket") == (
         "S3BucketDoesNotExistException", "S3 bucket no-such-bucket does not exist!"
     )
-    assert refused(Name="t1", S3BucketName="bobs-logs") == (
+    assert refused(Name="tr1", S3BucketName="bobs-logs") == (
         "InsufficientS3BucketPolicyException", "Incorrect S3 bucket policy is detected for bucket: bobs-logs"
     )
-    assert refused(Name="t1", S3BucketName="errors-logs", IsMultiRegionTrail=True, IncludeGlobalServiceEvents=False) == (
+    assert refused(Name="tr1", S3BucketName="errors-logs", IsMultiRegionTrail=True, IncludeGlobalServiceEvents=False) == (
         "InvalidParameterCombinationException", "Multi-Region trail must include global service events."
     )
-    assert refused(Name="t1", S3BucketName="errors-logs", SnsTopicName="missing")[0] == (
+    assert refused(Name="tr1", S3BucketName="errors-logs", SnsTopicName="missing")[0] == (
         "InsufficientSnsTopicPolicyException"
     )
-    assert refused(Name="t1", S3BucketName="errors-logs", TagsList=[{"Key": "aws:x", "Value": "y"}])[0] == (
+    assert refused(Name="tr1", S3BucketName="errors-logs", TagsList=[{"Key": "aws:x", "Value": "y"}])[0] == (
         "InvalidTagParameterException"
     )
-    assert refused(Name="t1", S3BucketName="errors-logs", KmsKeyId="alias/none")[0] == "KmsKeyNotFoundException"
+    assert refused(Name="tr1", S3BucketName="errors-logs", KmsKeyId="alias/none")[0] == "KmsKeyNotFoundException"
 
     for i in range(5):
-        client.create_trail(Name=f"t{i}", S3BucketName="errors-logs")
-    assert refused(Name="t0", S3BucketName="errors-logs") == (
-        "TrailAlreadyExistsException", f"Trail t0 already exists for customer: {ACCOUNT_ID}"
+        client.create_trail(Name=f"tr{i}", S3BucketName="errors-logs")
+    assert refused(Name="tr0", S3BucketName="errors-logs") == (
+        "TrailAlreadyExistsException", f"Trail tr0 already exists for customer: {ACCOUNT_ID}"
     )
-    assert refused(Name="t5", S3BucketName="errors-logs") == (
+    assert refused(Name="tr5", S3BucketName="errors-logs") == (
         "MaximumNumberOfTrailsExceededException", f"User: {ACCOUNT_ID} already has 5 trails in us-east-1."
     )
     # The quota is per Region.
     s3.create_bucket(Bucket="west-logs")
-    server.client(region="eu-west-1").create_trail(Name="t5", S3BucketName="west-logs")
+    server.client(region="eu-west-1").create_trail(Name="tr5", S3BucketName="west-logs")
 
     with pytest.raises(botocore.exceptions.ClientError) as excinfo:
         client.get_trail(Name="arn:aws:cloudtrail:us-east-1:123:trail/x")
     assert error_code(excinfo) == "CloudTrailARNInvalidException"
     with pytest.raises(botocore.exceptions.ClientError) as excinfo:
-        server.client(creds=READER).create_trail(Name="t9", S3BucketName="errors-logs")
+        server.client(creds=READER).create_trail(Name="tr9", S3BucketName="errors-logs")
     assert error_code(excinfo) == "AccessDeniedException"
 
 
@@ -485,3 +485,58 @@ def test_kill_9_during_delivery_loses_and_repeats_nothing(server):
     ids = eventually(all_delivered, timeout=90, interval=1, what="every acknowledged event delivered")
     duplicates = len(ids) - len(set(ids))
     assert duplicates == 0, f"{duplicates} events delivered twice"
+
+
+# --- notifications and external buckets ----------------------------------------------------
+
+
+def test_each_delivery_is_announced_on_the_trails_topic(server):
+    from test_sns import Subscriber, subscribe_and_confirm
+
+    session = boto3.session.Session(
+        aws_access_key_id=IMPORTER.access_key_id, aws_secret_access_key=IMPORTER.secret_access_key,
+        region_name="us-east-1",
+    )
+    sns = session.client("sns", endpoint_url=server.endpoint, config=botocore.config.Config(retries={"max_attempts": 1}))
+    topic = sns.create_topic(Name="trail-files")["TopicArn"]
+    subscriber = Subscriber()
+    try:
+        subscribe_and_confirm(sns, topic, subscriber)
+        created = start_trail(server, "notified", "notified-logs", SnsTopicName="trail-files")
+        assert created["SnsTopicARN"] == topic
+        batch = records(3, read_only=False)
+        server.ingest_ok(batch)
+        _, notice = subscriber.next(timeout=20)
+        assert notice["Type"] == "Notification"
+        message = json.loads(notice["Message"])
+        assert message["s3Bucket"] == "notified-logs"
+        assert all(KEY_PATTERN.match(key) for key in message["s3ObjectKey"])
+        s3 = s3_client(server)
+        for key in message["s3ObjectKey"]:
+            s3.head_object(Bucket="notified-logs", Key=key)
+        status = server.client().get_trail_status(Name="notified")
+        assert "LatestNotificationTime" in status and "LatestNotificationError" not in status
+    finally:
+        subscriber.close()
+
+
+def test_delivery_to_an_external_s3_compatible_bucket(server_factory, s3_compatible_server):
+    from e2e_helpers import config_toml
+
+    s3_compatible_server.create_bucket("remote-logs")
+    server = server_factory(config=config_toml(extra=s3_compatible_server.external_bucket_toml("remote-logs")),
+                            extra_env=FAST)
+    client = server.client()
+    client.create_trail(Name="remote-trail", S3BucketName="remote-logs")
+    client.start_logging(Name="remote-trail")
+    batch = records(6, read_only=False)
+    server.ingest_ok(batch)
+    remote = s3_compatible_server.client()
+    ids = eventually(
+        lambda: (ids := delivered_ids(remote, "remote-logs")) and {r["eventID"] for r in batch} <= set(ids) and ids,
+        timeout=30, interval=0.5, what="log files in the external bucket",
+    )
+    assert len(ids) == len(set(ids))
+    with pytest.raises(botocore.exceptions.ClientError) as excinfo:
+        client.create_trail(Name="remote-missing", S3BucketName="not-mapped-or-built-in")
+    assert error_code(excinfo) == "S3BucketDoesNotExistException"

@@ -236,7 +236,7 @@ pub async fn create_trail(state: &AppState, caller: &Caller, input: &Value) -> R
         if let Some(other) = clash {
             return Err(ApiError::client(
                 "TrailAlreadyExistsException",
-                format!("Trail {} already exists for customer: {}", other.arn(), trail.account_id),
+                format!("Trail {} already exists for customer: {}", other.name, trail.account_id),
             ));
         }
         let in_region = trails
