@@ -200,7 +200,7 @@ pub struct BucketsConfig {
 }
 
 /// A bucket name that lives on another S3-compatible service.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ExternalBucket {
     pub name: String,
     /// `http(s)://host:port` of the service; requests are path-style.
@@ -208,6 +208,19 @@ pub struct ExternalBucket {
     pub region: String,
     pub access_key_id: String,
     pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for ExternalBucket {
+    // By hand, so that printing the configuration never shows the secret key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalBucket")
+            .field("name", &self.name)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"..")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]

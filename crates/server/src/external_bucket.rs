@@ -558,7 +558,7 @@ mod tests {
             secret_access_key: "very-secret-key-value".to_owned(),
         };
         let buckets = ExternalBuckets::new(std::slice::from_ref(&bucket)).unwrap();
-        let shown = format!("{buckets:?}");
+        let shown = format!("{buckets:?} {bucket:?}");
         assert!(shown.contains("logs") && !shown.contains("very-secret-key-value"), "{shown}");
     }
 

@@ -10,8 +10,9 @@
 //! names, and a file already there counts as written: every selected event reaches every
 //! trail exactly once.
 //!
-//! Architecture invariant: delivery never changes a trail; it reads the registry and
-//! writes only its own state files under `<data_dir>/trails/delivery/`.
+//! Architecture invariant: delivery never changes what a trail is configured to do. It
+//! writes its own state files under `<data_dir>/trails/delivery/`, and the registry only to
+//! forget logging windows its cursor has passed.
 
 pub mod sink;
 mod worker;
