@@ -146,7 +146,8 @@ fn batch_seed(key: &TrailKey, region: &str, after: u64, through: u64) -> u128 {
     u128::from_be_bytes(seed)
 }
 
-/// Shared by every trail task: how long the batches wait and how often tasks look.
+/// How often a trail's task looks for new events: often enough that a batch is delivered
+/// within a quarter of the interval of being due.
 fn round_interval(delivery_interval: Duration) -> Duration {
     (delivery_interval / 4).clamp(Duration::from_millis(100), Duration::from_secs(1))
 }

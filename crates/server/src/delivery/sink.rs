@@ -61,11 +61,10 @@ pub async fn put_log_file(
     body: Bytes,
 ) -> Result<(), String> {
     if let Some(external) = state.external_buckets.get(bucket) {
-        return external
-            .put_if_absent(key, body, LOG_FILE_CONTENT_TYPE, &[])
-            .await
-            .map(|_| ())
-            .map_err(|error| error.to_string());
+        return external.put_if_absent(key, body, LOG_FILE_CONTENT_TYPE, &[]).await.map(|_| ()).map_err(|error| {
+            tracing::warn!(%error, "an external bucket refused a log file");
+            error.code().to_owned()
+        });
     }
     let state = state.clone();
     let (account_id, bucket, key) = (account_id.to_owned(), bucket.to_owned(), key.to_owned());

@@ -90,16 +90,20 @@ fn selects(trail: &Trail, selection: &Selection, entry: &LogEntry) -> bool {
     selection.matches(&view)
 }
 
-/// Reads positions `(after, ..]` of the log into `batch` until `through` (when redoing a
-/// pending batch) or the newest event, stopping early once the batch is full. Returns
-/// the position read up to.
-fn fill(log: &EventLog, trail: &Trail, batch: &mut Batch, after: u64, through: Option<u64>) -> Result<u64, String> {
+/// Reads log positions `(after, ..]` into `batch`: up to `through` when redoing a pending
+/// batch (all of it, whatever its size), otherwise up to the newest event or until the
+/// batch is full. Returns the position read up to, and the error that stopped it early;
+/// the batch holds exactly the selected events up to that position.
+fn fill(log: &EventLog, trail: &Trail, batch: &mut Batch, after: u64, through: Option<u64>) -> (u64, Option<String>) {
     let selection = trail.selection();
     let mut position = after;
     let end = through.unwrap_or_else(|| log.last_seq());
-    while position < end && batch.bytes < MAX_BATCH_BYTES {
+    while position < end && (through.is_some() || batch.bytes < MAX_BATCH_BYTES) {
         let window = usize::try_from(end - position).unwrap_or(usize::MAX).min(8192);
-        let read = log.read_log(position, window).map_err(|error| error.to_string())?;
+        let read = match log.read_log(position, window) {
+            Ok(read) => read,
+            Err(error) => return (position, Some(error.to_string())),
+        };
         for entry in read.entries {
             if selects(trail, &selection, &entry) {
                 batch.add(entry);
@@ -110,7 +114,7 @@ fn fill(log: &EventLog, trail: &Trail, batch: &mut Batch, after: u64, through: O
         }
         position = read.through;
     }
-    Ok(position)
+    (position, None)
 }
 
 /// One log file: `{"Records":[...]}` with each record as stored, in one gzip member.
@@ -191,28 +195,30 @@ impl Worker {
             // A batch whose files may be partly written: after a restart its events are
             // read again from the log; otherwise the batch is still in memory.
             if self.batch.is_empty() {
-                let mut batch = Batch::default();
-                match self.read(trail, &mut batch, self.file.cursor, Some(pending.through)).await {
-                    Ok(_) => self.batch = batch,
-                    Err(error) => return self.failed(error),
+                match self.read(trail, Batch::default(), self.file.cursor, Some(pending.through)).await {
+                    Ok((batch, _, None)) => self.batch = batch,
+                    Ok((_, _, Some(error))) | Err(error) => return self.failed(error),
                 }
                 self.read_position = pending.through;
             }
             return self.deliver(trail, pending).await;
         }
 
-        let mut batch = std::mem::take(&mut self.batch);
-        match self.read(trail, &mut batch, self.read_position, None).await {
-            Ok((position, batch_back)) => {
+        let batch = std::mem::take(&mut self.batch);
+        match self.read(trail, batch, self.read_position, None).await {
+            Ok((batch, position, error)) => {
+                self.batch = batch;
                 self.read_position = position;
-                batch = batch_back;
+                if let Some(error) = error {
+                    return self.failed(error);
+                }
             }
             Err(error) => {
-                self.batch = batch;
+                // The batch went down with the read: read again from the cursor.
+                self.read_position = self.file.cursor;
                 return self.failed(error);
             }
         }
-        self.batch = batch;
         let interval = self.state.config.delivery_interval;
         let due = self.batch.first_added.is_some_and(|first| first.elapsed() >= interval)
             || self.batch.bytes >= MAX_BATCH_BYTES;
@@ -237,23 +243,24 @@ impl Worker {
         }
     }
 
-    /// Reads the log on a blocking thread (segments may be read from disk).
+    /// Reads the log into `batch` on a blocking thread (segments may be read from disk).
+    /// The batch comes back with the position reached and any error that stopped the read;
+    /// `Err` means the read itself died and the batch with it.
     async fn read(
         &self,
         trail: &Trail,
-        batch: &mut Batch,
+        mut batch: Batch,
         after: u64,
         through: Option<u64>,
-    ) -> Result<(u64, Batch), String> {
+    ) -> Result<(Batch, u64, Option<String>), String> {
         let log = self.state.log.clone();
         let trail = trail.clone();
-        let mut owned = std::mem::take(batch);
         tokio::task::spawn_blocking(move || {
-            let position = fill(&log, &trail, &mut owned, after, through)?;
-            Ok((position, owned))
+            let (position, error) = fill(&log, &trail, &mut batch, after, through);
+            (batch, position, error)
         })
         .await
-        .map_err(|error| error.to_string())?
+        .map_err(|error| error.to_string())
     }
 
     /// Writes every file of the pending batch, notifies, and commits the cursor.
