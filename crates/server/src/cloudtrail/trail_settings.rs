@@ -7,7 +7,7 @@ use trailkeeper_core::selectors::{AdvancedEventSelector, EventSelector, Selectio
 
 use super::Output;
 use super::inputs::deserialize_input;
-use super::trails::{Purpose, check_tags, resolve};
+use super::trails::{Purpose, check_tags, required, resolve};
 use crate::api::{ApiError, Caller};
 use crate::state::AppState;
 use crate::trails::{InsightSelector, Tag, Trail, TrailRef};
@@ -21,9 +21,7 @@ struct PutEventSelectorsInput {
 }
 
 fn trail_name(name: &Option<String>) -> Result<&str, ApiError> {
-    name.as_deref()
-        .filter(|name| !name.is_empty())
-        .ok_or_else(|| ApiError::client("InvalidTrailNameException", "TrailName is required."))
+    required(name, "TrailName", "InvalidTrailNameException")
 }
 
 /// The selectors part of Put/GetEventSelectors' output. A trail with no selectors set

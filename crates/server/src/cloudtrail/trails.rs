@@ -76,14 +76,17 @@ struct TrailSettings {
     tags_list: Option<Vec<Tag>>,
 }
 
-fn required<'a>(value: &'a Option<String>, member: &str) -> Result<&'a str, ApiError> {
-    match value.as_deref() {
-        Some(text) if !text.is_empty() => Ok(text),
-        _ => Err(ApiError::client(
-            if member == "Name" { "TrailNotProvidedException" } else { "InvalidParameterException" },
-            format!("{member} is required."),
-        )),
-    }
+/// A required string member, refused with `code` when absent or empty.
+pub fn required<'a>(value: &'a Option<String>, member: &str, code: &'static str) -> Result<&'a str, ApiError> {
+    value
+        .as_deref()
+        .filter(|text| !text.is_empty())
+        .ok_or_else(|| ApiError::client(code, format!("{member} is required.")))
+}
+
+/// The `Name` of a trail operation; CloudTrail answers its absence with TrailNotProvidedException.
+fn trail_name(value: &Option<String>) -> Result<&str, ApiError> {
+    required(value, "Name", "TrailNotProvidedException")
 }
 
 /// Refuses what Trailkeeper cannot honour yet rather than accept it and not do it.
@@ -182,9 +185,9 @@ pub fn trail_json(trail: &Trail) -> Value {
 
 pub async fn create_trail(state: &AppState, caller: &Caller, input: &Value) -> Result<Output, ApiError> {
     let settings: TrailSettings = deserialize_input(input)?;
-    let name = required(&settings.name, "Name")?;
+    let name = trail_name(&settings.name)?;
     crate::trails::names::check_name(name)?;
-    let bucket = required(&settings.s3_bucket_name, "S3BucketName")?.to_owned();
+    let bucket = required(&settings.s3_bucket_name, "S3BucketName", "InvalidParameterException")?.to_owned();
     refuse_unsupported(&settings)?;
     let multi_region = settings.is_multi_region_trail.unwrap_or(false);
     let global = settings.include_global_service_events.unwrap_or(true);
@@ -265,7 +268,7 @@ fn find_topic(state: &AppState, caller: &Caller, topic: &str) -> Result<String, 
 
 pub async fn update_trail(state: &AppState, caller: &Caller, input: &Value) -> Result<Output, ApiError> {
     let settings: TrailSettings = deserialize_input(input)?;
-    let name = required(&settings.name, "Name")?.to_owned();
+    let name = trail_name(&settings.name)?.to_owned();
     refuse_unsupported(&settings)?;
     if let Some(prefix) = settings.s3_key_prefix.as_deref().filter(|prefix| !prefix.is_empty()) {
         check_prefix(prefix)?;
@@ -335,7 +338,7 @@ struct NameInput {
 
 pub async fn delete_trail(state: &AppState, caller: &Caller, input: &Value) -> Result<Output, ApiError> {
     let input: NameInput = deserialize_input(input)?;
-    let name = required(&input.name, "Name")?;
+    let name = trail_name(&input.name)?;
     let deleted = state.trails.update(|trails| {
         let index = resolve(trails, caller, name, Purpose::Change)?;
         Ok(trails.remove(index))
@@ -346,7 +349,7 @@ pub async fn delete_trail(state: &AppState, caller: &Caller, input: &Value) -> R
 
 pub async fn get_trail(state: &AppState, caller: &Caller, input: &Value) -> Result<Output, ApiError> {
     let input: NameInput = deserialize_input(input)?;
-    let name = required(&input.name, "Name")?;
+    let name = trail_name(&input.name)?;
     let trails = state.trails.all();
     // GetTrail names a missing trail as it was given, unlike the other operations.
     let index = resolve(&trails, caller, name, Purpose::Read).map_err(|error| match error.code {
@@ -446,7 +449,7 @@ fn decode_token(token: &str) -> Option<String> {
 
 pub async fn get_trail_status(state: &AppState, caller: &Caller, input: &Value) -> Result<Output, ApiError> {
     let input: NameInput = deserialize_input(input)?;
-    let name = required(&input.name, "Name")?;
+    let name = trail_name(&input.name)?;
     let trails = state.trails.all();
     let trail = &trails[resolve(&trails, caller, name, Purpose::Read)?];
     let status = delivery::status(state, trail);
@@ -504,7 +507,7 @@ pub async fn stop_logging(state: &AppState, caller: &Caller, input: &Value) -> R
 
 fn set_logging(state: &AppState, caller: &Caller, input: &Value, on: bool) -> Result<Output, ApiError> {
     let input: NameInput = deserialize_input(input)?;
-    let name = required(&input.name, "Name")?;
+    let name = trail_name(&input.name)?;
     state.trails.update(|trails| {
         let index = resolve(trails, caller, name, Purpose::Change)?;
         let last_seq = state.log.last_seq();
