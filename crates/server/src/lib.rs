@@ -20,3 +20,4 @@ pub mod server;
 pub mod sns;
 pub mod state;
 pub mod trails;
+pub mod xml;

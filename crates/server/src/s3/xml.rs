@@ -8,58 +8,30 @@ use trailkeeper_core::time::civil_from_days;
 
 use super::error::S3Error;
 use super::store::{BucketInfo, Listing, ObjectInfo};
+use crate::xml::XmlWriter;
 
 pub const S3_NAMESPACE: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 pub const XML_DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 /// The longest request document read (a `CreateBucketConfiguration` is a few hundred bytes).
 pub const MAX_REQUEST_XML_BYTES: usize = 64 * 1024;
 
-/// Builds an XML document element by element, escaping all text.
-pub struct XmlWriter {
-    out: String,
+/// A document whose root element carries S3's namespace.
+fn document(root: &str) -> XmlWriter {
+    let mut xml = XmlWriter::new(escape_into);
+    xml.raw(XML_DECLARATION).raw(&format!("<{root} xmlns=\"{S3_NAMESPACE}\">"));
+    xml
 }
 
-impl XmlWriter {
-    /// A document whose root element carries S3's namespace.
-    pub fn with_root(root: &str) -> XmlWriter {
-        let mut out = String::with_capacity(1024);
-        out.push_str(XML_DECLARATION);
-        out.push_str(&format!("<{root} xmlns=\"{S3_NAMESPACE}\">"));
-        XmlWriter { out }
-    }
+/// A document whose root element has no namespace (error bodies).
+fn plain_document(root: &str) -> XmlWriter {
+    let mut xml = XmlWriter::new(escape_into);
+    xml.raw(XML_DECLARATION).open(root);
+    xml
+}
 
-    /// A document whose root element has no namespace (error bodies).
-    pub fn with_plain_root(root: &str) -> XmlWriter {
-        let mut out = String::with_capacity(256);
-        out.push_str(XML_DECLARATION);
-        out.push_str(&format!("<{root}>"));
-        XmlWriter { out }
-    }
-
-    pub fn open(&mut self, tag: &str) -> &mut XmlWriter {
-        self.out.push('<');
-        self.out.push_str(tag);
-        self.out.push('>');
-        self
-    }
-
-    pub fn close(&mut self, tag: &str) -> &mut XmlWriter {
-        self.out.push_str("</");
-        self.out.push_str(tag);
-        self.out.push('>');
-        self
-    }
-
-    pub fn element(&mut self, tag: &str, text: &str) -> &mut XmlWriter {
-        self.open(tag);
-        escape_into(text, &mut self.out);
-        self.close(tag)
-    }
-
-    pub fn finish(mut self, root: &str) -> String {
-        self.close(root);
-        self.out
-    }
+fn finish(mut xml: XmlWriter, root: &str) -> String {
+    xml.close(root);
+    xml.finish()
 }
 
 /// Escapes text for element content. Characters XML 1.0 cannot carry at all (most control
@@ -107,13 +79,13 @@ pub fn iso8601_ms(ms: i64) -> String {
 
 /// The error body S3 sends (nothing for HEAD requests, which carry no body).
 pub fn error_body(error: &S3Error, request_id: &str) -> String {
-    let mut xml = XmlWriter::with_plain_root("Error");
+    let mut xml = plain_document("Error");
     xml.element("Code", error.code()).element("Message", &error.to_string());
     for (name, value) in error.details() {
         xml.element(name, &value);
     }
     xml.element("RequestId", request_id).element("HostId", &host_id(request_id));
-    xml.finish("Error")
+    finish(xml, "Error")
 }
 
 /// S3's `x-amz-id-2`, an opaque token beside the request ID; derived from it here.
@@ -149,7 +121,7 @@ pub fn list_buckets(
     continuation_token: Option<&str>,
 ) -> String {
     let root = "ListAllMyBucketsResult";
-    let mut xml = XmlWriter::with_root(root);
+    let mut xml = document(root);
     owner.write(&mut xml);
     xml.open("Buckets");
     for bucket in buckets {
@@ -166,7 +138,7 @@ pub fn list_buckets(
     if let Some(prefix) = prefix {
         xml.element("Prefix", prefix);
     }
-    xml.finish(root)
+    finish(xml, root)
 }
 
 /// `LocationConstraint`: empty for us-east-1, as S3 answers.
@@ -223,7 +195,7 @@ fn write_object(xml: &mut XmlWriter, key: &str, info: &ObjectInfo, owner: Option
 /// (clients otherwise continue from the last key).
 pub fn list_objects_v1(echo: &ListEcho<'_>, marker: &str, listing: &Listing, owner: &Owner) -> String {
     let root = "ListBucketResult";
-    let mut xml = XmlWriter::with_root(root);
+    let mut xml = document(root);
     xml.element("Name", echo.bucket).element("Prefix", &echo.text(echo.prefix)).element("Marker", &echo.text(marker));
     if listing.is_truncated
         && echo.delimiter.is_some()
@@ -240,7 +212,7 @@ pub fn list_objects_v1(echo: &ListEcho<'_>, marker: &str, listing: &Listing, own
     }
     xml.element("IsTruncated", if listing.is_truncated { "true" } else { "false" });
     write_entries(&mut xml, echo, listing, Some(owner));
-    xml.finish(root)
+    finish(xml, root)
 }
 
 /// What only ListObjectsV2 echoes.
@@ -255,7 +227,7 @@ pub struct V2Echo<'a> {
 
 pub fn list_objects_v2(echo: &ListEcho<'_>, v2: &V2Echo<'_>, listing: &Listing) -> String {
     let root = "ListBucketResult";
-    let mut xml = XmlWriter::with_root(root);
+    let mut xml = document(root);
     xml.element("Name", echo.bucket).element("Prefix", &echo.text(echo.prefix));
     if let Some(token) = v2.continuation_token {
         xml.element("ContinuationToken", token);
@@ -276,7 +248,7 @@ pub fn list_objects_v2(echo: &ListEcho<'_>, v2: &V2Echo<'_>, listing: &Listing) 
         xml.element("StartAfter", &echo.text(start_after));
     }
     write_entries(&mut xml, echo, listing, v2.owner.as_ref());
-    xml.finish(root)
+    finish(xml, root)
 }
 
 /// The text of every element of a small request document, by its path from the root

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use super::Operation;
-use super::query::{Form, Xml, api_error};
+use super::query::{Form, api_error, map, writer};
 use super::rules::{SnsError, SubscriptionRef, Tag, TopicRef};
 use super::store::{MessageBody, Page, SubscribeRequest, SubscriptionSummary, Topics};
 use crate::api::{ApiError, Caller};
@@ -133,7 +133,7 @@ async fn create_topic(topics: &Topics, caller: &Caller, form: &Form) -> Result<O
     let account = caller.principal.account_id.clone();
     let region = caller.region.clone();
     let arn = blocking(topics, move |topics| topics.create_topic(&account, &region, &name, &attributes, &tags)).await?;
-    let mut xml = Xml::new();
+    let mut xml = writer();
     xml.element("TopicArn", &arn);
     Ok(Output { result: Some(xml.finish()), response_elements: json!({ "topicArn": arn }) })
 }
@@ -146,7 +146,7 @@ async fn delete_topic(topics: &Topics, caller: &Caller, form: &Form) -> Result<O
 
 fn list_topics(topics: &Topics, caller: &Caller, form: &Form) -> Result<Output, SnsError> {
     let page = topics.list_topics(&caller.principal.account_id, &caller.region, form.get("NextToken"))?;
-    let mut xml = Xml::new();
+    let mut xml = writer();
     xml.open("Topics");
     for arn in &page.items {
         xml.open("member").element("TopicArn", arn).close("member");
@@ -161,8 +161,8 @@ fn list_topics(topics: &Topics, caller: &Caller, form: &Form) -> Result<Output, 
 fn get_topic_attributes(topics: &Topics, caller: &Caller, form: &Form) -> Result<Output, SnsError> {
     let topic = own_topic(caller, Operation::GetTopicAttributes, form.required("TopicArn")?, "TopicArn")?;
     let attributes = topics.topic_attributes(&topic)?;
-    let mut xml = Xml::new();
-    xml.map("Attributes", &attributes);
+    let mut xml = writer();
+    map(&mut xml, "Attributes", &attributes);
     Ok(Output { result: Some(xml.finish()), response_elements: Value::Null })
 }
 
@@ -195,7 +195,7 @@ async fn subscribe(topics: &Topics, caller: &Caller, form: &Form, service_url: &
     .await?;
     let shown =
         if subscribed.pending && !return_arn { "pending confirmation".to_owned() } else { subscribed.subscription_arn };
-    let mut xml = Xml::new();
+    let mut xml = writer();
     xml.element("SubscriptionArn", &shown);
     Ok(Output { result: Some(xml.finish()), response_elements: json!({ "subscriptionArn": shown }) })
 }
@@ -216,7 +216,7 @@ async fn confirm_subscription(topics: &Topics, caller: &Caller, form: &Form) -> 
 
 /// The answer to a confirmation, signed or through the `SubscribeURL`.
 pub fn confirmed(subscription_arn: String) -> Output {
-    let mut xml = Xml::new();
+    let mut xml = writer();
     xml.element("SubscriptionArn", &subscription_arn);
     Output { result: Some(xml.finish()), response_elements: json!({ "subscriptionArn": subscription_arn }) }
 }
@@ -228,7 +228,7 @@ async fn unsubscribe(topics: &Topics, caller: &Caller, form: &Form) -> Result<Ou
 }
 
 fn subscriptions_xml(page: &Page<SubscriptionSummary>) -> String {
-    let mut xml = Xml::new();
+    let mut xml = writer();
     xml.open("Subscriptions");
     for row in &page.items {
         xml.open("member")
@@ -260,8 +260,8 @@ fn list_subscriptions_by_topic(topics: &Topics, caller: &Caller, form: &Form) ->
 fn get_subscription_attributes(topics: &Topics, caller: &Caller, form: &Form) -> Result<Output, SnsError> {
     let subscription = own_subscription(topics, caller, Operation::GetSubscriptionAttributes, form)?;
     let attributes = topics.subscription_attributes(&subscription)?;
-    let mut xml = Xml::new();
-    xml.map("Attributes", &attributes);
+    let mut xml = writer();
+    map(&mut xml, "Attributes", &attributes);
     Ok(Output { result: Some(xml.finish()), response_elements: Value::Null })
 }
 
@@ -289,7 +289,7 @@ fn publish(topics: &Topics, caller: &Caller, form: &Form) -> Result<Output, SnsE
         Some(_) => return Err(SnsError::invalid("Invalid parameter: MessageStructure")),
     };
     let message_id = topics.publish_message(&topic, form.get("Subject"), &body)?;
-    let mut xml = Xml::new();
+    let mut xml = writer();
     xml.element("MessageId", &message_id);
     Ok(Output { result: Some(xml.finish()), response_elements: json!({ "messageId": message_id }) })
 }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::rules::{ErrorKind, SnsError};
 use crate::api::ApiError;
+use crate::xml::XmlWriter;
 
 pub const API_VERSION: &str = "2010-03-31";
 pub const XML_NAMESPACE: &str = "http://sns.amazonaws.com/doc/2010-03-31/";
@@ -146,8 +147,7 @@ fn lower_camel(name: &str) -> String {
 }
 
 /// Escapes text for an XML element or attribute value.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+pub fn escape_into(text: &str, out: &mut String) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -163,62 +163,30 @@ pub fn escape(text: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
-/// A small XML writer: elements with escaped text, nothing else.
-#[derive(Debug, Default)]
-pub struct Xml {
-    out: String,
+/// A writer for SNS's documents.
+pub fn writer() -> XmlWriter {
+    XmlWriter::new(escape_into)
 }
 
-impl Xml {
-    pub fn new() -> Xml {
-        Xml::default()
+/// A map as the query protocol writes it: `<entry><key/><value/></entry>` per pair.
+pub fn map(xml: &mut XmlWriter, tag: &str, pairs: &[(String, String)]) {
+    xml.open(tag);
+    for (key, value) in pairs {
+        xml.open("entry").element("key", key).element("value", value).close("entry");
     }
-
-    pub fn open(&mut self, tag: &str) -> &mut Xml {
-        self.out.push('<');
-        self.out.push_str(tag);
-        self.out.push('>');
-        self
-    }
-
-    pub fn close(&mut self, tag: &str) -> &mut Xml {
-        self.out.push_str("</");
-        self.out.push_str(tag);
-        self.out.push('>');
-        self
-    }
-
-    pub fn element(&mut self, tag: &str, text: &str) -> &mut Xml {
-        self.open(tag);
-        self.out.push_str(&escape(text));
-        self.close(tag)
-    }
-
-    /// A map as the query protocol writes it: `<entry><key/><value/></entry>` per pair.
-    pub fn map(&mut self, tag: &str, pairs: &[(String, String)]) -> &mut Xml {
-        self.open(tag);
-        for (key, value) in pairs {
-            self.open("entry").element("key", key).element("value", value).close("entry");
-        }
-        self.close(tag)
-    }
-
-    pub fn finish(self) -> String {
-        self.out
-    }
+    xml.close(tag);
 }
 
 /// The whole response document of `action`: `<ActionResponse>` with the result (if the
 /// operation has one) and the request ID.
 pub fn response_document(action: &str, result: Option<&str>, request_id: &str) -> String {
-    let mut xml = Xml::new();
-    xml.out.push_str(&format!("<{action}Response xmlns=\"{XML_NAMESPACE}\">"));
+    let mut xml = writer();
+    xml.raw(&format!("<{action}Response xmlns=\"{XML_NAMESPACE}\">"));
     if let Some(result) = result {
         xml.open(&format!("{action}Result"));
-        xml.out.push_str(result);
+        xml.raw(result);
         xml.close(&format!("{action}Result"));
     }
     xml.open("ResponseMetadata").element("RequestId", request_id).close("ResponseMetadata");
@@ -240,8 +208,8 @@ pub fn xml_response(status: StatusCode, document: String, request_id: &str) -> R
 /// SNS's `<ErrorResponse>`: `Sender` for client faults, `Receiver` for the service's own.
 pub fn error_response(error: &ApiError, request_id: &str) -> Response {
     let fault = if error.status.is_server_error() { "Receiver" } else { "Sender" };
-    let mut xml = Xml::new();
-    xml.out.push_str(&format!("<ErrorResponse xmlns=\"{XML_NAMESPACE}\">"));
+    let mut xml = writer();
+    xml.raw(&format!("<ErrorResponse xmlns=\"{XML_NAMESPACE}\">"));
     xml.open("Error")
         .element("Type", fault)
         .element("Code", error.code)
@@ -345,6 +313,12 @@ mod tests {
         );
     }
 
+    fn escape(text: &str) -> String {
+        let mut out = String::new();
+        escape_into(text, &mut out);
+        out
+    }
+
     #[test]
     fn escapes_xml() {
         assert_eq!(escape("a<b>&\"c\"'d'"), "a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;");
@@ -354,7 +328,7 @@ mod tests {
 
     #[test]
     fn writes_response_and_error_documents() {
-        let mut result = Xml::new();
+        let mut result = writer();
         result.element("TopicArn", "arn:aws:sns:us-east-1:123456789012:a&b");
         let document = response_document("CreateTopic", Some(&result.finish()), "req-1");
         assert!(document.contains(
@@ -364,8 +338,8 @@ mod tests {
         ));
         let error = api_error(&SnsError::NotFound("Topic does not exist"));
         assert_eq!((error.code, error.status), ("NotFound", StatusCode::NOT_FOUND));
-        let mut map = Xml::new();
-        map.map("Attributes", &[("k".to_owned(), "<v>".to_owned())]);
-        assert_eq!(map.finish(), "<Attributes><entry><key>k</key><value>&lt;v&gt;</value></entry></Attributes>");
+        let mut xml = writer();
+        map(&mut xml, "Attributes", &[("k".to_owned(), "<v>".to_owned())]);
+        assert_eq!(xml.finish(), "<Attributes><entry><key>k</key><value>&lt;v&gt;</value></entry></Attributes>");
     }
 }
