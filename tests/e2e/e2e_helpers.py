@@ -303,10 +303,11 @@ class TrailkeeperServer:
         self,
         region: str = "us-east-1",
         creds: Creds = IMPORTER,
+        service: str = "cloudtrail",
         **config: Any,
     ):
-        """A boto3 CloudTrail client for this server. No retries, so that every error
-        the server sends surfaces as it is."""
+        """A boto3 client of `service` (CloudTrail unless told) for this server. No retries,
+        so that every error the server sends surfaces as it is."""
         config.setdefault("retries", {"max_attempts": 1, "mode": "standard"})
         session = boto3.session.Session(
             aws_access_key_id=creds.access_key_id,
@@ -314,7 +315,7 @@ class TrailkeeperServer:
             region_name=region,
         )
         return session.client(
-            "cloudtrail",
+            service,
             endpoint_url=self.endpoint,
             config=botocore.config.Config(**config),
         )

@@ -13,9 +13,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-import boto3
 import botocore
-import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
@@ -38,13 +36,7 @@ REGION = "us-east-1"
 
 def sns_client(server, creds: Creds = ROOT, region: str = REGION, **config: Any):
     """A boto3 SNS client for the server, without retries so every error shows as sent."""
-    config.setdefault("retries", {"max_attempts": 1, "mode": "standard"})
-    session = boto3.session.Session(
-        aws_access_key_id=creds.access_key_id,
-        aws_secret_access_key=creds.secret_access_key,
-        region_name=region,
-    )
-    return session.client("sns", endpoint_url=server.endpoint, config=botocore.config.Config(**config))
+    return server.client(region=region, creds=creds, service="sns", **config)
 
 
 def client_error(call) -> ClientError:

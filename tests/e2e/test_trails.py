@@ -12,8 +12,6 @@ import re
 import threading
 from pathlib import Path
 
-import boto3
-import botocore.config
 import botocore.exceptions
 import duckdb
 import pytest
@@ -45,16 +43,7 @@ def server(server_factory):
 
 
 def s3_client(server, creds: Creds = IMPORTER, region: str = "us-east-1"):
-    session = boto3.session.Session(
-        aws_access_key_id=creds.access_key_id,
-        aws_secret_access_key=creds.secret_access_key,
-        region_name=region,
-    )
-    return session.client(
-        "s3",
-        endpoint_url=server.endpoint,
-        config=botocore.config.Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
-    )
+    return server.client(region=region, creds=creds, service="s3", s3={"addressing_style": "path"})
 
 
 def error_code(excinfo) -> str:
@@ -493,11 +482,7 @@ def test_kill_9_during_delivery_loses_and_repeats_nothing(server):
 def test_each_delivery_is_announced_on_the_trails_topic(server):
     from test_sns import Subscriber, subscribe_and_confirm
 
-    session = boto3.session.Session(
-        aws_access_key_id=IMPORTER.access_key_id, aws_secret_access_key=IMPORTER.secret_access_key,
-        region_name="us-east-1",
-    )
-    sns = session.client("sns", endpoint_url=server.endpoint, config=botocore.config.Config(retries={"max_attempts": 1}))
+    sns = server.client(service="sns")
     topic = sns.create_topic(Name="trail-files")["TopicArn"]
     subscriber = Subscriber()
     try:
