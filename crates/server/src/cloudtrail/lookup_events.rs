@@ -12,6 +12,7 @@ use trailkeeper_core::{LookupKey, ParsedRecord};
 use trailkeeper_store::hot::ScanBounds;
 use trailkeeper_store::{EventKey, HistoryKind};
 
+use super::inputs::deserialize_input;
 use super::{Output, token};
 use crate::api::{ApiError, Caller};
 use crate::state::AppState;
@@ -77,7 +78,7 @@ struct Query {
 }
 
 fn validate(input: &Value) -> Result<Query, ApiError> {
-    let input = Input::deserialize(input).map_err(|error| ApiError::serialization(error.to_string()))?;
+    let input: Input = deserialize_input(input)?;
     let attributes = input.lookup_attributes.unwrap_or_default();
     if attributes.len() > 1 {
         return Err(ApiError::client("InvalidLookupAttributesException", "You can only specify one lookup attribute."));
