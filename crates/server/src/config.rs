@@ -43,6 +43,8 @@ struct RawConfig {
     root_access_key_id: Option<String>,
     root_secret_access_key: Option<String>,
     delivery_interval_seconds: Option<u64>,
+    digest_interval_seconds: Option<u64>,
+    signing_key_rotation_seconds: Option<u64>,
     max_trails_per_region: Option<u32>,
     #[serde(default)]
     history: RawHistory,
@@ -120,6 +122,9 @@ struct RawUser {
     accounts: Vec<String>,
 }
 
+/// Signing keys serve 30 days before the next one takes over.
+const DEFAULT_KEY_ROTATION_SECONDS: u64 = 30 * 24 * 3600;
+
 /// The settings that can come from the environment, by path, with how to read them.
 const ENV_SETTINGS: &[(&str, ValueKind)] = &[
     ("listen", ValueKind::Text),
@@ -128,6 +133,8 @@ const ENV_SETTINGS: &[(&str, ValueKind)] = &[
     ("root_access_key_id", ValueKind::Text),
     ("root_secret_access_key", ValueKind::Text),
     ("delivery_interval_seconds", ValueKind::Integer),
+    ("digest_interval_seconds", ValueKind::Integer),
+    ("signing_key_rotation_seconds", ValueKind::Integer),
     ("max_trails_per_region", ValueKind::Integer),
     ("buckets.retention_days", ValueKind::Integer),
     ("buckets.domain", ValueKind::Text),
@@ -184,6 +191,10 @@ pub struct Config {
     pub users: Vec<UserSpec>,
     /// How long a trail batches events before it writes a log file.
     pub delivery_interval: Duration,
+    /// How long each digest file of a trail with log file validation covers.
+    pub digest_interval: Duration,
+    /// How long a Region's signing key signs before a new one takes over.
+    pub signing_key_rotation: Duration,
     /// CloudTrail's per-Region trail quota.
     pub max_trails_per_region: usize,
     pub buckets: BucketsConfig,
@@ -360,6 +371,14 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     if !(1..=3600).contains(&delivery_interval_seconds) {
         return Err(invalid("delivery_interval_seconds", "must be between 1 and 3600"));
     }
+    let digest_interval_seconds = raw.digest_interval_seconds.unwrap_or(3600);
+    if !(1..=86_400).contains(&digest_interval_seconds) {
+        return Err(invalid("digest_interval_seconds", "must be between 1 and 86400"));
+    }
+    let signing_key_rotation_seconds = raw.signing_key_rotation_seconds.unwrap_or(DEFAULT_KEY_ROTATION_SECONDS);
+    if signing_key_rotation_seconds == 0 {
+        return Err(invalid("signing_key_rotation_seconds", "must be at least 1"));
+    }
     let max_trails_per_region = raw.max_trails_per_region.unwrap_or(5);
     if max_trails_per_region == 0 {
         return Err(invalid("max_trails_per_region", "must be at least 1"));
@@ -425,6 +444,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         tls,
         users,
         delivery_interval: Duration::from_secs(delivery_interval_seconds),
+        digest_interval: Duration::from_secs(digest_interval_seconds),
+        signing_key_rotation: Duration::from_secs(signing_key_rotation_seconds),
         max_trails_per_region: max_trails_per_region as usize,
         buckets,
     })

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod s3;
 pub mod server;
+pub mod signing;
 pub mod sns;
 pub mod state;
 pub mod trails;

@@ -25,6 +25,7 @@ use crate::identity::{self, Identities, RootCredentials, RootOrigin};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::s3::BucketStore;
+use crate::signing::SigningKeys;
 use crate::sns;
 use crate::state::{AppState, Shared};
 use crate::trails::Trails;
@@ -88,6 +89,9 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         path: data_dir.join("sns").display().to_string(),
         detail: error.to_string(),
     })?;
+    let signing_keys = SigningKeys::open(&data_dir, config.signing_key_rotation).map_err(|error| {
+        ServerError::File { path: data_dir.join("signing-keys").display().to_string(), detail: error.to_string() }
+    })?;
     let state = AppState::new(Shared {
         config,
         identities,
@@ -101,6 +105,7 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         topics,
         external_buckets,
         buckets,
+        signing_keys,
     });
     Ok(Opened { state, root, root_origin })
 }

@@ -12,6 +12,7 @@ use crate::identity::Identities;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::s3::BucketStore;
+use crate::signing::SigningKeys;
 use crate::sns;
 use crate::trails::Trails;
 
@@ -39,6 +40,8 @@ pub struct Shared {
     pub external_buckets: ExternalBuckets,
     /// The built-in S3 bucket store under `<data_dir>/buckets`.
     pub buckets: BucketStore,
+    /// The keys that sign digest files and checkpoints (`<data_dir>/signing-keys`).
+    pub signing_keys: SigningKeys,
 }
 
 impl AppState {

@@ -12,7 +12,7 @@ use trailkeeper_core::{LookupKey, ParsedRecord};
 use trailkeeper_store::hot::ScanBounds;
 use trailkeeper_store::{EventKey, HistoryKind};
 
-use super::inputs::deserialize_input;
+use super::inputs::{Timestamp, deserialize_input};
 use super::{Output, token};
 use crate::api::{ApiError, Caller};
 use crate::state::AppState;
@@ -42,28 +42,6 @@ struct AttributeInput {
     key: Option<String>,
     #[serde(rename = "AttributeValue")]
     value: Option<String>,
-}
-
-/// A timestamp as AWS JSON clients send it: epoch seconds, possibly fractional. Some
-/// clients send ISO 8601 text instead, which AWS also accepts.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Timestamp {
-    Seconds(f64),
-    Text(String),
-}
-
-impl Timestamp {
-    fn to_ms(&self, member: &str) -> Result<i64, ApiError> {
-        match self {
-            Timestamp::Seconds(seconds) if seconds.is_finite() && seconds.abs() < 1e13 => {
-                Ok((seconds * 1000.0).round() as i64)
-            }
-            Timestamp::Seconds(_) => Err(ApiError::serialization(format!("{member} is out of range"))),
-            Timestamp::Text(text) => trailkeeper_core::time::parse_event_time(text)
-                .map_err(|error| ApiError::serialization(format!("{member}: {error}"))),
-        }
-    }
 }
 
 /// A validated request.

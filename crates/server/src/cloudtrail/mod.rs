@@ -4,6 +4,7 @@
 
 pub mod inputs;
 pub mod lookup_events;
+pub mod public_keys;
 pub mod token;
 pub mod trail_settings;
 pub mod trails;
@@ -65,6 +66,7 @@ operations! {
     AddTags => Manage,
     RemoveTags => Manage,
     ListTags => Read,
+    ListPublicKeys => Read,
 }
 
 impl Operation {
@@ -123,5 +125,6 @@ pub async fn execute(
         Operation::AddTags => trail_settings::add_tags(state, caller, input).await,
         Operation::RemoveTags => trail_settings::remove_tags(state, caller, input).await,
         Operation::ListTags => trail_settings::list_tags(state, caller, input).await,
+        Operation::ListPublicKeys => public_keys::list_public_keys(state, caller, input).await,
     }
 }
