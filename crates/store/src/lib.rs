@@ -18,6 +18,7 @@ pub mod fsutil;
 pub mod hot;
 pub mod journal;
 mod log;
+pub mod merkle;
 pub mod segment;
 
 use bytes::Bytes;
