@@ -273,6 +273,11 @@ fn verification_names_altered_dropped_and_inserted_events() {
     let dir = tempfile::tempdir().unwrap();
     let sizes = sealed_store(dir.path(), (0..400).map(|id| event(id, 1_000)).collect());
     let id = TreeId::new(ACCOUNTS[0], REGIONS[0]);
+    let log = EventLog::open(dir.path(), log_options()).unwrap();
+    let trees = MerkleTrees::open(dir.path(), log.clone(), options()).unwrap();
+    let head = trees.head(&id);
+    trees.close();
+    log.close();
     let segment = segments_of(dir.path(), &id).remove(0);
     let (mut altered, mut dropped, mut inserted) = (None, None, None);
     rewrite_segment(&segment, |events| {
@@ -287,7 +292,12 @@ fn verification_names_altered_dropped_and_inserted_events() {
         forged.seq += 1;
         forged.event_id = "forged".into();
         inserted = Some(forged.seq);
+        // And one past the end of the log, where no tree would ever take it in.
+        let mut beyond = forged.clone();
+        beyond.seq = 1_000_000;
+        beyond.event_id = "beyond".into();
         events.push(forged);
+        events.push(beyond);
     });
 
     let verification = verify_store(dir.path(), &sizes).unwrap();
@@ -300,14 +310,15 @@ fn verification_names_altered_dropped_and_inserted_events() {
     assert!(findings.iter().any(
         |finding| matches!(finding, Finding::Inserted { seq, event_id, .. } if Some(*seq) == inserted && event_id == "forged")
     ));
-    assert_eq!(findings.len(), 3, "{findings:?}");
+    assert!(
+        findings.iter().any(
+            |finding| matches!(finding, Finding::Inserted { seq: 1_000_000, event_id, .. } if event_id == "beyond")
+        )
+    );
+    assert_eq!(findings.len(), 4, "{findings:?}");
     let tree = verification.trees.iter().find(|tree| tree.id == id).unwrap();
-    let size = sizes[&id][0];
-    let log = EventLog::open(dir.path(), log_options()).unwrap();
-    let trees = MerkleTrees::open(dir.path(), log.clone(), options()).unwrap();
-    assert_ne!(tree.rebuilt_roots.get(&size), Some(&trees.head(&id).root), "the rebuilt root shows it too");
-    trees.close();
-    log.close();
+    assert_eq!(sizes[&id], vec![head.size]);
+    assert_ne!(tree.rebuilt_roots.get(&head.size), Some(&head.root), "the rebuilt root shows it too");
 }
 
 #[test]

@@ -11,7 +11,11 @@
 //! - a leaf whose event is in no segment and no journal file: **dropped**, unless retention
 //!   recorded dropping a segment of that tree whose positions span it (`expired`), and no
 //!   more such leaves are missing than retention dropped;
-//! - a stored event at a position its tree has no leaf for: **inserted**.
+//! - a stored event at a position its tree has no leaf for, or past the end of the log:
+//!   **inserted**.
+//!
+//! Events after the trees' position but within the log (a follower that had not caught up
+//! when the server stopped) are counted as pending: no tree covers them yet.
 //!
 //! The tree files themselves are Trailkeeper's to change too, so the root of the tree
 //! rebuilt from the events is also computed at the sizes the caller asks for (its signed
@@ -155,6 +159,7 @@ pub fn verify_store(root: &Path, sizes: &BTreeMap<TreeId, Vec<u64>>) -> Result<V
         };
         trees.entry(id).or_default().1.segments.push(path);
     }
+    let mut log_end = sealed_through_seq;
     journal::read_only(&root.join("journal"), |entry| {
         if entry.seq <= sealed_through_seq {
             return;
@@ -163,6 +168,7 @@ pub fn verify_store(root: &Path, sizes: &BTreeMap<TreeId, Vec<u64>>) -> Result<V
             .ok()
             .and_then(|event| event.event_id)
             .unwrap_or_default();
+        log_end = log_end.max(entry.seq);
         let id = TreeId::new(entry.event.account_id, entry.event.region);
         trees.entry(id).or_default().1.journal.push((entry.seq, leaf_hash(entry.event.json), event_id));
     })?;
@@ -176,7 +182,8 @@ pub fn verify_store(root: &Path, sizes: &BTreeMap<TreeId, Vec<u64>>) -> Result<V
             .collect();
         let wanted = sizes.get(&id).cloned().unwrap_or_default();
         let tree_dir = id.dir(&merkle_dir);
-        verified.push(verify_tree(root, &tree_dir, id, size, through_seq, sources, &expired_ranges, wanted)?);
+        let positions = Positions { through_seq, log_end };
+        verified.push(verify_tree(root, &tree_dir, id, size, positions, sources, &expired_ranges, wanted)?);
     }
     Ok(Verification { through_seq, trees: verified })
 }
@@ -190,13 +197,37 @@ fn tree_of_segment(root: &Path, path: &Path) -> Option<TreeId> {
     Some(TreeId::new(account_id, region))
 }
 
+/// Where the trees and the log end.
+#[derive(Debug, Clone, Copy)]
+struct Positions {
+    /// Every event at or before this position should be a leaf.
+    through_seq: u64,
+    /// The log's last position, as the manifest and the journal tell it. The log never
+    /// hands out an event past it, so no tree would ever take such an event in.
+    log_end: u64,
+}
+
+impl Positions {
+    /// Whether a stored event at `seq` must be a leaf; `Err(())` for a position the log
+    /// could never have given it.
+    fn expects_leaf(&self, seq: u64) -> Result<bool, ()> {
+        if seq <= self.through_seq {
+            Ok(true)
+        } else if seq <= self.log_end {
+            Ok(false)
+        } else {
+            Err(())
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn verify_tree(
     root: &Path,
     tree_dir: &Path,
     id: TreeId,
     size: u64,
-    through_seq: u64,
+    positions: Positions,
     sources: TreeSources,
     expired_ranges: &[(u64, u64, u64)],
     mut wanted: Vec<u64>,
@@ -215,10 +246,14 @@ fn verify_tree(
             Ok(_) => {
                 for (seq, hash, event_id) in rows {
                     let seq = u64::try_from(seq).unwrap_or(0);
-                    if seq > through_seq {
-                        pending += 1;
-                    } else {
-                        stored.push(StoredLeaf { seq, hash, event_id, location: index });
+                    match positions.expects_leaf(seq) {
+                        Ok(true) => stored.push(StoredLeaf { seq, hash, event_id, location: index }),
+                        Ok(false) => pending += 1,
+                        Err(()) => findings.push(Finding::Inserted {
+                            seq,
+                            event_id: event_id.into(),
+                            location: location.clone(),
+                        }),
                     }
                 }
             }
@@ -229,7 +264,7 @@ fn verify_tree(
     let journal_location = locations.len() as u32;
     locations.push("the journal".to_owned());
     for (seq, hash, event_id) in sources.journal {
-        if seq > through_seq {
+        if seq > positions.through_seq {
             pending += 1;
         } else {
             stored.push(StoredLeaf { seq, hash, event_id: event_id.into(), location: journal_location });
