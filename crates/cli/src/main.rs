@@ -1,9 +1,12 @@
 //! The `trailkeeper` command: `serve` runs the server, `ingest` sends CloudTrail records
-//! to one, `version` says which build this is.
+//! to one, `prove-event` proves one event is in the verifiable log, `verify-store` checks a
+//! stopped server's data directory against its Merkle trees, `version` says which build
+//! this is.
 
 #![allow(clippy::print_stdout)]
 
 mod ingest;
+mod integrity;
 mod serve;
 
 use std::path::PathBuf;
@@ -34,6 +37,13 @@ enum Command {
     },
     /// Send CloudTrail records (.json, .json.gz, .ndjson files, directories of them, or - for stdin).
     Ingest(ingest::IngestArgs),
+    /// Prove that an event is in the verifiable log: fetch its inclusion proof, the signed
+    /// checkpoint and the public key, and check them all here. Exits 1 unless verified.
+    ProveEvent(integrity::ProveEventArgs),
+    /// Rebuild every Merkle tree of a stopped server's data directory from the stored events,
+    /// name every event altered, dropped or inserted, and check every checkpoint. Exits 1 on
+    /// any finding.
+    VerifyStore(integrity::VerifyStoreArgs),
     /// Print the version.
     Version,
 }
@@ -45,6 +55,8 @@ fn main() -> ExitCode {
             serve::serve(trailkeeper_server::config::Overrides { config_file: config, data_dir, listen })
         }
         Command::Ingest(args) => ingest::run(args),
+        Command::ProveEvent(args) => integrity::prove_event(args),
+        Command::VerifyStore(args) => integrity::verify_store(args),
         Command::Version => {
             println!("trailkeeper {}", env!("CARGO_PKG_VERSION"));
             Ok(())
