@@ -20,10 +20,6 @@ use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, UnparsedPublicKey};
 use md5::{Digest, Md5};
 
-/// What CloudTrail writes as a digest's `digestSignatureAlgorithm` and in the
-/// `x-amz-meta-signature-algorithm` metadata.
-pub const SIGNATURE_ALGORITHM: &str = "SHA256withRSA";
-
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
     #[error("signing key store {path}: {source}")]

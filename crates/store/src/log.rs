@@ -96,6 +96,7 @@ pub struct FoundEvent {
 #[derive(Debug, Clone)]
 pub struct LogEntry {
     pub seq: u64,
+    pub event_time_ms: i64,
     pub account_id: String,
     pub region: String,
     pub json: Bytes,
@@ -122,7 +123,7 @@ pub struct LogStats {
 }
 
 /// One segment and the (seq, row) pairs to read from it.
-type SealedRows = (Arc<Segment>, Vec<(u64, u32)>);
+type SealedRows = (Arc<Segment>, Vec<(EventKey, u32)>);
 
 type Done = Box<dyn FnOnce(Result<Vec<AppendOutcome>, StoreError>) + Send>;
 
@@ -537,6 +538,7 @@ impl EventLog {
                     }
                     entries.push(LogEntry {
                         seq: event.seq,
+                        event_time_ms: event.event_time_ms,
                         account_id: event.account_id.clone(),
                         region: event.region.clone(),
                         json: event.json.clone(),
@@ -548,8 +550,9 @@ impl EventLog {
             let row_numbers: Vec<u32> = rows.iter().map(|&(_, row)| row).collect();
             let texts = segment.read_json(&row_numbers, &self.shared.pages)?;
             let meta = segment.meta();
-            entries.extend(rows.iter().zip(texts).map(|(&(seq, _), json)| LogEntry {
-                seq,
+            entries.extend(rows.iter().zip(texts).map(|(&(key, _), json)| LogEntry {
+                seq: key.seq,
+                event_time_ms: key.time_ms,
                 account_id: meta.account_id.clone(),
                 region: meta.region.clone(),
                 json,

@@ -226,16 +226,16 @@ impl Segment {
         Scan { segment: self, kind, lower, upper, source, verify_event_id }
     }
 
-    /// The rows whose log position is in `(after, through]`, as `(seq, row)` in seq order.
-    pub fn rows_in_seq_range(&self, after: u64, through: u64) -> Vec<(u64, u32)> {
+    /// The rows whose log position is in `(after, through]`, as `(key, row)` in seq order.
+    pub fn rows_in_seq_range(&self, after: u64, through: u64) -> Vec<(EventKey, u32)> {
         if self.meta.max_seq <= after || self.meta.min_seq > through {
             return Vec::new();
         }
-        let mut rows: Vec<(u64, u32)> = (0..self.index.row_count())
-            .map(|row| (self.index.key(row).seq, row))
-            .filter(|&(seq, _)| seq > after && seq <= through)
+        let mut rows: Vec<(EventKey, u32)> = (0..self.index.row_count())
+            .map(|row| (self.index.key(row), row))
+            .filter(|&(key, _)| key.seq > after && key.seq <= through)
             .collect();
-        rows.sort_unstable();
+        rows.sort_unstable_by_key(|&(key, _)| key.seq);
         rows
     }
 

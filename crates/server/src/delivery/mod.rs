@@ -14,6 +14,7 @@
 //! writes its own state files under `<data_dir>/trails/delivery/`, and the registry only to
 //! forget logging windows its cursor has passed.
 
+mod digest;
 pub mod sink;
 mod worker;
 
@@ -39,6 +40,10 @@ pub struct DeliveryStatus {
     pub latest_notification_time_ms: Option<i64>,
     pub latest_notification_attempt_ms: Option<i64>,
     pub latest_notification_error: Option<String>,
+    #[serde(default)]
+    pub latest_digest_delivery_time_ms: Option<i64>,
+    #[serde(default)]
+    pub latest_digest_delivery_error: Option<String>,
 }
 
 /// Names one trail's life: a trail deleted and created again under the same name is a
