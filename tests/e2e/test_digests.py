@@ -464,3 +464,34 @@ def test_list_public_keys_answers_as_cloudtrail(server_factory):
         client.list_public_keys(NextToken="anything")
     cli = server.aws("cloudtrail", "list-public-keys", region="eu-central-1").json()
     assert cli["PublicKeyList"][0]["Value"].startswith("MIIBCgKCAQEA"), "the CLI shows the DER key's base64"
+
+
+def test_turning_validation_off_or_deleting_the_trail_closes_the_chain(server_factory):
+    server = server_factory(extra_env={**FAST, "TRAILKEEPER_DIGEST_INTERVAL_SECONDS": "3600"})
+    assert server.aws("s3api", "create-bucket", "--bucket", BUCKET).returncode == 0
+    server.aws(
+        "cloudtrail", "create-trail", "--name", TRAIL, "--s3-bucket-name", BUCKET, "--enable-log-file-validation"
+    ).json()
+    assert server.aws("cloudtrail", "start-logging", "--name", TRAIL).returncode == 0
+    s3 = s3_client(server)
+    ingest_round(server)
+    time.sleep(2.5)
+    # An hour-long period: only closing the chain writes a digest now.
+    assert digest_keys(s3) == []
+    server.aws("cloudtrail", "update-trail", "--name", TRAIL, "--no-enable-log-file-validation").json()
+    first = eventually(lambda: digest_keys(s3), timeout=10, interval=0.3, what="the digest closing the chain")
+    digest, _, _ = read_digest(s3, first[0])
+    assert digest["previousDigestSignature"] is None and digest["logFiles"], "the period's log files"
+
+    server.aws("cloudtrail", "update-trail", "--name", TRAIL, "--enable-log-file-validation").json()
+    ingest_round(server)
+    time.sleep(2.5)
+    assert len(digest_keys(s3)) == 1
+    assert server.aws("cloudtrail", "delete-trail", "--name", TRAIL).returncode == 0
+    keys = eventually(
+        lambda: (found if len(found := digest_keys(s3)) == 2 else None), timeout=10, interval=0.3,
+        what="the final digest of the deleted trail",
+    )
+    final, _, _ = read_digest(s3, keys[-1])
+    assert final["previousDigestSignature"] is None, "validation turned on again started a new chain"
+    assert final["logFiles"], "the log files delivered before the trail was deleted"
