@@ -495,3 +495,35 @@ def test_turning_validation_off_or_deleting_the_trail_closes_the_chain(server_fa
     final, _, _ = read_digest(s3, keys[-1])
     assert final["previousDigestSignature"] is None, "validation turned on again started a new chain"
     assert final["logFiles"], "the log files delivered before the trail was deleted"
+
+
+def test_kill_9_during_delivery_and_digests_leaves_a_valid_chain(server_factory):
+    server = server_factory(extra_env=FAST)
+    assert server.aws("s3api", "create-bucket", "--bucket", BUCKET).returncode == 0
+    server.aws(
+        "cloudtrail", "create-trail", "--name", TRAIL, "--s3-bucket-name", BUCKET, "--enable-log-file-validation"
+    ).json()
+    start = utcnow() - dt.timedelta(seconds=2)
+    assert server.aws("cloudtrail", "start-logging", "--name", TRAIL).returncode == 0
+    for cycle in range(3):
+        for _ in range(4):
+            ingest_round(server, count=20)
+            time.sleep(0.4 + 0.25 * cycle)
+        server.kill()
+        server.start()
+    ingest_round(server)
+    time.sleep(2)
+    assert server.aws("cloudtrail", "stop-logging", "--name", TRAIL).returncode == 0
+    s3 = s3_client(server)
+    stopped_at = utcnow()
+    eventually(lambda: final_digest_written(s3, stopped_at), timeout=20, interval=0.5, what="the final digest")
+
+    result = validate_logs(server, iso(start))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "INVALID" not in result.stdout + result.stderr
+    logs = keys_under(s3, f"AWSLogs/{ACCOUNT_ID}/CloudTrail/us-east-1/")
+    missing = [key for key in logs if f"Log file\ts3://{BUCKET}/{key}\tvalid" not in result.stdout]
+    assert not missing, f"delivered log files that no digest covers: {missing}"
+    # Killed chains go on where they were: one starting digest in all.
+    previous = [read_digest(s3, key)[0]["previousDigestSignature"] for key in digest_keys(s3)]
+    assert previous.count(None) == 1
