@@ -98,6 +98,25 @@ def ingest_round(server, count: int = 3, region: str = "us-east-1") -> list[dict
     return records
 
 
+def start_validating_trail(server) -> dt.datetime:
+    """Creates the bucket and a logging trail with log file validation; returns a start time
+    for validate-logs that is safely before the first digest."""
+    assert server.aws("s3api", "create-bucket", "--bucket", BUCKET).returncode == 0
+    server.aws(
+        "cloudtrail", "create-trail", "--name", TRAIL, "--s3-bucket-name", BUCKET, "--enable-log-file-validation"
+    ).json()
+    start = utcnow() - dt.timedelta(seconds=2)
+    assert server.aws("cloudtrail", "start-logging", "--name", TRAIL).returncode == 0
+    return start
+
+
+def stop_and_wait_for_the_final_digest(server) -> None:
+    assert server.aws("cloudtrail", "stop-logging", "--name", TRAIL).returncode == 0
+    s3 = s3_client(server)
+    stopped_at = utcnow()
+    eventually(lambda: final_digest_written(s3, stopped_at), timeout=20, interval=0.5, what="the final digest")
+
+
 def final_digest_written(s3, stopped_at: dt.datetime) -> bool:
     keys = digest_keys(s3)
     if not keys:
@@ -136,9 +155,7 @@ def chain(module_server_factory):
     time.sleep(2.5)
     ingested += ingest_round(server)
     time.sleep(1.5)
-    assert server.aws("cloudtrail", "stop-logging", "--name", TRAIL).returncode == 0
-    stopped_at = utcnow()
-    eventually(lambda: final_digest_written(s3, stopped_at), timeout=20, interval=0.5, what="the final digest")
+    stop_and_wait_for_the_final_digest(server)
     return {"server": server, "start": iso(start), "ingested": ingested}
 
 
@@ -269,6 +286,18 @@ def keep(path):
     return lambda: path.write_bytes(original)
 
 
+def deleting(key: str):
+    """A change that deletes the object `key` from disk."""
+
+    def change(data_dir):
+        path = object_path(data_dir, BUCKET, key)
+        undo = keep(path)
+        path.unlink()
+        return undo
+
+    return change
+
+
 def chain_files(chain) -> tuple[list[str], dict[str, list[str]]]:
     """The us-east-1 digest keys, oldest first, and the log files each lists."""
     s3 = s3_client(chain["server"])
@@ -276,8 +305,10 @@ def chain_files(chain) -> tuple[list[str], dict[str, list[str]]]:
     return keys, {key: [entry["s3Object"] for entry in read_digest(s3, key)[0]["logFiles"]] for key in keys}
 
 
-def line(kind: str, key: str, verdict: str) -> str:
-    return f"{kind}\ts3://{BUCKET}/{key}\tINVALID: {verdict}"
+def assert_invalid(result: CliResult, kind: str, key: str, verdict: str) -> None:
+    """The CLI failed, naming `key` with this verdict, as it prints it on stderr."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"{kind}\ts3://{BUCKET}/{key}\tINVALID: {verdict}" in result.stderr, result.stderr
 
 
 def test_a_modified_log_file_is_named(chain):
@@ -293,24 +324,16 @@ def test_a_modified_log_file_is_named(chain):
         return undo
 
     result = tampered(chain, change)
-    assert result.returncode == 1
-    assert line("Log file", target, "hash value doesn't match") in result.stderr
+    assert_invalid(result, "Log file", target, "hash value doesn't match")
     assert re.search(r"log files valid, 1/\d+ log files INVALID", result.stdout), result.stdout
 
 
-def test_a_deleted_log_file_is_named(chain):
+@pytest.mark.parametrize("kind", ["Log file", "Digest file"])
+def test_a_deleted_file_is_named(chain, kind):
     keys, logs = chain_files(chain)
-    target = [log for key in keys for log in logs[key]][-1]
-
-    def change(data_dir):
-        path = object_path(data_dir, BUCKET, target)
-        undo = keep(path)
-        path.unlink()
-        return undo
-
-    result = tampered(chain, change)
-    assert result.returncode == 1
-    assert line("Log file", target, "not found") in result.stderr
+    # A log file of the newest digest that lists any; a digest in the middle of the chain.
+    target = [log for key in keys for log in logs[key]][-1] if kind == "Log file" else keys[-3]
+    assert_invalid(tampered(chain, deleting(target)), kind, target, "not found")
 
 
 def test_a_modified_digest_is_named(chain):
@@ -333,24 +356,7 @@ def test_a_modified_digest_is_named(chain):
         stored.save()
         return undo
 
-    result = tampered(chain, change)
-    assert result.returncode == 1
-    assert line("Digest file", target, "signature verification failed") in result.stderr
-
-
-def test_a_deleted_digest_is_named(chain):
-    keys, _ = chain_files(chain)
-    target = keys[-3]
-
-    def change(data_dir):
-        path = object_path(data_dir, BUCKET, target)
-        undo = keep(path)
-        path.unlink()
-        return undo
-
-    result = tampered(chain, change)
-    assert result.returncode == 1
-    assert line("Digest file", target, "not found") in result.stderr
+    assert_invalid(tampered(chain, change), "Digest file", target, "signature verification failed")
 
 
 def test_a_digest_copied_to_another_key_is_named(chain):
@@ -364,9 +370,7 @@ def test_a_digest_copied_to_another_key_is_named(chain):
         copy = copy_object(data_dir, BUCKET, newest, moved)
         return copy.path.unlink
 
-    result = tampered(chain, change)
-    assert result.returncode == 1
-    assert line("Digest file", moved, "has been moved from its original location") in result.stderr
+    assert_invalid(tampered(chain, change), "Digest file", moved, "has been moved from its original location")
 
 
 def test_a_digest_signed_by_an_unknown_key_is_named(chain):
@@ -394,11 +398,8 @@ def test_a_digest_signed_by_an_unknown_key_is_named(chain):
         stored.save()
         return undo
 
-    result = tampered(chain, change)
-    assert result.returncode == 1
-    assert line("Digest file", target, f"public key not found in region us-east-1 for fingerprint {fingerprint}") in (
-        result.stderr
-    )
+    verdict = f"public key not found in region us-east-1 for fingerprint {fingerprint}"
+    assert_invalid(tampered(chain, change), "Digest file", target, verdict)
 
 
 def test_the_chain_is_valid_again_once_every_file_is_back(chain):
@@ -417,19 +418,12 @@ def test_digests_signed_before_a_key_rotation_still_validate(server_factory):
             "TRAILKEEPER_SIGNING_KEY_ROTATION_SECONDS": "3",
         }
     )
-    assert server.aws("s3api", "create-bucket", "--bucket", BUCKET).returncode == 0
-    server.aws(
-        "cloudtrail", "create-trail", "--name", TRAIL, "--s3-bucket-name", BUCKET, "--enable-log-file-validation"
-    ).json()
-    start = utcnow() - dt.timedelta(seconds=2)
-    assert server.aws("cloudtrail", "start-logging", "--name", TRAIL).returncode == 0
+    start = start_validating_trail(server)
     for _ in range(4):
         ingest_round(server, count=2)
         time.sleep(2)
-    assert server.aws("cloudtrail", "stop-logging", "--name", TRAIL).returncode == 0
+    stop_and_wait_for_the_final_digest(server)
     s3 = s3_client(server)
-    stopped_at = utcnow()
-    eventually(lambda: final_digest_written(s3, stopped_at), timeout=20, interval=0.5, what="the final digest")
 
     fingerprints = {read_digest(s3, key)[0]["digestPublicKeyFingerprint"] for key in digest_keys(s3)}
     assert len(fingerprints) >= 2, "the chain spans a rotation"
@@ -468,11 +462,7 @@ def test_list_public_keys_answers_as_cloudtrail(server_factory):
 
 def test_turning_validation_off_or_deleting_the_trail_closes_the_chain(server_factory):
     server = server_factory(extra_env={**FAST, "TRAILKEEPER_DIGEST_INTERVAL_SECONDS": "3600"})
-    assert server.aws("s3api", "create-bucket", "--bucket", BUCKET).returncode == 0
-    server.aws(
-        "cloudtrail", "create-trail", "--name", TRAIL, "--s3-bucket-name", BUCKET, "--enable-log-file-validation"
-    ).json()
-    assert server.aws("cloudtrail", "start-logging", "--name", TRAIL).returncode == 0
+    start_validating_trail(server)
     s3 = s3_client(server)
     ingest_round(server)
     time.sleep(2.5)
@@ -499,12 +489,7 @@ def test_turning_validation_off_or_deleting_the_trail_closes_the_chain(server_fa
 
 def test_kill_9_during_delivery_and_digests_leaves_a_valid_chain(server_factory):
     server = server_factory(extra_env=FAST)
-    assert server.aws("s3api", "create-bucket", "--bucket", BUCKET).returncode == 0
-    server.aws(
-        "cloudtrail", "create-trail", "--name", TRAIL, "--s3-bucket-name", BUCKET, "--enable-log-file-validation"
-    ).json()
-    start = utcnow() - dt.timedelta(seconds=2)
-    assert server.aws("cloudtrail", "start-logging", "--name", TRAIL).returncode == 0
+    start = start_validating_trail(server)
     for cycle in range(3):
         for _ in range(4):
             ingest_round(server, count=20)
@@ -513,10 +498,8 @@ def test_kill_9_during_delivery_and_digests_leaves_a_valid_chain(server_factory)
         server.start()
     ingest_round(server)
     time.sleep(2)
-    assert server.aws("cloudtrail", "stop-logging", "--name", TRAIL).returncode == 0
+    stop_and_wait_for_the_final_digest(server)
     s3 = s3_client(server)
-    stopped_at = utcnow()
-    eventually(lambda: final_digest_written(s3, stopped_at), timeout=20, interval=0.5, what="the final digest")
 
     result = validate_logs(server, iso(start))
     assert result.returncode == 0, result.stdout + result.stderr
