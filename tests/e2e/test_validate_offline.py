@@ -4,16 +4,20 @@ real `aws cloudtrail validate-logs` over the same files served by the restarted 
 A multi-Region trail with log file validation logs for about ten seconds in two Regions
 (log files every second, digests every two), then stops and writes its final digest. On
 the untouched chain both tools print the same stdout, quietly and with --verbose, and exit
-0. With a digest and a log file deleted from the middle of one Region's chain both print
-the same lines and exit 1. With the newest digest deleted, the AWS CLI validates a shorter
-chain and exits 0; Trailkeeper finds the digest its delivery state recorded missing and
-exits 1.
+0. With a digest and a log file deleted from the middle of one Region's chain, and with
+digests and log files tampered every way the AWS CLI tells apart (edited on disk while the
+server is stopped), both print the same stdout and stderr and exit 1. With the newest digest
+deleted, the AWS CLI validates a shorter chain and exits 0; Trailkeeper finds the digest its
+delivery state recorded missing and exits 1.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
+import json
+import struct
 import subprocess
 import time
 from dataclasses import dataclass
@@ -106,14 +110,46 @@ def log_keys(verbose_stdout: str) -> list[str]:
     return [log for _, logs in chain(verbose_stdout) for log in logs]
 
 
+def object_path(server: TrailkeeperServer, key: str):
+    """The built-in bucket store keeps one file per object, named by the SHA-256 of its key:
+    the magic `TKS3OBJ1`, a little-endian u32 header length, the JSON header, the body."""
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return server.data_dir / "buckets" / BUCKET / "objects" / digest[:2] / digest
+
+
 def delete_object(server: TrailkeeperServer, key: str) -> None:
     """Deletes a write-once object behind the server's back, as someone with access to the
-    disk could: one file per object, named by the SHA-256 of its key."""
+    disk could."""
     assert not server.running
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    path = server.data_dir / "buckets" / BUCKET / "objects" / digest[:2] / digest
+    path = object_path(server, key)
     assert path.is_file(), path
     path.unlink()
+
+
+def rewrite_object(server: TrailkeeperServer, key: str, *, body: bytes | None = None,
+                   metadata: dict | None = None, as_key: str | None = None) -> None:
+    """Rewrites a write-once object behind the server's back (the server rebuilds its index
+    from these files when it starts): a new body or user metadata, with the header's size
+    and MD5 made to match, optionally stored under another key."""
+    assert not server.running
+    raw = object_path(server, key).read_bytes()
+    assert raw[:8] == b"TKS3OBJ1"
+    (length,) = struct.unpack("<I", raw[8:12])
+    header = json.loads(raw[12 : 12 + length])
+    body = raw[12 + length :] if body is None else body
+    if metadata is not None:
+        header["metadata"]["user_metadata"] = metadata
+    header["key"] = as_key or key
+    header["size"] = len(body)
+    header["md5"] = hashlib.md5(body).hexdigest()
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    object_path(server, as_key or key).write_bytes(b"TKS3OBJ1" + struct.pack("<I", len(encoded)) + encoded + body)
+
+
+def user_metadata(server: TrailkeeperServer, key: str) -> dict:
+    raw = object_path(server, key).read_bytes()
+    (length,) = struct.unpack("<I", raw[8:12])
+    return json.loads(raw[12 : 12 + length])["metadata"]["user_metadata"]
 
 
 @pytest.fixture
@@ -222,3 +258,50 @@ def test_a_deleted_newest_digest_is_caught_where_the_aws_cli_misses_it(logged_ch
     assert ratio in ours.stdout
     # Everything but the verdict on the deleted digest is the same.
     assert ours.stdout.replace(ratio, f"\n{total - 1}/{total - 1} digest files valid\n") == theirs.stdout
+
+
+def test_tampered_files_get_the_same_lines(logged_chain):
+    """Every kind of tampering the AWS CLI tells apart, digests in one Region and log files
+    in the other, and both tools print the same stdout and stderr, quietly and verbosely."""
+    server, start, end = logged_chain
+    window = ["--trail-arn", ARN, "--start-time", start, "--end-time", end]
+    digests = [key for key, _ in chain(trailkeeper_validate(server, *window, "--verbose").stdout)]
+    assert len(digests) >= 5, digests
+    not_hex = dict(user_metadata(server, digests[0]), signature="zz" * 256)
+    rewrite_object(server, digests[0], metadata=not_hex)  # binascii: Non-hexadecimal digit found
+    rewrite_object(server, digests[1], body=b"not a gzip stream")  # invalid format
+    flipped = dict(user_metadata(server, digests[2]))
+    flipped["signature"] = flipped["signature"][:-1] + ("0" if flipped["signature"][-1] != "0" else "1")
+    rewrite_object(server, digests[2], metadata=flipped)  # signature verification failed
+    rewrite_object(server, digests[4], as_key=digests[3])  # has been moved from its original location
+
+    west = window + ["--region", "eu-west-1"]
+    logs = [log for _, logs in chain(trailkeeper_validate(server, *west, "--verbose").stdout) for log in logs]
+    assert len(logs) >= 3, logs
+    forged = gzip.compress(b'{"Records":[]}')
+    rewrite_object(server, logs[0], body=forged)  # hash value doesn't match
+    rewrite_object(server, logs[1], body=forged + b"appended")  # unexpected data after end of compressed stream
+    rewrite_object(server, logs[2], body=b"plain text")  # invalid format
+
+    cases = [(region, verbose) for region in ("us-east-1", "eu-west-1") for verbose in (False, True)]
+    ours = {
+        (region, verbose): trailkeeper_validate(server, *window, "--region", region, *["--verbose"] * verbose)
+        for region, verbose in cases
+    }
+    server.start()
+    theirs = {
+        (region, verbose): aws_validate(server, *window, *["--verbose"] * verbose, region=region)
+        for region, verbose in cases
+    }
+    for case in cases:
+        assert theirs[case].returncode == 1, (case, theirs[case].stderr)
+        assert ours[case].stderr == theirs[case].stderr, case
+        assert ours[case].stdout == theirs[case].stdout, case
+        assert ours[case].returncode == 1, case
+    east, west_errors = ours[("us-east-1", False)].stderr, ours[("eu-west-1", False)].stderr
+    for key, reason in [(digests[0], "Non-hexadecimal digit found"), (digests[1], "invalid format"), (digests[2], "signature verification failed"),
+                        (digests[3], "has been moved from its original location")]:
+        assert f"Digest file\ts3://{BUCKET}/{key}\tINVALID: {reason}\n\n" in east
+    for key, reason in [(logs[0], "hash value doesn't match"), (logs[1], "unexpected data after end of compressed stream"),
+                        (logs[2], "invalid format")]:
+        assert f"Log file\ts3://{BUCKET}/{key}\tINVALID: {reason}\n\n" in west_errors

@@ -3,8 +3,8 @@
 //! The AWS CLI is Python: it inflates a digest in one call (a truncated stream is an error,
 //! bytes after the end are ignored) and a log file as a stream (a truncated stream just
 //! yields less, bytes after the end are "unexpected data"); it verifies with python-rsa,
-//! which reports a signature larger than the key's modulus with its own message; and a
-//! value of an unexpected JSON type fails with Python's `TypeError` text. Each is followed
+//! which takes the signature modulo the key's modulus; and a value of an unexpected JSON
+//! type fails with Python's `TypeError` text. Each is followed
 //! here, so that a tampered file gets the same line from both tools.
 
 use flate2::{Decompress, FlushDecompress, Status};
@@ -137,7 +137,7 @@ pub(super) fn verify_digest(
         hex::encode(Sha256::digest(inflated)),
     );
     let signature = unhexlify(signature_hex)?;
-    key.verify(to_sign.as_bytes(), &signature)
+    if key.verify(to_sign.as_bytes(), &signature) { Ok(()) } else { Err("signature verification failed".to_owned()) }
 }
 
 /// `binascii.unhexlify` with its error messages.
@@ -179,20 +179,35 @@ impl<'a> Pkcs1PublicKey<'a> {
         Some(Pkcs1PublicKey { der: &der[..sequence_length], modulus: strip_leading_zeros(modulus) })
     }
 
-    /// python-rsa's `verify`: a signature whose value exceeds the modulus fails with its
-    /// `OverflowError` text; any other mismatch, including a signature that is not exactly
-    /// as long as the modulus, is "signature verification failed".
-    fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), String> {
-        let value = strip_leading_zeros(signature);
-        if (value.len(), value) > (self.modulus.len(), self.modulus) {
-            return Err(format!("The message {} is too long for n={}", decimal(value), decimal(self.modulus)));
+    /// python-rsa's `verify`: the signature must be exactly as long as the modulus, and is
+    /// taken modulo the modulus before it is checked (python-rsa computes `s^e mod n` for
+    /// any `s`), so a signature plus the modulus verifies as the signature does.
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        if signature.len() != self.modulus.len() {
+            return false;
         }
-        if signature.len() == self.modulus.len() && signing::verify(self.der, message, signature) {
-            Ok(())
-        } else {
-            Err("signature verification failed".to_owned())
+        let reduced = reduce(signature, self.modulus);
+        signing::verify(self.der, message, &reduced)
+    }
+}
+
+/// `value mod modulus`, for a value as long as the (non-zero) modulus, big-endian and as
+/// long as the modulus. The value is less than 256 times the modulus, and less than twice
+/// it for any real RSA key (whose top bit is set), so subtracting is quick.
+fn reduce(value: &[u8], modulus: &[u8]) -> Vec<u8> {
+    let mut value = value.to_vec();
+    while value.as_slice() >= modulus {
+        let mut borrow = 0i16;
+        for index in (0..value.len()).rev() {
+            let mut digit = i16::from(value[index]) - i16::from(modulus[index]) - borrow;
+            borrow = i16::from(digit < 0);
+            if digit < 0 {
+                digit += 256;
+            }
+            value[index] = digit as u8;
         }
     }
+    value
 }
 
 /// One DER element at the start of `bytes`: its tag, its contents, and its whole length.
@@ -216,30 +231,6 @@ fn read_tlv(bytes: &[u8]) -> Option<(u8, &[u8], usize)> {
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let zeros = bytes.iter().take_while(|&&byte| byte == 0).count();
     &bytes[zeros..]
-}
-
-/// A big-endian unsigned integer in decimal, as Python's `%i` prints it.
-fn decimal(big_endian: &[u8]) -> String {
-    // Base 10^9 limbs, least significant first.
-    let mut limbs: Vec<u32> = Vec::new();
-    for &byte in big_endian {
-        let mut carry = u64::from(byte);
-        for limb in &mut limbs {
-            let value = u64::from(*limb) * 256 + carry;
-            *limb = (value % 1_000_000_000) as u32;
-            carry = value / 1_000_000_000;
-        }
-        while carry > 0 {
-            limbs.push((carry % 1_000_000_000) as u32);
-            carry /= 1_000_000_000;
-        }
-    }
-    let Some((most, rest)) = limbs.split_last() else { return "0".to_owned() };
-    let mut text = most.to_string();
-    for limb in rest.iter().rev() {
-        text.push_str(&format!("{limb:09}"));
-    }
-    text
 }
 
 /// What the AWS CLI decides about one log file's bytes.
@@ -343,16 +334,28 @@ mod tests {
         assert_eq!(unhexlify("0aFF"), Ok(vec![0x0a, 0xff]));
     }
 
-    #[test]
-    fn prints_big_integers_in_decimal() {
-        assert_eq!(decimal(&[]), "0");
-        assert_eq!(decimal(&[1, 0]), "256");
-        assert_eq!(decimal(&[0xff; 8]), u64::MAX.to_string());
-        assert_eq!(decimal(&[0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), "79228162514264337593543950336", "2^96");
+    /// Big-endian `a + b` for equal lengths, one byte longer when it carries.
+    fn add(a: &[u8], b: &[u8]) -> Vec<u8> {
+        let mut sum = vec![0u8; a.len()];
+        let mut carry = 0u16;
+        for index in (0..a.len()).rev() {
+            let digit = u16::from(a[index]) + u16::from(b[index]) + carry;
+            sum[index] = (digit & 0xff) as u8;
+            carry = digit >> 8;
+        }
+        if carry > 0 {
+            sum.insert(0, 1);
+        }
+        sum
     }
 
-    /// 2^2048 - 1, as Python prints it.
-    const MAX_2048: &str = "32317006071311007300714876688669951960444102669715484032130345427524655138867890893197201411522913463688717960921898019494119559150490921095088152386448283120630877367300996091750197750389652106796057638384067568276792218642619756161838094338476170470581645852036305042887575891541065808607552399123930385521914333389668342420684974786564569494856176035326322058077805659331026192708460314150258592864177116725943603718461857357598351152301645904403697613233287231227125684710820209725157101726931323469678542580656697935045997268352998638215525166389437335543602135433229604645318478604952148193555853611059596230655";
+    #[test]
+    fn reduces_a_signature_as_python_rsa_does() {
+        assert_eq!(reduce(&[0x12, 0x34], &[0x80, 0x00]), [0x12, 0x34], "below the modulus");
+        assert_eq!(reduce(&[0x80, 0x00], &[0x80, 0x00]), [0x00, 0x00]);
+        assert_eq!(reduce(&[0xff, 0x01], &[0x80, 0x02]), [0x7e, 0xff], "with a borrow");
+        assert_eq!(reduce(&[0xff, 0xff], &[0x01, 0x00]), [0x00, 0xff], "many times the modulus");
+    }
 
     #[test]
     fn verifies_with_python_rsa_rules() {
@@ -362,13 +365,18 @@ mod tests {
         let public = Pkcs1PublicKey::parse(key.public_key_der()).unwrap();
         assert_eq!(public.modulus.len(), 256);
         let signature = key.sign(b"message").unwrap();
-        assert_eq!(public.verify(b"message", &signature), Ok(()));
-        assert_eq!(public.verify(b"massage", &signature), Err("signature verification failed".to_owned()));
+        assert!(public.verify(b"message", &signature));
+        assert!(!public.verify(b"massage", &signature));
         let mut padded = vec![0u8];
         padded.extend_from_slice(&signature);
-        assert_eq!(public.verify(b"message", &padded), Err("signature verification failed".to_owned()), "length");
-        let too_big = public.verify(b"message", &[0xff; 256]).unwrap_err();
-        assert_eq!(too_big, format!("The message {} is too long for n={}", MAX_2048, decimal(public.modulus)));
+        assert!(!public.verify(b"message", &padded), "one byte longer than the modulus");
+        assert!(!public.verify(b"message", &[0xff; 256]), "above the modulus: reduced, and wrong");
+        // The same signature plus the modulus, when it fits in 256 bytes, is the same value
+        // modulo the modulus: python-rsa accepts it.
+        let plus_modulus = add(&signature, public.modulus);
+        if plus_modulus.len() == 256 {
+            assert!(public.verify(b"message", &plus_modulus));
+        }
         assert!(Pkcs1PublicKey::parse(b"\x30\x03\x02\x01\x01").is_none(), "one integer only");
         assert!(Pkcs1PublicKey::parse(b"junk").is_none());
 
