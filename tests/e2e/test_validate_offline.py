@@ -62,6 +62,21 @@ def trailkeeper_validate(server: TrailkeeperServer, *args: str) -> Run:
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
+def trailkeeper_validate_online(server: TrailkeeperServer, *args: str) -> Run:
+    """`trailkeeper validate-logs --endpoint-url <the server> ...`, with the AWS keys in the
+    environment: the same walk over the server's CloudTrail and S3 APIs."""
+    env = clean_env()
+    env.update({"AWS_ACCESS_KEY_ID": IMPORTER.access_key_id, "AWS_SECRET_ACCESS_KEY": IMPORTER.secret_access_key})
+    proc = subprocess.run(
+        [trailkeeper_bin(), "validate-logs", "--endpoint-url", server.endpoint, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
 def aws_validate(server: TrailkeeperServer, *args: str, region: str = "us-east-1") -> Run:
     """`aws --region <region> cloudtrail validate-logs ...` pointed at the server through the
     per-service endpoint variables: `--endpoint-url` would reach CloudTrail only, not S3.
@@ -204,11 +219,24 @@ def test_the_same_verdicts_and_output_as_the_aws_cli(logged_chain):
         for region in ("us-east-1", "eu-west-1")
         for verbose in (False, True)
     }
+    online = {
+        (region, verbose): trailkeeper_validate_online(server, *window, "--region", region, *["--verbose"] * verbose)
+        for region, verbose in ours
+    }
     for case, run in ours.items():
         assert theirs[case].returncode == 0, (case, theirs[case].stderr)
         assert (run.returncode, run.stderr) == (0, ""), (case, run.stderr)
         assert run.stdout == theirs[case].stdout, case
         assert theirs[case].stderr == "", case
+        assert (online[case].returncode, online[case].stdout, online[case].stderr) == (0, run.stdout, ""), case
+
+    # A trail that does not exist: the AWS CLI's exception, its message and exit code 255.
+    missing = ["--trail-arn", ARN + "-gone", "--start-time", start, "--end-time", end]
+    failed = [trailkeeper_validate_online(server, *missing), aws_validate(server, *missing)]
+    server.stop()
+    failed.append(trailkeeper_validate(server, *missing))
+    for run in failed:
+        assert (run.returncode, run.stdout, run.stderr) == (255, "", f"\nA trail could not be found for {ARN}-gone\n")
 
     # The chain is real: several digests per Region, each listing log files, all valid.
     for region in ("us-east-1", "eu-west-1"):
@@ -248,8 +276,10 @@ def test_a_deleted_newest_digest_is_caught_where_the_aws_cli_misses_it(logged_ch
     ours = trailkeeper_validate(server, *window)
     server.start()
     theirs = aws_validate(server, *window)
+    online = trailkeeper_validate_online(server, *window)
 
     total = len(digests)
+    assert (online.returncode, online.stdout, online.stderr) == (0, theirs.stdout, ""), "online, no record to hold to"
     assert theirs.returncode == 0 and theirs.stderr == "", "the AWS CLI sees a shorter chain, all valid"
     assert f"\n{total - 1}/{total - 1} digest files valid\n" in theirs.stdout
     assert ours.returncode == 1
@@ -293,11 +323,17 @@ def test_tampered_files_get_the_same_lines(logged_chain):
         (region, verbose): aws_validate(server, *window, *["--verbose"] * verbose, region=region)
         for region, verbose in cases
     }
+    online = {
+        (region, verbose): trailkeeper_validate_online(server, *window, "--region", region, *["--verbose"] * verbose)
+        for region, verbose in cases
+    }
     for case in cases:
         assert theirs[case].returncode == 1, (case, theirs[case].stderr)
         assert ours[case].stderr == theirs[case].stderr, case
         assert ours[case].stdout == theirs[case].stdout, case
         assert ours[case].returncode == 1, case
+        assert (online[case].returncode, online[case].stdout, online[case].stderr) == (
+            1, theirs[case].stdout, theirs[case].stderr), case
     east, west_errors = ours[("us-east-1", False)].stderr, ours[("eu-west-1", False)].stderr
     for key, reason in [(digests[0], "Non-hexadecimal digit found"), (digests[1], "invalid format"), (digests[2], "signature verification failed"),
                         (digests[3], "has been moved from its original location")]:

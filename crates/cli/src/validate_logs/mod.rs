@@ -1,10 +1,13 @@
-//! `trailkeeper validate-logs`: `aws cloudtrail validate-logs` offline, over a data
-//! directory. Same arguments, same verdicts, same lines on stdout and stderr, same exit
-//! codes (0 all valid, 1 anything invalid, 255 when it cannot run), and one check more:
-//! the newest digest the trail's delivery state records must still be in the bucket.
+//! `trailkeeper validate-logs`: `aws cloudtrail validate-logs` offline over a data
+//! directory, or over a running server's APIs. Same arguments, same verdicts, same lines on
+//! stdout and stderr, same exit codes (0 all valid, 1 anything invalid, 255 when it cannot
+//! run), and offline one check more: the newest digest the trail's delivery state records
+//! must still be in the bucket.
 //!
 //! The walk and the report are `trailkeeper_server::validation`; this module only reads
-//! the arguments, opens the data directory and picks the exit code.
+//! the arguments, opens the source and picks the exit code.
+
+mod server_source;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -13,14 +16,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use trailkeeper_server::validation::{
-    DataDirSource, Report, TrailArn, ValidationError, ValidationRequest, parse_date, validate,
+    DataDirSource, DigestSource, Report, TrailArn, ValidationError, ValidationRequest, parse_date, validate,
 };
+
+use self::server_source::ServerSource;
 
 #[derive(Args)]
 pub struct ValidateLogsArgs {
-    /// The data directory to read; the server may be running or stopped.
-    #[arg(long, env = "TRAILKEEPER_DATA_DIR", default_value = "./trailkeeper-data")]
-    data_dir: PathBuf,
+    /// The data directory to read; the server may be running or stopped [default: ./trailkeeper-data].
+    #[arg(long, conflicts_with = "endpoint_url")]
+    data_dir: Option<PathBuf>,
+    /// Validate over a running server's CloudTrail and S3 APIs instead, signed with the
+    /// credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+    #[arg(long)]
+    endpoint_url: Option<String>,
     /// The ARN of the trail to validate.
     #[arg(long)]
     trail_arn: String,
@@ -74,13 +83,37 @@ fn validate_logs(args: ValidateLogsArgs) -> Result<bool, String> {
     }
     let trail = TrailArn::parse(&args.trail_arn)?;
     let source_region = args.region.clone().unwrap_or_else(|| trail.home_region.clone());
-    let (mut source, found) =
-        DataDirSource::open(&args.data_dir, &args.trail_arn, &source_region).map_err(|error| error.to_string())?;
+    let not_found = || format!("A trail could not be found for {}", args.trail_arn);
     // As in the AWS CLI, --s3-prefix counts only with --s3-bucket; otherwise both are the trail's.
-    let (bucket, prefix) = match (args.s3_bucket, &found.trail) {
-        (Some(bucket), _) => (bucket, args.s3_prefix),
+    let given = args.s3_bucket.clone().map(|bucket| (bucket, args.s3_prefix.clone()));
+    let request = |bucket, prefix, newest_written| ValidationRequest {
+        account_id: args.account_id.clone().unwrap_or_else(|| trail.account_id.clone()),
+        trail: trail.clone(),
+        source_region: source_region.clone(),
+        bucket,
+        prefix,
+        start_ms,
+        end_ms,
+        newest_written,
+    };
+    if let Some(endpoint) = &args.endpoint_url {
+        let mut source = ServerSource::new(endpoint, &source_region).map_err(|error| error.to_string())?;
+        let (bucket, prefix) = match given {
+            Some(given) => given,
+            None => {
+                let found = source.find_trail(&args.trail_arn).map_err(|error| error.message)?;
+                found.map(|found| (found.bucket, found.prefix)).ok_or_else(not_found)?
+            }
+        };
+        return validate_from(&mut source, &request(bucket, prefix, None), args.verbose);
+    }
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| PathBuf::from("./trailkeeper-data"));
+    let (mut source, found) =
+        DataDirSource::open(&data_dir, &args.trail_arn, &source_region).map_err(|error| error.to_string())?;
+    let (bucket, prefix) = match (given, &found.trail) {
+        (Some(given), _) => given,
         (None, Some(trail)) => (trail.s3_bucket_name.clone(), trail.s3_key_prefix.clone()),
-        (None, None) => return Err(format!("A trail could not be found for {}", args.trail_arn)),
+        (None, None) => return Err(not_found()),
     };
     if let Some(error) = &found.state_error {
         let _ = writeln!(
@@ -88,18 +121,14 @@ fn validate_logs(args: ValidateLogsArgs) -> Result<bool, String> {
             "warning: {error}; a deleted newest digest cannot be told from the end of the chain"
         );
     }
-    let request = ValidationRequest {
-        account_id: args.account_id.unwrap_or_else(|| trail.account_id.clone()),
-        trail,
-        source_region,
-        bucket,
-        prefix,
-        start_ms,
-        end_ms,
-        newest_written: found.newest_written,
-    };
-    let mut report = Report::new(std::io::stdout().lock(), std::io::stderr().lock(), args.verbose, (start_ms, end_ms));
-    match validate(&mut source, &request, &mut report) {
+    validate_from(&mut source, &request(bucket, prefix, found.newest_written), args.verbose)
+}
+
+/// Validates and reports on stdout and stderr; `Ok(true)` when every file is valid.
+fn validate_from<S: DigestSource>(source: &mut S, request: &ValidationRequest, verbose: bool) -> Result<bool, String> {
+    let (start_ms, end_ms) = (request.start_ms, request.end_ms);
+    let mut report = Report::new(std::io::stdout().lock(), std::io::stderr().lock(), verbose, (start_ms, end_ms));
+    match validate(source, request, &mut report) {
         Ok(()) => Ok(!report.found_invalid()),
         Err(ValidationError::Aborted(message)) => Err(message),
         Err(error @ ValidationError::Output(_)) => Err(error.to_string()),
