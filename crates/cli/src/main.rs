@@ -1,10 +1,12 @@
 //! The `trailkeeper` command: `serve` runs the server, `ingest` sends CloudTrail records
-//! to one, `version` says which build this is.
+//! to one, `validate-logs` checks a trail's digest and log files offline, `version` says
+//! which build this is.
 
 #![allow(clippy::print_stdout)]
 
 mod ingest;
 mod serve;
+mod validate_logs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +36,9 @@ enum Command {
     },
     /// Send CloudTrail records (.json, .json.gz, .ndjson files, directories of them, or - for stdin).
     Ingest(ingest::IngestArgs),
+    /// Validate a trail's log files with its digest files, as `aws cloudtrail validate-logs`
+    /// does, offline over a data directory (exit code 0 all valid, 1 anything invalid).
+    ValidateLogs(validate_logs::ValidateLogsArgs),
     /// Print the version.
     Version,
 }
@@ -45,6 +50,8 @@ fn main() -> ExitCode {
             serve::serve(trailkeeper_server::config::Overrides { config_file: config, data_dir, listen })
         }
         Command::Ingest(args) => ingest::run(args),
+        // Its exit codes are the AWS CLI's, and its errors are printed as the AWS CLI prints them.
+        Command::ValidateLogs(args) => return validate_logs::run(args),
         Command::Version => {
             println!("trailkeeper {}", env!("CARGO_PKG_VERSION"));
             Ok(())

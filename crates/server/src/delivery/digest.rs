@@ -32,6 +32,19 @@ pub(super) struct DigestState {
     /// Per Region: the log files delivered this period and the last digest written.
     pub regions: BTreeMap<String, RegionChain>,
     pub pending: Option<PendingCut>,
+    /// Per Region, the newest digest written, kept when its chain closes and when a new one
+    /// opens, until a newer digest replaces it: what offline validators hold the bucket to,
+    /// as a deleted newest digest leaves no trace in the bucket itself.
+    #[serde(default)]
+    pub last_written: BTreeMap<String, DigestLocation>,
+}
+
+/// Where a digest file was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigestLocation {
+    pub bucket: String,
+    pub key: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +77,21 @@ pub(super) struct SignedDigest {
 }
 
 impl DigestState {
+    /// The newest digest written in each Region, for this chain or an earlier one. Cursor
+    /// files from before `last_written` existed know only an open chain's previous digest.
+    pub fn newest_digests(&self) -> BTreeMap<String, DigestLocation> {
+        let mut newest = self.last_written.clone();
+        for (region, chain) in &self.regions {
+            if let (false, Some(previous)) = (newest.contains_key(region), &chain.previous) {
+                newest.insert(
+                    region.clone(),
+                    DigestLocation { bucket: previous.bucket.clone(), key: previous.key.clone() },
+                );
+            }
+        }
+        newest
+    }
+
     /// Starts a chain at `now_ms` (a starting digest: no previous digest in any Region).
     pub fn open(&mut self, trail: &Trail, now_ms: i64) {
         self.period_start_ms = Some(whole_seconds(now_ms));
@@ -87,6 +115,8 @@ impl DigestState {
     /// Moves the chain past a written round.
     pub fn commit(&mut self, cut: &PendingCut, written: Vec<(String, PreviousDigest)>) {
         for (region, previous) in written {
+            let location = DigestLocation { bucket: previous.bucket.clone(), key: previous.key.clone() };
+            self.last_written.insert(region.clone(), location);
             let chain = self.regions.entry(region).or_default();
             chain.log_files.clear();
             chain.previous = Some(previous);
@@ -172,4 +202,79 @@ pub(super) fn log_file_entry(
 
 pub(super) fn whole_seconds(ms: i64) -> i64 {
     ms - ms.rem_euclid(1000)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn trail() -> Trail {
+        Trail {
+            name: "t".into(),
+            account_id: "123456789012".into(),
+            home_region: "us-east-1".into(),
+            s3_bucket_name: "b".into(),
+            s3_key_prefix: None,
+            sns_topic_name: None,
+            sns_topic_arn: None,
+            include_global_service_events: true,
+            is_multi_region_trail: false,
+            log_file_validation_enabled: true,
+            event_selectors: None,
+            advanced_event_selectors: None,
+            insight_selectors: Vec::new(),
+            tags: Vec::new(),
+            logging: Vec::new(),
+            start_logging_time_ms: None,
+            stop_logging_time_ms: None,
+            created_ms: 0,
+        }
+    }
+
+    fn written(key: &str) -> Vec<(String, PreviousDigest)> {
+        let previous =
+            PreviousDigest { bucket: "b".into(), key: key.into(), hash: "00".repeat(32), signature: "11".repeat(256) };
+        vec![("us-east-1".to_owned(), previous)]
+    }
+
+    fn location(key: &str) -> BTreeMap<String, DigestLocation> {
+        BTreeMap::from([("us-east-1".to_owned(), DigestLocation { bucket: "b".into(), key: key.into() })])
+    }
+
+    #[test]
+    fn remembers_the_newest_digest_after_its_chain_closes_and_a_new_one_opens() {
+        let mut state = DigestState::default();
+        assert!(state.newest_digests().is_empty());
+        state.open(&trail(), 1_000);
+        let cut = PendingCut { end_ms: 5_000, keys: BTreeMap::new(), closing: false };
+        state.commit(&cut, written("first"));
+        assert_eq!(state.newest_digests(), location("first"));
+
+        let closing = PendingCut { end_ms: 9_000, keys: BTreeMap::new(), closing: true };
+        state.commit(&closing, written("final"));
+        assert!(state.regions.is_empty(), "the chain is closed");
+        assert_eq!(state.newest_digests(), location("final"));
+
+        state.open(&trail(), 20_000);
+        assert!(state.regions.values().all(|chain| chain.previous.is_none()), "a new chain starts unchained");
+        assert_eq!(state.newest_digests(), location("final"), "until the new chain writes a digest");
+        let cut = PendingCut { end_ms: 25_000, keys: BTreeMap::new(), closing: false };
+        state.commit(&cut, written("restarted"));
+        assert_eq!(state.newest_digests(), location("restarted"));
+    }
+
+    #[test]
+    fn reads_the_open_chain_of_state_written_before_the_record_existed() {
+        let mut state = DigestState::default();
+        state.open(&trail(), 1_000);
+        let cut = PendingCut { end_ms: 5_000, keys: BTreeMap::new(), closing: false };
+        state.commit(&cut, written("first"));
+        state.last_written.clear();
+        let json = serde_json::to_value(&state).unwrap();
+        let mut old = json.as_object().unwrap().clone();
+        old.remove("last_written");
+        let state: DigestState = serde_json::from_value(serde_json::Value::Object(old)).unwrap();
+        assert_eq!(state.newest_digests(), location("first"));
+    }
 }

@@ -18,7 +18,7 @@ use trailkeeper_store::fsutil::write_atomic;
 use trailkeeper_store::{EventLog, LogEntry};
 
 use super::digest::{DigestState, PendingCut, log_file_entry, sign_digest, whole_seconds};
-use super::{DeliveryStatus, MAX_BATCH_BYTES, TrailKey, batch_seed, round_interval, sink};
+use super::{DeliveryStateError, DeliveryStatus, MAX_BATCH_BYTES, TrailKey, batch_seed, round_interval, sink};
 use crate::api::now_ms;
 use crate::state::AppState;
 use crate::trails::Trail;
@@ -48,12 +48,28 @@ pub(super) struct CursorFile {
 }
 
 impl CursorFile {
-    pub(super) fn load(path: &Path, key: &TrailKey) -> Option<CursorFile> {
-        let bytes = std::fs::read(path).ok()?;
+    /// Reads the state file: `None` when there is none for this trail.
+    pub(super) fn read(path: &Path, key: &TrailKey) -> Result<Option<CursorFile>, DeliveryStateError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(DeliveryStateError::Read { path: path.to_owned(), source }),
+        };
         let file: CursorFile = serde_json::from_slice(&bytes)
+            .map_err(|error| DeliveryStateError::Unreadable { path: path.to_owned(), detail: error.to_string() })?;
+        Ok((file.trail_arn == key.arn && file.created_ms == key.created_ms).then_some(file))
+    }
+
+    pub(super) fn digests(&self) -> &DigestState {
+        &self.digests
+    }
+
+    /// The state file, or `None` when there is none or it cannot be read (logged).
+    pub(super) fn load(path: &Path, key: &TrailKey) -> Option<CursorFile> {
+        CursorFile::read(path, key)
             .inspect_err(|error| tracing::error!(path = %path.display(), %error, "unreadable delivery state"))
-            .ok()?;
-        (file.trail_arn == key.arn && file.created_ms == key.created_ms).then_some(file)
+            .ok()
+            .flatten()
     }
 }
 
@@ -424,9 +440,10 @@ impl Worker {
         let wanted = trail.log_file_validation_enabled && trail.is_logging();
         let Some(start) = self.file.digests.period_start_ms else {
             if wanted {
+                let before = self.file.digests.clone();
                 self.file.digests.open(trail, now);
                 if let Err(error) = self.save().await {
-                    self.file.digests = DigestState::default();
+                    self.file.digests = before;
                     self.failed(Failure::Digest, error);
                 }
             }
