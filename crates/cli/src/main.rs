@@ -1,13 +1,14 @@
 //! The `trailkeeper` command: `serve` runs the server, `ingest` sends CloudTrail records
-//! to one, `prove-event` proves one event is in the verifiable log, `verify-store` checks a
-//! stopped server's data directory against its Merkle trees, `version` says which build
-//! this is.
+//! to one, `validate-logs` checks a trail's digest and log files offline, `prove-event`
+//! proves one event is in the verifiable log, `verify-store` checks a stopped server's
+//! data directory against its Merkle trees, `version` says which build this is.
 
 #![allow(clippy::print_stdout)]
 
 mod ingest;
 mod integrity;
 mod serve;
+mod validate_logs;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +38,9 @@ enum Command {
     },
     /// Send CloudTrail records (.json, .json.gz, .ndjson files, directories of them, or - for stdin).
     Ingest(ingest::IngestArgs),
+    /// Validate a trail's log files with its digest files, as `aws cloudtrail validate-logs`
+    /// does, offline over a data directory (exit code 0 all valid, 1 anything invalid).
+    ValidateLogs(validate_logs::ValidateLogsArgs),
     /// Prove that an event is in the verifiable log: fetch its inclusion proof, the signed
     /// checkpoint and the public key, and check them all here. Exits 1 unless verified.
     ProveEvent(integrity::ProveEventArgs),
@@ -55,6 +59,8 @@ fn main() -> ExitCode {
             serve::serve(trailkeeper_server::config::Overrides { config_file: config, data_dir, listen })
         }
         Command::Ingest(args) => ingest::run(args),
+        // Its exit codes are the AWS CLI's, and its errors are printed as the AWS CLI prints them.
+        Command::ValidateLogs(args) => return validate_logs::run(args),
         Command::ProveEvent(args) => integrity::prove_event(args),
         Command::VerifyStore(args) => integrity::verify_store(args),
         Command::Version => {

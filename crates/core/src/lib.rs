@@ -6,6 +6,7 @@
 //! numbers. Callers pass in what the outside world knows (the time, a fresh event ID).
 
 pub mod checkpoint;
+pub mod digest;
 pub mod json;
 pub mod logfile;
 pub mod lookup;

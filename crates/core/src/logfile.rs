@@ -35,16 +35,22 @@ impl LogFileName<'_> {
         let minute_of_day = self.delivered_ms.rem_euclid(86_400_000) / 60_000;
         let (year, month, day) = civil_from_days(days);
         let (hour, minute) = (minute_of_day / 60, minute_of_day % 60);
-        let prefix = match self.prefix {
-            Some(prefix) if !prefix.is_empty() => format!("{}/", prefix.trim_end_matches('/')),
-            _ => String::new(),
-        };
+        let prefix = key_prefix(self.prefix);
         let (account, region) = (self.account_id, self.region);
         format!(
             "{prefix}AWSLogs/{account}/CloudTrail/{region}/{year:04}/{month:02}/{day:02}/\
              {account}_CloudTrail_{region}_{year:04}{month:02}{day:02}T{hour:02}{minute:02}Z_{}.json.gz",
             unique_part(self.seed)
         )
+    }
+}
+
+/// A trail's `S3KeyPrefix` as it starts an object key: with one trailing slash, or
+/// nothing when there is no prefix.
+pub fn key_prefix(prefix: Option<&str>) -> String {
+    match prefix {
+        Some(prefix) if !prefix.is_empty() => format!("{}/", prefix.trim_end_matches('/')),
+        _ => String::new(),
     }
 }
 

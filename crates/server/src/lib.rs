@@ -22,4 +22,5 @@ pub mod signing;
 pub mod sns;
 pub mod state;
 pub mod trails;
+pub mod validation;
 pub mod xml;

@@ -20,10 +20,6 @@ use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, UnparsedPublicKey};
 use md5::{Digest, Md5};
 
-/// What CloudTrail writes as a digest's `digestSignatureAlgorithm` and in the
-/// `x-amz-meta-signature-algorithm` metadata.
-pub const SIGNATURE_ALGORITHM: &str = "SHA256withRSA";
-
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
     #[error("signing key store {path}: {source}")]
@@ -112,23 +108,9 @@ impl SigningKeys {
             let Some(region) = region_dir.file_name().and_then(|name| name.to_str()).map(str::to_owned) else {
                 continue;
             };
-            let mut keys = Vec::new();
-            for path in read_dir(&region_dir)? {
-                let Some(valid_from_ms) = path
-                    .file_name()
-                    .and_then(|name| name.to_str())
-                    .and_then(|name| name.strip_suffix(".pk8"))
-                    .and_then(|stem| stem.parse::<i64>().ok())
-                else {
-                    continue;
-                };
-                let der = fs::read(&path).map_err(|source| SigningError::Io { path: path.clone(), source })?;
-                let pair = KeyPair::from_pkcs8(&der).map_err(|_| SigningError::BadKey { path: path.clone() })?;
-                keys.push(Arc::new(SigningKey::new(pair, valid_from_ms)));
-            }
-            keys.sort_by_key(|key| key.valid_from_ms);
+            let keys = load_region(&region_dir)?;
             if !keys.is_empty() {
-                regions.insert(region, keys);
+                regions.insert(region, keys.into_iter().map(Arc::new).collect());
             }
         }
         Ok(SigningKeys { dir, rotation, regions: Mutex::new(regions) })
@@ -193,6 +175,49 @@ impl SigningKeys {
         write_private(&region_dir.join(format!("{valid_from_ms}.pk8")), der.as_ref())?;
         Ok(SigningKey::new(pair, valid_from_ms))
     }
+}
+
+/// The public keys of `region` stored under `data_dir`, oldest first, read without creating
+/// or changing anything: for verifiers that read a data directory offline. A key's validity
+/// ends where the next one starts; the newest key's end is open (`i64::MAX`), because its
+/// rotation period is the running server's setting and it signs until a newer key exists.
+/// A Region (or a data directory) without keys has none.
+pub fn stored_public_keys(data_dir: &Path, region: &str) -> Result<Vec<PublicKeyInfo>, SigningError> {
+    let region_dir = data_dir.join("signing-keys").join(region);
+    if !region_dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let keys = load_region(&region_dir)?;
+    Ok(keys
+        .iter()
+        .enumerate()
+        .map(|(index, key)| PublicKeyInfo {
+            der: key.public_key_der.clone(),
+            fingerprint: key.fingerprint.clone(),
+            valid_from_ms: key.valid_from_ms,
+            valid_until_ms: keys.get(index + 1).map_or(i64::MAX, |next| next.valid_from_ms),
+        })
+        .collect())
+}
+
+/// Every key file of one Region's folder, oldest first. Other files are ignored.
+fn load_region(region_dir: &Path) -> Result<Vec<SigningKey>, SigningError> {
+    let mut keys = Vec::new();
+    for path in read_dir(region_dir)? {
+        let Some(valid_from_ms) = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .and_then(|name| name.strip_suffix(".pk8"))
+            .and_then(|stem| stem.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let der = fs::read(&path).map_err(|source| SigningError::Io { path: path.clone(), source })?;
+        let pair = KeyPair::from_pkcs8(&der).map_err(|_| SigningError::BadKey { path: path.clone() })?;
+        keys.push(SigningKey::new(pair, valid_from_ms));
+    }
+    keys.sort_by_key(|key| key.valid_from_ms);
+    Ok(keys)
 }
 
 /// Lower-case hex MD5 of a DER public key: CloudTrail's key fingerprint.
@@ -289,5 +314,15 @@ mod tests {
         assert_eq!(keys.by_fingerprint("eu-west-1", first.fingerprint()).unwrap().fingerprint(), first.fingerprint());
         assert!(keys.by_fingerprint("us-west-2", first.fingerprint()).is_err());
         assert_eq!(fingerprint(first.public_key_der()), first.fingerprint());
+
+        let stored = stored_public_keys(dir.path(), "eu-west-1").unwrap();
+        assert_eq!(stored.len(), 2);
+        assert_eq!((stored[0].fingerprint.as_str(), stored[0].valid_until_ms), (first.fingerprint(), HOUR_MS + 5));
+        assert_eq!(stored[1].der, second.public_key_der());
+        assert_eq!(stored[1].valid_until_ms, i64::MAX, "the newest key's end is open offline");
+        assert!(stored_public_keys(dir.path(), "us-west-2").unwrap().is_empty());
+        let empty = tempfile::tempdir().unwrap();
+        assert!(stored_public_keys(empty.path(), "eu-west-1").unwrap().is_empty());
+        assert!(!empty.path().join("signing-keys").exists(), "reading creates nothing");
     }
 }

@@ -97,6 +97,7 @@ pub struct FoundEvent {
 #[derive(Debug, Clone)]
 pub struct LogEntry {
     pub seq: u64,
+    pub event_time_ms: i64,
     pub account_id: String,
     pub region: String,
     pub json: Bytes,
@@ -123,7 +124,7 @@ pub struct LogStats {
 }
 
 /// One segment and the (seq, row) pairs to read from it.
-type SealedRows = (Arc<Segment>, Vec<(u64, u32)>);
+type SealedRows = (Arc<Segment>, Vec<(EventKey, u32)>);
 
 type Done = Box<dyn FnOnce(Result<Vec<AppendOutcome>, StoreError>) + Send>;
 
@@ -527,6 +528,7 @@ impl EventLog {
                 if let Some(event) = table.find(account_id, event_id) {
                     return Ok(Some(LogEntry {
                         seq: event.seq,
+                        event_time_ms: event.event_time_ms,
                         account_id: event.account_id.clone(),
                         region: event.region.clone(),
                         json: event.json.clone(),
@@ -536,11 +538,12 @@ impl EventLog {
             state.segments.with_event_id_hash(account_id, hash).cloned().collect()
         };
         for segment in candidates {
-            if let Some((row, seq)) = segment.find_event_id(event_id)? {
+            if let Some((row, key)) = segment.find_event_id(event_id)? {
                 let json = segment.read_json(&[row], &self.shared.pages)?.into_iter().next().unwrap_or_default();
                 let meta = segment.meta();
                 return Ok(Some(LogEntry {
-                    seq,
+                    seq: key.seq,
+                    event_time_ms: key.time_ms,
                     account_id: meta.account_id.clone(),
                     region: meta.region.clone(),
                     json,
@@ -582,6 +585,7 @@ impl EventLog {
                     }
                     entries.push(LogEntry {
                         seq: event.seq,
+                        event_time_ms: event.event_time_ms,
                         account_id: event.account_id.clone(),
                         region: event.region.clone(),
                         json: event.json.clone(),
@@ -593,8 +597,9 @@ impl EventLog {
             let row_numbers: Vec<u32> = rows.iter().map(|&(_, row)| row).collect();
             let texts = segment.read_json(&row_numbers, &self.shared.pages)?;
             let meta = segment.meta();
-            entries.extend(rows.iter().zip(texts).map(|(&(seq, _), json)| LogEntry {
-                seq,
+            entries.extend(rows.iter().zip(texts).map(|(&(key, _), json)| LogEntry {
+                seq: key.seq,
+                event_time_ms: key.time_ms,
                 account_id: meta.account_id.clone(),
                 region: meta.region.clone(),
                 json,

@@ -199,9 +199,9 @@ impl Segment {
         Ok(stored.iter().any(|id| id.as_ref() == event_id.as_bytes()))
     }
 
-    /// The row and log position of the event with this eventID, whatever its category. A
-    /// hash hit in the index is confirmed by reading the stored eventID.
-    pub fn find_event_id(&self, event_id: &str) -> Result<Option<(u32, u64)>, StoreError> {
+    /// The row and key of the event with this eventID, whatever its category. A hash hit
+    /// in the index is confirmed by reading the stored eventID.
+    pub fn find_event_id(&self, event_id: &str) -> Result<Option<(u32, EventKey)>, StoreError> {
         let mut candidates = self.index.event_id_candidates(event_id);
         if candidates.is_empty() {
             return Ok(None);
@@ -213,7 +213,7 @@ impl Segment {
             .iter()
             .zip(stored)
             .find(|(_, id)| id.as_ref() == event_id.as_bytes())
-            .map(|(&row, _)| (row, self.index.key(row).seq)))
+            .map(|(&row, _)| (row, self.index.key(row))))
     }
 
     /// The rows of `kind` within the bounds, matching `attribute` if given, newest first.
@@ -243,16 +243,16 @@ impl Segment {
         Scan { segment: self, kind, lower, upper, source, verify_event_id }
     }
 
-    /// The rows whose log position is in `(after, through]`, as `(seq, row)` in seq order.
-    pub fn rows_in_seq_range(&self, after: u64, through: u64) -> Vec<(u64, u32)> {
+    /// The rows whose log position is in `(after, through]`, as `(key, row)` in seq order.
+    pub fn rows_in_seq_range(&self, after: u64, through: u64) -> Vec<(EventKey, u32)> {
         if self.meta.max_seq <= after || self.meta.min_seq > through {
             return Vec::new();
         }
-        let mut rows: Vec<(u64, u32)> = (0..self.index.row_count())
-            .map(|row| (self.index.key(row).seq, row))
-            .filter(|&(seq, _)| seq > after && seq <= through)
+        let mut rows: Vec<(EventKey, u32)> = (0..self.index.row_count())
+            .map(|row| (self.index.key(row), row))
+            .filter(|&(key, _)| key.seq > after && key.seq <= through)
             .collect();
-        rows.sort_unstable();
+        rows.sort_unstable_by_key(|&(key, _)| key.seq);
         rows
     }
 

@@ -59,11 +59,11 @@ pub async fn list_public_keys(state: &AppState, caller: &Caller, input: &Value) 
     Output::read(&json!({ "PublicKeyList": keys.iter().map(public_key).collect::<Vec<_>>() }))
 }
 
-/// One `PublicKey`. `Value` is a blob holding the base64 text of the DER key, as CloudTrail
-/// returns it: the AWS CLI base64-decodes the blob it receives before loading the key.
+/// One `PublicKey`. `Value` is the DER key as a JSON-protocol blob (base64 text). The AWS CLI
+/// keeps blobs as that text and base64-decodes it itself before loading the key.
 fn public_key(key: &PublicKeyInfo) -> Value {
     json!({
-        "Value": STANDARD.encode(STANDARD.encode(&key.der)),
+        "Value": STANDARD.encode(&key.der),
         "ValidityStartTime": epoch_seconds(key.valid_from_ms),
         "ValidityEndTime": epoch_seconds(key.valid_until_ms),
         "Fingerprint": key.fingerprint,

@@ -462,6 +462,7 @@ pub async fn get_trail_status(state: &AppState, caller: &Caller, input: &Value) 
     };
     time("LatestDeliveryTime", status.latest_delivery_time_ms);
     time("LatestNotificationTime", status.latest_notification_time_ms);
+    time("LatestDigestDeliveryTime", status.latest_digest_delivery_time_ms);
     time("StartLoggingTime", trail.start_logging_time_ms);
     time("StopLoggingTime", trail.stop_logging_time_ms);
     if let Some(error) = &status.latest_delivery_error {
@@ -469,6 +470,9 @@ pub async fn get_trail_status(state: &AppState, caller: &Caller, input: &Value) 
     }
     if let Some(error) = &status.latest_notification_error {
         out.insert("LatestNotificationError".into(), json!(error));
+    }
+    if let Some(error) = &status.latest_digest_delivery_error {
+        out.insert("LatestDigestDeliveryError".into(), json!(error));
     }
     // The deprecated string members, still filled in by CloudTrail.
     let text = |ms: Option<i64>| ms.map(|ms| json!(trailkeeper_core::time::format_event_time(ms)));

@@ -14,10 +14,11 @@
 //! writes its own state files under `<data_dir>/trails/delivery/`, and the registry only to
 //! forget logging windows its cursor has passed.
 
+mod digest;
 pub mod sink;
 mod worker;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
 use crate::trails::Trail;
+pub use digest::DigestLocation;
 
 /// What GetTrailStatus reports about a trail's deliveries.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +41,10 @@ pub struct DeliveryStatus {
     pub latest_notification_time_ms: Option<i64>,
     pub latest_notification_attempt_ms: Option<i64>,
     pub latest_notification_error: Option<String>,
+    #[serde(default)]
+    pub latest_digest_delivery_time_ms: Option<i64>,
+    #[serde(default)]
+    pub latest_digest_delivery_error: Option<String>,
 }
 
 /// Names one trail's life: a trail deleted and created again under the same name is a
@@ -76,12 +82,35 @@ impl Deliveries {
     }
 
     fn state_path(&self, key: &TrailKey) -> PathBuf {
-        self.dir.join(format!("{}.json", key.file_stem()))
+        state_path_in(&self.dir, key)
     }
 
     fn publish_status(&self, key: &TrailKey, status: &DeliveryStatus) {
         self.statuses.lock().unwrap_or_else(PoisonError::into_inner).insert(key.clone(), status.clone());
     }
+}
+
+fn state_path_in(dir: &Path, key: &TrailKey) -> PathBuf {
+    dir.join(format!("{}.json", key.file_stem()))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryStateError {
+    #[error("cannot read the delivery state {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("the delivery state {path} is unreadable: {detail}")]
+    Unreadable { path: PathBuf, detail: String },
+}
+
+/// The newest digest file `trail` wrote in each Region, as its delivery state under
+/// `data_dir` records it, read without a running server and without changing anything.
+/// Empty when the trail has no state file (it never ran, or it was deleted) or never wrote
+/// a digest. The state is written after the digests it records, so a digest named here was
+/// in its bucket before this call read it.
+pub fn newest_digests(data_dir: &Path, trail: &Trail) -> Result<BTreeMap<String, DigestLocation>, DeliveryStateError> {
+    let key = TrailKey::of(trail);
+    let path = state_path_in(&data_dir.join("trails").join("delivery"), &key);
+    Ok(worker::CursorFile::read(&path, &key)?.map(|file| file.digests().newest_digests()).unwrap_or_default())
 }
 
 /// The trail's latest delivery status: from its task, or from its state file when its
@@ -155,3 +184,47 @@ fn round_interval(delivery_interval: Duration) -> Duration {
 /// An upper bound on a batch's JSON bytes: a batch this big is delivered at once, and the
 /// task stops reading until it is. Compressed, it stays well under CloudTrail's 50 MB.
 const MAX_BATCH_BYTES: usize = 64 * 1024 * 1024;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn reads_the_newest_digests_of_a_trail_from_its_state_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let trail: Trail = serde_json::from_value(json!({
+            "name": "t", "account_id": "123456789012", "home_region": "us-east-1", "s3_bucket_name": "b",
+            "s3_key_prefix": null, "sns_topic_name": null, "sns_topic_arn": null,
+            "include_global_service_events": true, "is_multi_region_trail": true,
+            "log_file_validation_enabled": true, "event_selectors": null, "advanced_event_selectors": null,
+            "insight_selectors": [], "tags": [], "logging": [], "start_logging_time_ms": null,
+            "stop_logging_time_ms": null, "created_ms": 7
+        }))
+        .unwrap();
+        assert!(newest_digests(dir.path(), &trail).unwrap().is_empty(), "no state file yet");
+
+        let key = TrailKey::of(&trail);
+        let folder = dir.path().join("trails/delivery");
+        std::fs::create_dir_all(&folder).unwrap();
+        let state = json!({
+            "trail_arn": key.arn, "created_ms": 7, "cursor": 10, "pending": null,
+            "status": serde_json::to_value(DeliveryStatus::default()).unwrap(),
+            "digests": {
+                "period_start_ms": null, "regions": {}, "pending": null,
+                "last_written": {"eu-west-1": {"bucket": "b", "key": "AWSLogs/x.json.gz"}}
+            }
+        });
+        std::fs::write(state_path_in(&folder, &key), serde_json::to_vec(&state).unwrap()).unwrap();
+        let newest = newest_digests(dir.path(), &trail).unwrap();
+        assert_eq!(newest["eu-west-1"], DigestLocation { bucket: "b".into(), key: "AWSLogs/x.json.gz".into() });
+
+        let other_life = Trail { created_ms: 8, ..trail.clone() };
+        assert!(newest_digests(dir.path(), &other_life).unwrap().is_empty(), "a trail created again is another trail");
+
+        std::fs::write(state_path_in(&folder, &key), b"{\"trail_arn\": 1").unwrap();
+        assert!(matches!(newest_digests(dir.path(), &trail), Err(DeliveryStateError::Unreadable { .. })));
+    }
+}

@@ -11,8 +11,8 @@ use crate::external_bucket::ExternalBucketErrorKind;
 use crate::s3::{ObjectMetadata, is_valid_bucket_name};
 use crate::state::AppState;
 
-/// Log files are JSON, compressed; CloudTrail stores them with this content type.
-const LOG_FILE_CONTENT_TYPE: &str = "application/json";
+/// Log and digest files are JSON, compressed; CloudTrail stores them with this content type.
+const TRAIL_FILE_CONTENT_TYPE: &str = "application/json";
 
 /// CreateTrail's and UpdateTrail's bucket check: the bucket exists and the trail's account
 /// may write to it.
@@ -50,21 +50,26 @@ pub async fn check_bucket(state: &AppState, account_id: &str, bucket: &str) -> R
     }
 }
 
-/// Writes one log file write-once. A file already there is a file delivered before a
-/// crash under the same name, so it counts as written. The error is what GetTrailStatus
-/// shows as `LatestDeliveryError`: S3's error code, as CloudTrail shows it.
-pub async fn put_log_file(
+/// Writes one trail file (a log file or a digest) write-once, with `metadata` as its
+/// `x-amz-meta-*` user metadata (names without the prefix). A file already there is a file
+/// delivered before a crash under the same name, so it counts as written. The error is what
+/// GetTrailStatus shows as `LatestDeliveryError`: S3's error code, as CloudTrail shows it.
+pub async fn put_trail_file(
     state: &AppState,
     account_id: &str,
     bucket: &str,
     key: &str,
     body: Bytes,
+    metadata: BTreeMap<String, String>,
 ) -> Result<(), String> {
     if let Some(external) = state.external_buckets.get(bucket) {
-        return external.put_if_absent(key, body, LOG_FILE_CONTENT_TYPE, &[]).await.map(|_| ()).map_err(|error| {
-            tracing::warn!(%error, "an external bucket refused a log file");
-            error.code().to_owned()
-        });
+        let metadata: Vec<(String, String)> = metadata.into_iter().collect();
+        return external.put_if_absent(key, body, TRAIL_FILE_CONTENT_TYPE, &metadata).await.map(|_| ()).map_err(
+            |error| {
+                tracing::warn!(%error, "an external bucket refused a trail file");
+                error.code().to_owned()
+            },
+        );
     }
     let state = state.clone();
     let (account_id, bucket, key) = (account_id.to_owned(), bucket.to_owned(), key.to_owned());
@@ -75,7 +80,7 @@ pub async fn put_log_file(
             Some(_) => {}
         }
         let metadata =
-            ObjectMetadata { content_type: Some(LOG_FILE_CONTENT_TYPE.to_owned()), user_metadata: BTreeMap::new() };
+            ObjectMetadata { content_type: Some(TRAIL_FILE_CONTENT_TYPE.to_owned()), user_metadata: metadata };
         let lock_until_ms = now_ms().saturating_add(state.config.buckets.retention.as_millis() as i64);
         state
             .buckets

@@ -10,13 +10,15 @@ use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use trailkeeper_core::logfile::{LogFileName, RECORDS_CLOSE, RECORDS_OPEN};
 use trailkeeper_core::selectors::{EventView, Selection, is_global_service_event};
 use trailkeeper_store::fsutil::write_atomic;
 use trailkeeper_store::{EventLog, LogEntry};
 
-use super::{DeliveryStatus, MAX_BATCH_BYTES, TrailKey, batch_seed, round_interval, sink};
+use super::digest::{DigestState, PendingCut, log_file_entry, sign_digest, whole_seconds};
+use super::{DeliveryStateError, DeliveryStatus, MAX_BATCH_BYTES, TrailKey, batch_seed, round_interval, sink};
 use crate::api::now_ms;
 use crate::state::AppState;
 use crate::trails::Trail;
@@ -40,24 +42,51 @@ pub(super) struct CursorFile {
     cursor: u64,
     pending: Option<Pending>,
     pub(super) status: DeliveryStatus,
+    /// The digest chains, for a trail with log file validation.
+    #[serde(default)]
+    digests: DigestState,
 }
 
 impl CursorFile {
-    pub(super) fn load(path: &Path, key: &TrailKey) -> Option<CursorFile> {
-        let bytes = std::fs::read(path).ok()?;
+    /// Reads the state file: `None` when there is none for this trail.
+    pub(super) fn read(path: &Path, key: &TrailKey) -> Result<Option<CursorFile>, DeliveryStateError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(DeliveryStateError::Read { path: path.to_owned(), source }),
+        };
         let file: CursorFile = serde_json::from_slice(&bytes)
+            .map_err(|error| DeliveryStateError::Unreadable { path: path.to_owned(), detail: error.to_string() })?;
+        Ok((file.trail_arn == key.arn && file.created_ms == key.created_ms).then_some(file))
+    }
+
+    pub(super) fn digests(&self) -> &DigestState {
+        &self.digests
+    }
+
+    /// The state file, or `None` when there is none or it cannot be read (logged).
+    pub(super) fn load(path: &Path, key: &TrailKey) -> Option<CursorFile> {
+        CursorFile::read(path, key)
             .inspect_err(|error| tracing::error!(path = %path.display(), %error, "unreadable delivery state"))
-            .ok()?;
-        (file.trail_arn == key.arn && file.created_ms == key.created_ms).then_some(file)
+            .ok()
+            .flatten()
     }
 }
 
 /// The selected events of a batch, per Region in log order.
 #[derive(Debug, Default)]
 struct Batch {
-    by_region: BTreeMap<String, Vec<Bytes>>,
+    by_region: BTreeMap<String, RegionBatch>,
     bytes: usize,
     first_added: Option<Instant>,
+}
+
+/// One Region's part of a batch: one log file.
+#[derive(Debug, Clone, Default)]
+struct RegionBatch {
+    records: Vec<Bytes>,
+    oldest_event_ms: i64,
+    newest_event_ms: i64,
 }
 
 impl Batch {
@@ -68,7 +97,14 @@ impl Batch {
     fn add(&mut self, entry: LogEntry) {
         self.bytes += entry.json.len() + 1;
         self.first_added.get_or_insert_with(Instant::now);
-        self.by_region.entry(entry.region).or_default().push(entry.json);
+        let region = self.by_region.entry(entry.region).or_insert_with(|| RegionBatch {
+            records: Vec::new(),
+            oldest_event_ms: entry.event_time_ms,
+            newest_event_ms: entry.event_time_ms,
+        });
+        region.oldest_event_ms = region.oldest_event_ms.min(entry.event_time_ms);
+        region.newest_event_ms = region.newest_event_ms.max(entry.event_time_ms);
+        region.records.push(entry.json);
     }
 }
 
@@ -117,19 +153,32 @@ fn fill(log: &EventLog, trail: &Trail, batch: &mut Batch, after: u64, through: O
     (position, None)
 }
 
-/// One log file: `{"Records":[...]}` with each record as stored, in one gzip member.
-fn log_file(records: &[Bytes]) -> std::io::Result<Vec<u8>> {
+/// One log file: `{"Records":[...]}` with each record as stored, in one gzip member; and
+/// the SHA-256 of those uncompressed bytes, which a digest lists.
+fn log_file(records: &[Bytes]) -> std::io::Result<(Vec<u8>, [u8; 32])> {
     let raw: usize = records.iter().map(Bytes::len).sum::<usize>() + records.len() + 16;
     let mut encoder = GzEncoder::new(Vec::with_capacity(raw / 8), Compression::new(6));
-    encoder.write_all(RECORDS_OPEN)?;
+    let mut hash = Sha256::new();
+    let mut write = |bytes: &[u8]| {
+        hash.update(bytes);
+        encoder.write_all(bytes)
+    };
+    write(RECORDS_OPEN)?;
     for (index, record) in records.iter().enumerate() {
         if index > 0 {
-            encoder.write_all(b",")?;
+            write(b",")?;
         }
-        encoder.write_all(record)?;
+        write(record)?;
     }
-    encoder.write_all(RECORDS_CLOSE)?;
-    encoder.finish()
+    write(RECORDS_CLOSE)?;
+    Ok((encoder.finish()?, hash.finalize().into()))
+}
+
+/// What failed, for GetTrailStatus: a log file or a digest file.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    Delivery,
+    Digest,
 }
 
 struct Worker {
@@ -143,6 +192,8 @@ struct Worker {
     retry_at: Option<Instant>,
     backoff: Duration,
     last_saved: Instant,
+    /// The trail as last seen, for the final digest once it is deleted.
+    last_trail: Option<Trail>,
 }
 
 pub(super) async fn run(state: AppState, key: TrailKey, shutdown: CancellationToken) {
@@ -153,6 +204,7 @@ pub(super) async fn run(state: AppState, key: TrailKey, shutdown: CancellationTo
         cursor: 0,
         pending: None,
         status: DeliveryStatus::default(),
+        digests: DigestState::default(),
     });
     state.deliveries.publish_status(&key, &file.status);
     let mut worker = Worker {
@@ -165,6 +217,7 @@ pub(super) async fn run(state: AppState, key: TrailKey, shutdown: CancellationTo
         retry_at: None,
         backoff: Duration::from_secs(1),
         last_saved: Instant::now(),
+        last_trail: None,
     };
     let mut tick = tokio::time::interval(round_interval(state.config.delivery_interval));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -174,11 +227,13 @@ pub(super) async fn run(state: AppState, key: TrailKey, shutdown: CancellationTo
             _ = tick.tick() => {}
         }
         let Some(trail) = worker.current_trail() else {
-            // Deleted: its state goes with it.
+            // Deleted: a final digest closes its chain, and its state goes with it.
+            worker.close_deleted_chain().await;
             let _ = std::fs::remove_file(&worker.path);
             return;
         };
         worker.round(&trail).await;
+        worker.last_trail = Some(trail);
     }
 }
 
@@ -191,17 +246,25 @@ impl Worker {
         if self.retry_at.is_some_and(|at| Instant::now() < at) {
             return;
         }
+        if self.file.digests.pending.is_some() {
+            // A digest round cut before a restart or a failure is finished first: no log
+            // file may join a period whose digests are being written.
+            if !self.write_digests(trail).await {
+                return;
+            }
+        }
         if let Some(pending) = self.file.pending {
             // A batch whose files may be partly written: after a restart its events are
             // read again from the log; otherwise the batch is still in memory.
             if self.batch.is_empty() {
                 match self.read(trail, Batch::default(), self.file.cursor, Some(pending.through)).await {
                     Ok((batch, _, None)) => self.batch = batch,
-                    Ok((_, _, Some(error))) | Err(error) => return self.failed(error),
+                    Ok((_, _, Some(error))) | Err(error) => return self.failed(Failure::Delivery, error),
                 }
                 self.read_position = pending.through;
             }
-            return self.deliver(trail, pending).await;
+            self.deliver(trail, pending).await;
+            return self.digest_round(trail).await;
         }
 
         let batch = std::mem::take(&mut self.batch);
@@ -210,13 +273,13 @@ impl Worker {
                 self.batch = batch;
                 self.read_position = position;
                 if let Some(error) = error {
-                    return self.failed(error);
+                    return self.failed(Failure::Delivery, error);
                 }
             }
             Err(error) => {
                 // The batch went down with the read: read again from the cursor.
                 self.read_position = self.file.cursor;
-                return self.failed(error);
+                return self.failed(Failure::Delivery, error);
             }
         }
         let interval = self.state.config.delivery_interval;
@@ -227,9 +290,10 @@ impl Worker {
             self.file.pending = Some(pending);
             if let Err(error) = self.save().await {
                 self.file.pending = None;
-                return self.failed(error);
+                return self.failed(Failure::Delivery, error);
             }
             self.deliver(trail, pending).await;
+            return self.digest_round(trail).await;
         } else if self.batch.is_empty()
             && self.read_position > self.file.cursor
             && self.last_saved.elapsed() >= Duration::from_secs(10)
@@ -241,6 +305,7 @@ impl Worker {
                 tracing::warn!(trail = %self.key.arn, %error, "could not save the delivery cursor");
             }
         }
+        self.digest_round(trail).await;
     }
 
     /// Reads the log into `batch` on a blocking thread (segments may be read from disk).
@@ -268,7 +333,8 @@ impl Worker {
         let attempt_ms = now_ms();
         self.file.status.latest_delivery_attempt_ms = Some(attempt_ms);
         let mut keys = Vec::new();
-        for (region, records) in &self.batch.by_region {
+        let mut digested = Vec::new();
+        for (region, part) in &self.batch.by_region {
             let name = LogFileName {
                 prefix: trail.s3_key_prefix.as_deref(),
                 account_id: &trail.account_id,
@@ -277,17 +343,23 @@ impl Worker {
                 seed: batch_seed(&self.key, region, self.file.cursor, pending.through),
             };
             let key = name.key();
-            let records = records.clone();
-            let body = match tokio::task::spawn_blocking(move || log_file(&records)).await {
-                Ok(Ok(body)) => Bytes::from(body),
-                _ => return self.failed("could not compress a log file".to_owned()),
+            let records = part.records.clone();
+            let (body, hash) = match tokio::task::spawn_blocking(move || log_file(&records)).await {
+                Ok(Ok((body, hash))) => (Bytes::from(body), hash),
+                _ => return self.failed(Failure::Delivery, "could not compress a log file".to_owned()),
             };
+            let bucket = &trail.s3_bucket_name;
             if let Err(error) =
-                sink::put_log_file(&self.state, &trail.account_id, &trail.s3_bucket_name, &key, body).await
+                sink::put_trail_file(&self.state, &trail.account_id, bucket, &key, body, BTreeMap::new()).await
             {
-                return self.failed(error);
+                return self.failed(Failure::Delivery, error);
             }
+            let times = (part.oldest_event_ms, part.newest_event_ms);
+            digested.push((region.clone(), log_file_entry(bucket, &key, &hash, times)));
             keys.push(key);
+        }
+        for (region, file) in digested {
+            self.file.digests.add_log_file(&region, file);
         }
         let delivered_ms = now_ms();
         if !keys.is_empty() {
@@ -348,12 +420,154 @@ impl Worker {
         }
     }
 
-    fn failed(&mut self, error: String) {
-        tracing::warn!(trail = %self.key.arn, %error, retry_in_ms = self.backoff.as_millis() as u64, "delivery failed");
-        self.file.status.latest_delivery_error = Some(error);
+    fn failed(&mut self, failure: Failure, error: String) {
+        tracing::warn!(trail = %self.key.arn, %error, ?failure, retry_in_ms = self.backoff.as_millis() as u64, "delivery failed");
+        match failure {
+            Failure::Delivery => self.file.status.latest_delivery_error = Some(error),
+            Failure::Digest => self.file.status.latest_digest_delivery_error = Some(error),
+        }
         self.state.deliveries.publish_status(&self.key, &self.file.status);
         self.retry_at = Some(Instant::now() + self.backoff);
         self.backoff = (self.backoff * 2).min(Duration::from_secs(60));
+    }
+
+    /// Opens, cuts or closes the trail's digest chain, as its settings and the clock ask.
+    async fn digest_round(&mut self, trail: &Trail) {
+        if self.file.pending.is_some() || self.file.digests.pending.is_some() {
+            return;
+        }
+        let now = now_ms();
+        let wanted = trail.log_file_validation_enabled && trail.is_logging();
+        let Some(start) = self.file.digests.period_start_ms else {
+            if wanted {
+                let before = self.file.digests.clone();
+                self.file.digests.open(trail, now);
+                if let Err(error) = self.save().await {
+                    self.file.digests = before;
+                    self.failed(Failure::Digest, error);
+                }
+            }
+            return;
+        };
+        let period_over = now - start >= self.state.config.digest_interval.as_millis() as i64;
+        let due = if wanted {
+            period_over
+        } else {
+            // Validation turned off closes the chain at once; logging stopped closes it once
+            // every event recorded before the stop is delivered.
+            !trail.log_file_validation_enabled || self.caught_up(trail)
+        };
+        if due && self.file.digests.can_cut(now) {
+            self.cut_digests(trail, now, !wanted).await;
+        }
+    }
+
+    /// Whether every event the trail logged before it stopped has been delivered.
+    fn caught_up(&self, trail: &Trail) -> bool {
+        let stopped_at = trail.logging.last().and_then(|window| window.through).unwrap_or(0);
+        self.batch.is_empty() && self.read_position >= stopped_at
+    }
+
+    /// Makes a digest round durable (its end and signing keys), then writes it.
+    async fn cut_digests(&mut self, trail: &Trail, now: i64, closing: bool) {
+        let end_ms = whole_seconds(now);
+        let regions: Vec<String> = self.file.digests.regions.keys().cloned().collect();
+        let state = self.state.clone();
+        let keys = tokio::task::spawn_blocking(move || {
+            regions
+                .into_iter()
+                .map(|region| {
+                    let key = state.signing_keys.current(&region, end_ms)?;
+                    Ok((region, key.fingerprint().to_owned()))
+                })
+                .collect::<Result<BTreeMap<String, String>, crate::signing::SigningError>>()
+        })
+        .await;
+        let keys = match keys {
+            Ok(Ok(keys)) => keys,
+            Ok(Err(error)) => return self.failed(Failure::Digest, error.to_string()),
+            Err(error) => return self.failed(Failure::Digest, error.to_string()),
+        };
+        self.file.digests.pending = Some(PendingCut { end_ms, keys, closing });
+        if let Err(error) = self.save().await {
+            self.file.digests.pending = None;
+            return self.failed(Failure::Digest, error);
+        }
+        self.write_digests(trail).await;
+    }
+
+    /// Writes every digest of the pending round and moves the chain past it. Returns
+    /// whether the round is done.
+    async fn write_digests(&mut self, trail: &Trail) -> bool {
+        let digests = &self.file.digests;
+        let (Some(cut), Some(start_ms)) = (digests.pending.clone(), digests.period_start_ms) else {
+            self.file.digests.pending = None;
+            return true;
+        };
+        let mut written = Vec::new();
+        for (region, chain) in &digests.regions {
+            let Some(fingerprint) = cut.keys.get(region) else {
+                self.failed(Failure::Digest, format!("no signing key was chosen for Region {region}"));
+                return false;
+            };
+            let (state, trail_copy, cut_copy) = (self.state.clone(), trail.clone(), cut.clone());
+            let (region_name, chain, fingerprint) = (region.clone(), chain.clone(), fingerprint.clone());
+            let signed = tokio::task::spawn_blocking(move || {
+                let key = state.signing_keys.by_fingerprint(&region_name, &fingerprint).map_err(|e| e.to_string())?;
+                sign_digest(&trail_copy, start_ms, &cut_copy, &region_name, &chain, &key)
+            })
+            .await
+            .map_err(|error| error.to_string())
+            .and_then(|signed| signed);
+            let signed = match signed {
+                Ok(signed) => signed,
+                Err(error) => {
+                    self.failed(Failure::Digest, error);
+                    return false;
+                }
+            };
+            let put = sink::put_trail_file(
+                &self.state,
+                &trail.account_id,
+                &trail.s3_bucket_name,
+                &signed.key,
+                signed.body,
+                signed.metadata,
+            )
+            .await;
+            if let Err(error) = put {
+                self.failed(Failure::Digest, error);
+                return false;
+            }
+            written.push((region.clone(), signed.previous));
+        }
+        self.file.digests.commit(&cut, written);
+        self.file.status.latest_digest_delivery_time_ms = Some(now_ms());
+        self.file.status.latest_digest_delivery_error = None;
+        if let Err(error) = self.save().await {
+            // The digests are written; a restart redoes the round under the same names.
+            tracing::error!(trail = %self.key.arn, %error, "could not save the digest chain");
+        }
+        self.state.deliveries.publish_status(&self.key, &self.file.status);
+        true
+    }
+
+    /// A deleted trail's final digest, from its last known settings: one attempt, as the
+    /// trail and its state are going away.
+    async fn close_deleted_chain(&mut self) {
+        let Some(trail) = self.last_trail.take() else { return };
+        if self.file.digests.pending.is_none() && self.file.digests.period_start_ms.is_some() {
+            let mut now = now_ms();
+            if !self.file.digests.can_cut(now) {
+                tokio::time::sleep(Duration::from_millis(1000 - now.rem_euclid(1000) as u64)).await;
+                now = now_ms();
+            }
+            self.retry_at = None;
+            return self.cut_digests(&trail, now, true).await;
+        }
+        if self.file.digests.pending.is_some() {
+            self.write_digests(&trail).await;
+        }
     }
 
     async fn save(&mut self) -> Result<(), String> {

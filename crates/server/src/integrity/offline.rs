@@ -4,11 +4,10 @@
 //! signature is checked with its Region's key, and its root against the rebuilt tree's root
 //! at its size, which catches tree files changed in step with the events.
 //!
-//! Reads only; the signing key store is opened to find public keys by fingerprint.
+//! Reads only, the stored signing keys included.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use trailkeeper_core::merkle::Hash;
 use trailkeeper_store::StoreError;
@@ -16,7 +15,7 @@ use trailkeeper_store::merkle::TreeId;
 use trailkeeper_store::merkle::verify::{Verification, verify_store};
 
 use super::checkpoints::{CheckpointError, SignedCheckpoint, read_all};
-use crate::signing::SigningKeys;
+use crate::signing::{PublicKeyInfo, stored_public_keys};
 
 /// What became of one checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,15 +73,14 @@ pub fn verify_data_dir(data_dir: &Path) -> Result<DataDirReport, OfflineError> {
         .map(|(tree, list)| (tree.clone(), list.iter().map(|checkpoint| checkpoint.tree_size).collect()))
         .collect();
     let store = verify_store(data_dir, &sizes)?;
-    // The rotation period only matters for signing; lookups by fingerprint ignore it.
-    let keys = if by_tree.is_empty() {
-        None
-    } else {
-        Some(
-            SigningKeys::open(data_dir, Duration::from_secs(1))
-                .map_err(|error| OfflineError::Keys(error.to_string()))?,
-        )
-    };
+    let mut keys: BTreeMap<String, Vec<PublicKeyInfo>> = BTreeMap::new();
+    for tree in by_tree.keys() {
+        if !keys.contains_key(&tree.region) {
+            let stored =
+                stored_public_keys(data_dir, &tree.region).map_err(|error| OfflineError::Keys(error.to_string()))?;
+            keys.insert(tree.region.clone(), stored);
+        }
+    }
 
     let mut checkpoints = BTreeMap::new();
     for (tree, list) in by_tree {
@@ -90,11 +88,12 @@ pub fn verify_data_dir(data_dir: &Path) -> Result<DataDirReport, OfflineError> {
         let checks = list
             .into_iter()
             .map(|checkpoint| {
-                let key =
-                    keys.as_ref().and_then(|keys| keys.by_fingerprint(&tree.region, &checkpoint.key_fingerprint).ok());
+                let key = keys
+                    .get(&tree.region)
+                    .and_then(|keys| keys.iter().find(|key| key.fingerprint == checkpoint.key_fingerprint));
                 let outcome = match key {
                     None => CheckpointOutcome::UnknownKey,
-                    Some(key) => match checkpoint.verify(key.public_key_der()) {
+                    Some(key) => match checkpoint.verify(&key.der) {
                         Err(error) => CheckpointOutcome::Invalid(error),
                         Ok(statement) => match rebuilt.and_then(|tree| tree.rebuilt_roots.get(&statement.tree_size)) {
                             None => CheckpointOutcome::BeyondStore {

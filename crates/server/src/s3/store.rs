@@ -115,6 +115,8 @@ impl Bucket {
 /// The built-in bucket store. Cheap to share behind the `AppState`; internally locked.
 pub struct BucketStore {
     dir: PathBuf,
+    /// Opened by an offline reader ([`BucketStore::open_read_only`]): every write is refused.
+    read_only: bool,
     /// Bucket creation and deletion take this for writing; everything else only reads it.
     buckets: RwLock<BTreeMap<String, Arc<Bucket>>>,
 }
@@ -131,25 +133,52 @@ impl BucketStore {
     /// the open with [`StoreError::Corrupt`] rather than vanishing from listings.
     pub fn open(dir: &Path) -> Result<BucketStore, StoreError> {
         fs::create_dir_all(dir).map_err(StoreError::io(dir))?;
+        let store = BucketStore::load(dir, false)?;
+        sync_dir(dir)?;
+        Ok(store)
+    }
+
+    /// Opens the store for reading only, changing nothing on disk, for offline readers such
+    /// as `trailkeeper validate-logs`. It is safe beside a running server: what interrupted
+    /// writes left behind is skipped, not removed, and every object file is replaced by a
+    /// rename, so each read sees a whole object. The index is a snapshot taken now. A
+    /// missing folder is an empty store. Every write to the returned store fails.
+    pub fn open_read_only(dir: &Path) -> Result<BucketStore, StoreError> {
+        if !dir.is_dir() {
+            return Ok(BucketStore { dir: dir.to_owned(), read_only: true, buckets: RwLock::new(BTreeMap::new()) });
+        }
+        BucketStore::load(dir, true)
+    }
+
+    fn load(dir: &Path, read_only: bool) -> Result<BucketStore, StoreError> {
         let mut buckets = BTreeMap::new();
         for entry in fs::read_dir(dir).map_err(StoreError::io(dir))? {
             let entry = entry.map_err(StoreError::io(dir))?;
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(CREATING_PREFIX) || name.starts_with(DELETING_PREFIX) {
-                tracing::info!(path = %path.display(), "removing an interrupted bucket creation or deletion");
-                fs::remove_dir_all(&path).map_err(StoreError::io(&path))?;
+                if !read_only {
+                    tracing::info!(path = %path.display(), "removing an interrupted bucket creation or deletion");
+                    fs::remove_dir_all(&path).map_err(StoreError::io(&path))?;
+                }
                 continue;
             }
             if !entry.file_type().map_err(StoreError::io(&path))?.is_dir() {
                 tracing::warn!(path = %path.display(), "ignoring a file that is not a bucket");
                 continue;
             }
-            let bucket = open_bucket(&path)?;
+            let bucket = open_bucket(&path, read_only)?;
             buckets.insert(bucket.info.name.clone(), Arc::new(bucket));
         }
-        sync_dir(dir)?;
-        Ok(BucketStore { dir: dir.to_owned(), buckets: RwLock::new(buckets) })
+        Ok(BucketStore { dir: dir.to_owned(), read_only, buckets: RwLock::new(buckets) })
+    }
+
+    fn writable(&self) -> Result<(), S3Error> {
+        if self.read_only {
+            tracing::error!(dir = %self.dir.display(), "a write to a bucket store opened read-only");
+            return Err(S3Error::Internal);
+        }
+        Ok(())
     }
 
     fn read_buckets(&self) -> RwLockReadGuard<'_, BTreeMap<String, Arc<Bucket>>> {
@@ -162,6 +191,7 @@ impl BucketStore {
 
     /// Creates an empty bucket. The name must follow S3's rules for general purpose buckets.
     pub fn create_bucket(&self, name: &str, owner_account_id: &str, region: &str) -> Result<(), S3Error> {
+        self.writable()?;
         if !is_valid_bucket_name(name) {
             return Err(S3Error::InvalidBucketName { bucket: name.to_owned() });
         }
@@ -200,6 +230,7 @@ impl BucketStore {
 
     /// Deletes an empty bucket; one that holds any object is `BucketNotEmpty`.
     pub fn delete_bucket(&self, name: &str) -> Result<(), S3Error> {
+        self.writable()?;
         let mut buckets = self.buckets.write().unwrap_or_else(PoisonError::into_inner);
         let bucket = buckets.get(name).cloned().ok_or_else(|| S3Error::NoSuchBucket { bucket: name.to_owned() })?;
         let mut deleted = bucket.lock_writer();
@@ -245,6 +276,7 @@ impl BucketStore {
         metadata: &ObjectMetadata,
         lock_until_ms: Option<i64>,
     ) -> Result<PutOutcome, S3Error> {
+        self.writable()?;
         check_key(key)?;
         let bucket = self.find(bucket)?;
         let deleted = bucket.lock_writer();
@@ -315,6 +347,7 @@ impl BucketStore {
     /// Deletes an object. A key that does not exist is not an error, as in S3; a locked
     /// object is `AccessDenied`.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<(), S3Error> {
+        self.writable()?;
         let bucket = self.find(bucket)?;
         let deleted = bucket.lock_writer();
         if *deleted {
@@ -435,7 +468,9 @@ fn check_key(key: &str) -> Result<(), S3Error> {
     Ok(())
 }
 
-fn open_bucket(dir: &Path) -> Result<Bucket, StoreError> {
+/// Reads a bucket's folder into its index. A writer removes what interrupted writes left;
+/// a reader (`read_only`) skips it, and does not create a missing `objects` folder.
+fn open_bucket(dir: &Path, read_only: bool) -> Result<Bucket, StoreError> {
     let bucket_file = dir.join(BUCKET_FILE);
     let json = fs::read(&bucket_file).map_err(StoreError::io(&bucket_file))?;
     let info: BucketInfo = serde_json::from_slice(&json).map_err(|error| StoreError::Corrupt {
@@ -454,7 +489,12 @@ fn open_bucket(dir: &Path) -> Result<Bucket, StoreError> {
     }
     let mut index = BTreeMap::new();
     let objects = dir.join(OBJECTS_DIR);
-    fs::create_dir_all(&objects).map_err(StoreError::io(&objects))?;
+    if read_only && !objects.is_dir() {
+        return Ok(Bucket { info, dir: dir.to_owned(), writer: Mutex::new(false), index: RwLock::new(index) });
+    }
+    if !read_only {
+        fs::create_dir_all(&objects).map_err(StoreError::io(&objects))?;
+    }
     for fan_out in fs::read_dir(&objects).map_err(StoreError::io(&objects))? {
         let fan_out = fan_out.map_err(StoreError::io(&objects))?.path();
         if !fan_out.is_dir() {
@@ -465,12 +505,21 @@ fn open_bucket(dir: &Path) -> Result<Bucket, StoreError> {
             let path = file.map_err(StoreError::io(&fan_out))?.path();
             let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
             if name.contains(TEMPORARY_MARKER) {
+                if read_only {
+                    continue;
+                }
                 // A write that never reached its rename: it was never acknowledged.
                 fs::remove_file(&path).map_err(StoreError::io(&path))?;
                 removed_temporary = true;
                 continue;
             }
-            let head = object_file::read_head(&path)?;
+            let head = if read_only {
+                // A running server may delete an object between the listing and the read.
+                let Some(head) = object_file::read_head_if_present(&path)? else { continue };
+                head
+            } else {
+                object_file::read_head(&path)?
+            };
             index.insert(head.key, head.info);
         }
         if removed_temporary {

@@ -85,6 +85,15 @@ fn a_leftover_temporary_file_is_ignored_and_removed_at_open() {
     fs::create_dir_all(dir.path().join("buckets/.creating-half-0000000000000000/objects")).unwrap();
     fs::create_dir_all(dir.path().join("buckets/.deleting-gone-0000000000000000/objects")).unwrap();
 
+    // A reader beside a running server skips what writers may still be finishing.
+    let reader = BucketStore::open_read_only(&dir.path().join("buckets")).unwrap();
+    assert!(temporary.exists());
+    assert!(dir.path().join("buckets/.creating-half-0000000000000000").exists());
+    assert_eq!(keys(&reader.list_objects("logs", &list("", "", None, 1000)).unwrap()), ["kept"]);
+    assert_eq!(reader.get_object("logs", "kept").unwrap().body, b"whole");
+    assert_eq!(reader.list_buckets(OWNER).len(), 1);
+    drop(reader);
+
     let store = BucketStore::open(&dir.path().join("buckets")).unwrap();
     assert!(!temporary.exists());
     assert!(!dir.path().join("buckets/.creating-half-0000000000000000").exists());
@@ -279,4 +288,27 @@ fn successors_bound_every_string_with_the_prefix() {
     assert_eq!(successor("a\u{10FFFF}").as_deref(), Some("b"));
     assert_eq!(successor("\u{10FFFF}"), None);
     assert_eq!(successor(""), None);
+}
+
+#[test]
+fn a_store_opened_read_only_changes_nothing() {
+    let (dir, store) = store();
+    store.create_bucket("logs", OWNER, "us-east-1").unwrap();
+    put(&store, "logs", "kept", b"whole");
+    drop(store);
+
+    let reader = BucketStore::open_read_only(&dir.path().join("buckets")).unwrap();
+    assert_eq!(
+        reader.put_object("logs", "new", b"x", &ObjectMetadata::default(), None).unwrap_err().code(),
+        "InternalError"
+    );
+    assert_eq!(reader.delete_object("logs", "kept").unwrap_err().code(), "InternalError");
+    assert_eq!(reader.create_bucket("other", OWNER, "us-east-1").unwrap_err().code(), "InternalError");
+    assert_eq!(reader.delete_bucket("logs").unwrap_err().code(), "InternalError");
+    assert_eq!(reader.get_object("logs", "kept").unwrap().body, b"whole");
+
+    let missing = dir.path().join("nothing-here");
+    let empty = BucketStore::open_read_only(&missing).unwrap();
+    assert!(empty.bucket("logs").is_none());
+    assert!(!missing.exists(), "reading creates no folder");
 }

@@ -134,6 +134,21 @@ struct TrailsFile {
 
 const TRAILS_FILE_VERSION: u32 = 1;
 
+fn read_trails_file(path: &Path) -> Result<Vec<Trail>, TrailsError> {
+    let failure = |detail: String| TrailsError::Read { path: path.display().to_string(), detail };
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let file: TrailsFile = serde_json::from_slice(&bytes).map_err(|error| failure(error.to_string()))?;
+            if file.version != TRAILS_FILE_VERSION {
+                return Err(failure(format!("unsupported version {}", file.version)));
+            }
+            Ok(file.trails)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(error) => Err(failure(error.to_string())),
+    }
+}
+
 /// Every trail of every account. Reads take the read lock only to clone what they need;
 /// writers serialise on `write_lock` so that a change and its file write are one step,
 /// while readers keep going until the new state is published.
@@ -155,18 +170,14 @@ impl Trails {
         let failure = |detail: String| TrailsError::Read { path: dir.display().to_string(), detail };
         std::fs::create_dir_all(&dir).map_err(|error| failure(error.to_string()))?;
         let path = dir.join("trails.json");
-        let trails = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let file: TrailsFile = serde_json::from_slice(&bytes).map_err(|error| failure(error.to_string()))?;
-                if file.version != TRAILS_FILE_VERSION {
-                    return Err(failure(format!("unsupported version {}", file.version)));
-                }
-                file.trails
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(error) => return Err(failure(error.to_string())),
-        };
+        let trails = read_trails_file(&path)?;
         Ok(Trails { path, trails: RwLock::new(trails), write_lock: Mutex::new(()) })
+    }
+
+    /// Every trail in `data_dir`'s registry, read without creating or changing anything:
+    /// for offline readers such as `trailkeeper validate-logs`. No registry is no trails.
+    pub fn read_only(data_dir: &Path) -> Result<Vec<Trail>, TrailsError> {
+        read_trails_file(&data_dir.join("trails").join("trails.json"))
     }
 
     /// A copy of every trail.
@@ -253,6 +264,10 @@ mod tests {
         assert!(refused.is_err());
         let reopened = Trails::open(dir.path()).unwrap();
         assert_eq!(reopened.all().len(), 1);
+        assert_eq!(Trails::read_only(dir.path()).unwrap().len(), 1);
+        let empty = tempfile::tempdir().unwrap();
+        assert!(Trails::read_only(empty.path()).unwrap().is_empty());
+        assert!(!empty.path().join("trails").exists(), "reading creates nothing");
         assert!(reopened.get("arn:aws:cloudtrail:us-east-1:123456789012:trail/t1").is_some());
     }
 }
