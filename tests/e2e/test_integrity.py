@@ -123,8 +123,8 @@ def public_key_der(server, region: str, fingerprint: str) -> bytes:
     keys = server.client(region=region).list_public_keys()["PublicKeyList"]
     for key in keys:
         if key["Fingerprint"] == fingerprint:
-            # boto3 decodes the blob: what is left is the base64 text of the DER key.
-            return base64.b64decode(key["Value"])
+            # boto3 decodes the blob: what is left is the DER key.
+            return key["Value"]
     raise AssertionError(f"no public key {fingerprint} in {region}: {keys}")
 
 
@@ -201,7 +201,7 @@ def test_prove_event_refuses_a_checkpoint_signed_by_another_key(server_factory, 
     # A key of another Region: the checkpoint names a key with another fingerprint.
     other = server.client(region="eu-west-1").list_public_keys()["PublicKeyList"][0]
     wrong = tmp_path / "other.der"
-    wrong.write_bytes(base64.b64decode(other["Value"]))
+    wrong.write_bytes(other["Value"])
     run = prove_event(server, record["eventID"], "--public-key", str(wrong))
     assert run.returncode == 1, run.stdout
     assert "NOT VERIFIED" in run.stdout and "fingerprint" in run.stdout, run.stdout

@@ -266,9 +266,8 @@ async fn public_key(
         if key["Fingerprint"].as_str() != Some(checkpoint.key_fingerprint.as_str()) {
             continue;
         }
-        // The blob holds the base64 text of the DER key, as CloudTrail returns it.
-        let blob = STANDARD.decode(key["Value"].as_str().unwrap_or_default()).context("the key is not base64")?;
-        let der = STANDARD.decode(blob.trim_ascii()).context("the key is not base64 text of a DER key")?;
+        // A JSON-protocol blob: the DER key as base64 text.
+        let der = STANDARD.decode(key["Value"].as_str().unwrap_or_default()).context("the key is not base64")?;
         return Ok((der, format!("ListPublicKeys in {}", checkpoint.region)));
     }
     bail!("ListPublicKeys in {} has no key with fingerprint {}", checkpoint.region, checkpoint.key_fingerprint)
