@@ -28,7 +28,9 @@ impl Metrics {
         *operations.entry((operation, succeeded)).or_default() += 1;
     }
 
-    pub fn render(&self, stats: &LogStats) -> String {
+    /// The metrics, with the log's counters and the position up to which every event is a
+    /// Merkle tree leaf (`merkle_through_seq`; the follower's lag is `next_seq - 1` minus it).
+    pub fn render(&self, stats: &LogStats, merkle_through_seq: u64) -> String {
         let mut out = String::new();
         let mut counter = |name: &str, help: &str, samples: &[(&str, u64)]| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -72,6 +74,11 @@ impl Metrics {
         gauge("trailkeeper_sealed_bytes", "Bytes of sealed segments (Parquet and index).", stats.sealed_bytes);
         gauge("trailkeeper_pending_append_bytes", "Bytes waiting for the journal writer.", stats.pending_bytes as u64);
         gauge("trailkeeper_next_sequence", "The sequence number the next event gets.", stats.next_seq);
+        gauge(
+            "trailkeeper_merkle_through_sequence",
+            "Every event up to this sequence number is a leaf of its Merkle tree.",
+            merkle_through_seq,
+        );
         out
     }
 }

@@ -18,7 +18,7 @@
 //! ```text
 //! state.json                          the follower's position and every tree's durable size
 //! account=<id>/region=<region>/leaves (seq, leaf hash) per leaf, 40 bytes each
-//! account=<id>/region=<region>/chunks (first seq, subtree hash) per 1024 leaves
+//! account=<id>/region=<region>/chunks (first seq, subtree hash) per 128 leaves
 //! ```
 
 #[cfg(test)]

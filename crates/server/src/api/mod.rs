@@ -75,7 +75,11 @@ async fn health() -> &'static str {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&state.log.stats())).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(&state.log.stats(), state.merkle.through_seq()),
+    )
+        .into_response()
 }
 
 /// Every request that is not a fixed route: picked by protocol.

@@ -83,7 +83,8 @@ fn assert_trees_match(trees: &MerkleTrees, expected: &BTreeMap<TreeId, Vec<(u64,
         // A quarter of the leaves, and both ends of every chunk, keep this quick in debug
         // builds; the core's properties cover every leaf of every tree shape.
         let sampled = leaves.iter().enumerate().filter(|(index, _)| {
-            index.is_multiple_of(4) || matches!(*index as u64 % CHUNK_LEAVES, 0 | 1023) || index + 1 == leaves.len()
+            let offset = *index as u64 % CHUNK_LEAVES;
+            index.is_multiple_of(4) || offset == 0 || offset == CHUNK_LEAVES - 1 || index + 1 == leaves.len()
         });
         for (index, &(seq, leaf)) in sampled {
             let proof = trees.inclusion_proof(id, seq, head.size).unwrap();
@@ -110,7 +111,7 @@ fn builds_one_rfc_9162_tree_per_stream_with_proofs_across_chunks() {
     let dir = tempfile::tempdir().unwrap();
     let log = EventLog::open(dir.path(), log_options()).unwrap();
     let trees = MerkleTrees::open(dir.path(), log.clone(), options()).unwrap();
-    // Over two chunks of 1024 leaves in every tree, appended in uneven requests.
+    // Over many chunks in every tree, appended in uneven requests.
     let mut next = 0;
     for size in [1, 2, 997, 3000, 4500] {
         append(&log, (next..next + size).map(|id| event(id, 1_000)).collect());
