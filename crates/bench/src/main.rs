@@ -1,5 +1,6 @@
 //! `trailkeeper-bench`: generates realistic CloudTrail records and measures a running
-//! Trailkeeper server with them (durable ingest, LookupEvents, disk per event).
+//! Trailkeeper server with them (durable ingest, LookupEvents, inclusion proofs, disk per
+//! event).
 //!
 //! Every figure is printed twice: as a line of text for people, and as one JSON line
 //! (starting with `{`) carrying the machine and the exact command line, for BENCHMARKS.md.
@@ -28,6 +29,8 @@ enum Command {
     Lookup(cmd::lookup::Args),
     /// Measure the bytes a data directory uses per stored event.
     Disk(cmd::disk::Args),
+    /// Measure inclusion-proof latency (GET /v1/integrity/inclusion-proof).
+    Prove(cmd::prove::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         Command::Disk(args) => cmd::disk::run(args),
         Command::Ingest(args) => runtime()?.block_on(cmd::ingest::run(args)),
         Command::Lookup(args) => runtime()?.block_on(cmd::lookup::run(args)),
+        Command::Prove(args) => runtime()?.block_on(cmd::prove::run(args)),
     }
 }
 

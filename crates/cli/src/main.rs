@@ -1,10 +1,12 @@
 //! The `trailkeeper` command: `serve` runs the server, `ingest` sends CloudTrail records
-//! to one, `validate-logs` checks a trail's digest and log files offline, `version` says
-//! which build this is.
+//! to one, `validate-logs` checks a trail's digest and log files offline, `prove-event`
+//! proves one event is in the verifiable log, `verify-store` checks a stopped server's
+//! data directory against its Merkle trees, `version` says which build this is.
 
 #![allow(clippy::print_stdout)]
 
 mod ingest;
+mod integrity;
 mod serve;
 mod validate_logs;
 
@@ -39,6 +41,13 @@ enum Command {
     /// Validate a trail's log files with its digest files, as `aws cloudtrail validate-logs`
     /// does, offline over a data directory (exit code 0 all valid, 1 anything invalid).
     ValidateLogs(validate_logs::ValidateLogsArgs),
+    /// Prove that an event is in the verifiable log: fetch its inclusion proof, the signed
+    /// checkpoint and the public key, and check them all here. Exits 1 unless verified.
+    ProveEvent(integrity::ProveEventArgs),
+    /// Rebuild every Merkle tree of a stopped server's data directory from the stored events,
+    /// name every event altered, dropped or inserted, and check every checkpoint. Exits 1 on
+    /// any finding.
+    VerifyStore(integrity::VerifyStoreArgs),
     /// Print the version.
     Version,
 }
@@ -52,6 +61,8 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest::run(args),
         // Its exit codes are the AWS CLI's, and its errors are printed as the AWS CLI prints them.
         Command::ValidateLogs(args) => return validate_logs::run(args),
+        Command::ProveEvent(args) => integrity::prove_event(args),
+        Command::VerifyStore(args) => integrity::verify_store(args),
         Command::Version => {
             println!("trailkeeper {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -1,13 +1,16 @@
 //! The pure core of Trailkeeper: the CloudTrail event model, Event History's lookup
-//! vocabulary and the event selectors that decide what each trail delivers.
+//! vocabulary, the event selectors that decide what each trail delivers, and the Merkle
+//! trees (RFC 9162) that make the stored log verifiable.
 //!
 //! Architecture invariant: nothing in this crate does IO, reads a clock or draws random
 //! numbers. Callers pass in what the outside world knows (the time, a fresh event ID).
 
+pub mod checkpoint;
 pub mod digest;
 pub mod json;
 pub mod logfile;
 pub mod lookup;
+pub mod merkle;
 pub mod record;
 pub mod selectors;
 pub mod time;

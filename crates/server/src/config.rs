@@ -45,6 +45,7 @@ struct RawConfig {
     delivery_interval_seconds: Option<u64>,
     digest_interval_seconds: Option<u64>,
     signing_key_rotation_seconds: Option<u64>,
+    checkpoint_interval_seconds: Option<u64>,
     max_trails_per_region: Option<u32>,
     #[serde(default)]
     history: RawHistory,
@@ -135,6 +136,7 @@ const ENV_SETTINGS: &[(&str, ValueKind)] = &[
     ("delivery_interval_seconds", ValueKind::Integer),
     ("digest_interval_seconds", ValueKind::Integer),
     ("signing_key_rotation_seconds", ValueKind::Integer),
+    ("checkpoint_interval_seconds", ValueKind::Integer),
     ("max_trails_per_region", ValueKind::Integer),
     ("buckets.retention_days", ValueKind::Integer),
     ("buckets.domain", ValueKind::Text),
@@ -195,6 +197,8 @@ pub struct Config {
     pub digest_interval: Duration,
     /// How long a Region's signing key signs before a new one takes over.
     pub signing_key_rotation: Duration,
+    /// How often every Merkle tree that grew gets a new signed checkpoint.
+    pub checkpoint_interval: Duration,
     /// CloudTrail's per-Region trail quota.
     pub max_trails_per_region: usize,
     pub buckets: BucketsConfig,
@@ -379,6 +383,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     if signing_key_rotation_seconds == 0 {
         return Err(invalid("signing_key_rotation_seconds", "must be at least 1"));
     }
+    let checkpoint_interval_seconds = raw.checkpoint_interval_seconds.unwrap_or(3600);
+    if !(1..=86_400).contains(&checkpoint_interval_seconds) {
+        return Err(invalid("checkpoint_interval_seconds", "must be between 1 and 86400"));
+    }
     let max_trails_per_region = raw.max_trails_per_region.unwrap_or(5);
     if max_trails_per_region == 0 {
         return Err(invalid("max_trails_per_region", "must be at least 1"));
@@ -446,6 +454,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         delivery_interval: Duration::from_secs(delivery_interval_seconds),
         digest_interval: Duration::from_secs(digest_interval_seconds),
         signing_key_rotation: Duration::from_secs(signing_key_rotation_seconds),
+        checkpoint_interval: Duration::from_secs(checkpoint_interval_seconds),
         max_trails_per_region: max_trails_per_region as usize,
         buckets,
     })
@@ -531,7 +540,18 @@ mod tests {
         assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(config.account_id, DEFAULT_ACCOUNT_ID);
         assert_eq!(config.history_retention, Duration::from_secs(90 * 86_400));
+        assert_eq!(config.checkpoint_interval, Duration::from_secs(3600));
         assert!(config.root_credentials.is_none());
+    }
+
+    #[test]
+    fn reads_the_checkpoint_interval() {
+        let config = load(None, &[("TRAILKEEPER_CHECKPOINT_INTERVAL_SECONDS", "5")]).unwrap();
+        assert_eq!(config.checkpoint_interval, Duration::from_secs(5));
+        let config = load(Some("checkpoint_interval_seconds = 60\n"), &[]).unwrap();
+        assert_eq!(config.checkpoint_interval, Duration::from_secs(60));
+        assert!(load(None, &[("TRAILKEEPER_CHECKPOINT_INTERVAL_SECONDS", "0")]).is_err());
+        assert!(load(None, &[("TRAILKEEPER_CHECKPOINT_INTERVAL_SECONDS", "86401")]).is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod external_bucket;
 pub mod identity;
 pub mod ingest;
+pub mod integrity;
 pub mod metrics;
 pub mod ratelimit;
 pub mod s3;

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use trailkeeper_core::time::format_event_time;
+use trailkeeper_store::merkle::{MerkleOptions, MerkleTrees};
 use trailkeeper_store::{EventLog, LogOptions, StoreError};
 
 use crate::api::{self, ConnectionInfo, TlsInfo, now_ms};
@@ -22,6 +23,7 @@ use crate::config::{Config, TlsPaths};
 use crate::delivery::{self, Deliveries};
 use crate::external_bucket::{ExternalBucketError, ExternalBuckets};
 use crate::identity::{self, Identities, RootCredentials, RootOrigin};
+use crate::integrity::{self, checkpoints::Checkpoints};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::s3::BucketStore;
@@ -38,6 +40,8 @@ pub enum ServerError {
     Identity(#[from] identity::IdentityError),
     #[error("cannot open the event log: {0}")]
     Store(#[from] StoreError),
+    #[error("cannot open the Merkle trees or their checkpoints: {0}")]
+    Merkle(StoreError),
     #[error("cannot open the bucket store: {0}")]
     Buckets(StoreError),
     #[error("cannot read or write {path}: {detail}")]
@@ -74,6 +78,10 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         ..LogOptions::default()
     };
     let log = EventLog::open(&data_dir, options)?;
+    let merkle =
+        MerkleTrees::open(&data_dir, log.clone(), MerkleOptions { sync: config.sync, ..MerkleOptions::default() })
+            .map_err(ServerError::Merkle)?;
+    let checkpoints = Checkpoints::open(&data_dir).map_err(ServerError::Merkle)?;
     let buckets = BucketStore::open(&data_dir.join("buckets")).map_err(ServerError::Buckets)?;
     let limiter = RateLimiter::new(config.requests_per_second, config.burst);
     let ingest_budget = Arc::new(tokio::sync::Semaphore::new(config.max_inflight_megabytes));
@@ -96,6 +104,8 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         config,
         identities,
         log,
+        merkle,
+        checkpoints,
         token_key,
         limiter,
         metrics: Metrics::default(),
@@ -157,6 +167,7 @@ pub async fn run(listener: TcpListener, tls: Option<TlsAcceptor>, state: AppStat
     let graceful = GracefulShutdown::new();
     let retention = tokio::spawn(run_retention(state.clone(), shutdown.clone()));
     let delivery = tokio::spawn(delivery::run(state.clone(), shutdown.clone()));
+    let checkpoints = tokio::spawn(integrity::run(state.clone(), shutdown.clone()));
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -223,9 +234,17 @@ pub async fn run(listener: TcpListener, tls: Option<TlsAcceptor>, state: AppStat
     retention.abort();
     // Trails stop between rounds; what they had batched is delivered after the restart.
     let _ = delivery.await;
-    let log = state.log.clone();
+    let _ = checkpoints.await;
+    // The trees take in every event first, and get a last checkpoint, so that a stopped
+    // store is covered by signatures up to its last event.
+    let closing = state.clone();
     tracing::info!("sealing the event log");
-    let _ = tokio::task::spawn_blocking(move || log.close()).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        closing.merkle.close();
+        integrity::checkpoint_grown_trees(&closing);
+        closing.log.close();
+    })
+    .await;
     tracing::info!("stopped");
 }
 

@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use trailkeeper_store::EventLog;
+use trailkeeper_store::merkle::MerkleTrees;
 
 use crate::config::Config;
 use crate::delivery::Deliveries;
 use crate::external_bucket::ExternalBuckets;
 use crate::identity::Identities;
+use crate::integrity::checkpoints::Checkpoints;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::s3::BucketStore;
@@ -24,6 +26,10 @@ pub struct Shared {
     pub config: Config,
     pub identities: Identities,
     pub log: EventLog,
+    /// One Merkle tree per (account, Region) over the log (`<data_dir>/merkle`).
+    pub merkle: MerkleTrees,
+    /// Signed checkpoints of those trees (`<data_dir>/integrity/checkpoints.jsonl`).
+    pub checkpoints: Checkpoints,
     /// Signs `NextToken`s; stored in the data directory so tokens survive restarts.
     pub token_key: [u8; 32],
     pub limiter: RateLimiter,

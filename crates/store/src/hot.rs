@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use trailkeeper_core::LookupKey;
 
-use crate::{EventKey, HashMap, HashSet, HistoryKind, StoredEvent};
+use crate::{EventKey, HashMap, HistoryKind, StoredEvent};
 
 /// Events of one (account, Region) that Event History can return, by kind.
 #[derive(Default)]
@@ -50,8 +50,9 @@ pub struct HotTable {
     events: Vec<Arc<StoredEvent>>,
     /// Account → Region → stream.
     streams: HashMap<Box<str>, HashMap<Box<str>, Stream>>,
-    /// (account, eventID) of every event here, for deduplication.
-    ids: HashMap<Box<str>, HashSet<Box<str>>>,
+    /// (account, eventID) of every event here, with its place in `events`: for
+    /// deduplication and to find an event by its ID.
+    ids: HashMap<Box<str>, HashMap<Box<str>, u32>>,
     bytes: usize,
 }
 
@@ -162,7 +163,8 @@ impl HotTable {
     pub fn insert(&mut self, event: StoredEvent) {
         let event = Arc::new(event);
         self.bytes += event.json.len() + 128;
-        entry_by_str(&mut self.ids, &event.account_id).insert(event.event_id.as_str().into());
+        let position = u32::try_from(self.events.len()).unwrap_or(u32::MAX);
+        entry_by_str(&mut self.ids, &event.account_id).insert(event.event_id.as_str().into(), position);
         for kind in [HistoryKind::Management, HistoryKind::Insight] {
             if !kind.includes(event.category) {
                 continue;
@@ -179,7 +181,13 @@ impl HotTable {
     }
 
     pub fn contains(&self, account_id: &str, event_id: &str) -> bool {
-        self.ids.get(account_id).is_some_and(|ids| ids.contains(event_id))
+        self.ids.get(account_id).is_some_and(|ids| ids.contains_key(event_id))
+    }
+
+    /// The event of `account_id` with this eventID, whatever its category.
+    pub fn find(&self, account_id: &str, event_id: &str) -> Option<&Arc<StoredEvent>> {
+        let position = *self.ids.get(account_id)?.get(event_id)?;
+        self.events.get(position as usize)
     }
 
     pub fn len(&self) -> usize {

@@ -247,7 +247,28 @@ pub struct ReplayReport {
 
 /// Reads every frame of every journal file in order and hands each entry to `visit`.
 /// Cuts off a torn tail of the newest file; refuses any other damage.
-pub fn replay(dir: &Path, mut visit: impl FnMut(JournalEntry<'_>)) -> Result<ReplayReport, StoreError> {
+pub fn replay(dir: &Path, visit: impl FnMut(JournalEntry<'_>)) -> Result<ReplayReport, StoreError> {
+    read_frames(dir, Recovery::CutTornTail, visit)
+}
+
+/// Reads the journal as [`replay`] does, but changes nothing: a torn tail (never
+/// acknowledged) is skipped and left in place. For offline readers such as verifiers.
+pub fn read_only(dir: &Path, visit: impl FnMut(JournalEntry<'_>)) -> Result<ReplayReport, StoreError> {
+    read_frames(dir, Recovery::LeaveAsIs, visit)
+}
+
+/// What recovery does with a torn tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recovery {
+    CutTornTail,
+    LeaveAsIs,
+}
+
+fn read_frames(
+    dir: &Path,
+    recovery: Recovery,
+    mut visit: impl FnMut(JournalEntry<'_>),
+) -> Result<ReplayReport, StoreError> {
     let files = list_files(dir)?;
     let mut report = ReplayReport::default();
     for (index, (_, path)) in files.iter().enumerate() {
@@ -286,6 +307,9 @@ pub fn replay(dir: &Path, mut visit: impl FnMut(JournalEntry<'_>)) -> Result<Rep
                         });
                     }
                     report.torn_bytes = (bytes.len() - offset) as u64;
+                    if recovery == Recovery::LeaveAsIs {
+                        break;
+                    }
                     tracing::warn!(path = %path.display(), offset, bytes = report.torn_bytes, "cutting off a torn journal tail");
                     let file = OpenOptions::new().write(true).open(path).map_err(StoreError::io(path))?;
                     file.set_len(offset as u64).map_err(StoreError::io(path))?;

@@ -4,15 +4,21 @@
 //! only once durable), are visible at once through the in-memory [`hot`] index, and are
 //! sealed into [`segment`]s: Parquet files partitioned by account, Region and date with a
 //! sidecar lookup index. [`EventLog`] ties the three together and answers Event History
-//! queries newest first.
+//! queries newest first. Retention's drops are recorded in [`expired`].
+//!
+//! [`merkle::MerkleTrees`] follows the log and keeps one RFC 9162 Merkle tree per (account,
+//! Region) over its events; [`merkle::verify`] rebuilds those trees offline from the stored
+//! events and names what was altered, dropped or inserted.
 //!
 //! This crate knows nothing of HTTP or AWS wire formats.
 
 pub mod error;
+pub mod expired;
 pub mod fsutil;
 pub mod hot;
 pub mod journal;
 mod log;
+pub mod merkle;
 pub mod segment;
 
 use bytes::Bytes;
@@ -25,7 +31,10 @@ pub use error::{ErrorKind, StoreError};
 /// seeded per process against collision flooding.
 pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
-pub use log::{AccountScope, AppendOutcome, EventLog, FoundEvent, LogEntry, LogOptions, LogRead, LogStats, NewEvent};
+pub use log::{
+    AccountScope, AppendOutcome, EventLog, FoundEvent, LogEntry, LogOptions, LogRead, LogStats, NewEvent,
+    sealed_segments,
+};
 
 /// An event as the log holds it: the record's JSON text and what was read from it.
 #[derive(Debug, Clone, PartialEq)]

@@ -25,6 +25,7 @@ use trailkeeper_core::record::{RecordDefaults, parse_record};
 use trailkeeper_core::{ParsedRecord, time::format_date};
 
 use crate::error::StoreError;
+use crate::expired;
 use crate::fsutil;
 use crate::hot::{HotTable, ScanBounds};
 use crate::journal::{self, JournalEntry, JournalWriter};
@@ -253,6 +254,17 @@ impl SegmentSet {
             }
         }
         Ok(false)
+    }
+
+    /// The segments of an account (any day, any Region) whose index holds this eventID hash.
+    fn with_event_id_hash(&self, account_id: &str, hash: u32) -> impl Iterator<Item = &Arc<Segment>> {
+        self.by_account_day
+            .get(account_id)
+            .into_iter()
+            .flat_map(|days| days.values())
+            .filter(move |day| day.id_hashes.contains(&hash))
+            .flat_map(|day| day.segments.iter())
+            .filter(move |segment| segment.event_id_hashes().binary_search(&hash).is_ok())
     }
 
     fn all(&self) -> impl Iterator<Item = &Arc<Segment>> {
@@ -506,6 +518,41 @@ impl EventLog {
         self.shared.state.read().unwrap_or_else(PoisonError::into_inner).next_seq.saturating_sub(1)
     }
 
+    /// The event of `account_id` with this eventID, in any Region and of any category, as
+    /// the log holds it: from memory if it is not sealed yet, else from its segment.
+    pub fn find_event(&self, account_id: &str, event_id: &str) -> Result<Option<LogEntry>, StoreError> {
+        let hash = event_id_hash(event_id);
+        let candidates: Vec<Arc<Segment>> = {
+            let state = self.shared.state.read().unwrap_or_else(PoisonError::into_inner);
+            for table in std::iter::once(&state.active).chain(state.frozen.iter().map(|table| &**table)) {
+                if let Some(event) = table.find(account_id, event_id) {
+                    return Ok(Some(LogEntry {
+                        seq: event.seq,
+                        event_time_ms: event.event_time_ms,
+                        account_id: event.account_id.clone(),
+                        region: event.region.clone(),
+                        json: event.json.clone(),
+                    }));
+                }
+            }
+            state.segments.with_event_id_hash(account_id, hash).cloned().collect()
+        };
+        for segment in candidates {
+            if let Some((row, key)) = segment.find_event_id(event_id)? {
+                let json = segment.read_json(&[row], &self.shared.pages)?.into_iter().next().unwrap_or_default();
+                let meta = segment.meta();
+                return Ok(Some(LogEntry {
+                    seq: key.seq,
+                    event_time_ms: key.time_ms,
+                    account_id: meta.account_id.clone(),
+                    region: meta.region.clone(),
+                    json,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
     /// Events in log order after position `after`: at most `limit` positions' worth, never
     /// past the newest acknowledged event. Recent events come from memory; a reader that
     /// fell behind sealing reads them back from the segments.
@@ -578,6 +625,10 @@ impl EventLog {
         if expired.is_empty() {
             return Ok(Vec::new());
         }
+        // Recorded before the manifest drops them, so that a segment is never gone without
+        // a durable note that retention took it (verifiers tell expiry from tampering by it).
+        let metas: Vec<SegmentMeta> = expired.iter().map(|segment| segment.meta().clone()).collect();
+        expired::record(&self.shared.root, &metas, cutoff_ms)?;
         write_manifest(&self.shared.root, sealed_through_seq, kept.iter())?;
         {
             let mut state = self.shared.state.write().unwrap_or_else(PoisonError::into_inner);
@@ -592,7 +643,7 @@ impl EventLog {
                 }
             }
         }
-        Ok(expired.iter().map(|segment| segment.meta().clone()).collect())
+        Ok(metas)
     }
 
     pub fn stats(&self) -> LogStats {
@@ -865,7 +916,7 @@ fn run_sealer(shared: &Shared, jobs: &mpsc::Receiver<SealJob>) {
 /// writer win the CPU while a seal runs, which keeps acknowledgements fast. Back-pressure
 /// (frozen tables waiting) still bounds how far sealing may fall behind.
 #[allow(unsafe_code)]
-fn lower_this_threads_priority() {
+pub(crate) fn lower_this_threads_priority() {
     // SAFETY: gettid and setpriority take and return plain integers and touch no memory of
     // ours; on Linux, PRIO_PROCESS with a thread ID sets that one thread's nice value.
     let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
@@ -918,6 +969,14 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// What the manifest under `root` lists: the sequence number the segments cover and the
+/// Parquet path of every sealed segment. For offline readers; changes nothing.
+pub fn sealed_segments(root: &Path) -> Result<(u64, Vec<PathBuf>), StoreError> {
+    let manifest = read_manifest(root)?;
+    let segments_dir = root.join("segments");
+    Ok((manifest.sealed_through_seq, manifest.segments.iter().map(|relative| segments_dir.join(relative)).collect()))
 }
 
 fn read_manifest(root: &Path) -> Result<Manifest, StoreError> {

@@ -199,6 +199,23 @@ impl Segment {
         Ok(stored.iter().any(|id| id.as_ref() == event_id.as_bytes()))
     }
 
+    /// The row and key of the event with this eventID, whatever its category. A hash hit
+    /// in the index is confirmed by reading the stored eventID.
+    pub fn find_event_id(&self, event_id: &str) -> Result<Option<(u32, EventKey)>, StoreError> {
+        let mut candidates = self.index.event_id_candidates(event_id);
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        let stored = self.table.read_event_ids(&candidates)?;
+        Ok(candidates
+            .iter()
+            .zip(stored)
+            .find(|(_, id)| id.as_ref() == event_id.as_bytes())
+            .map(|(&row, _)| (row, self.index.key(row))))
+    }
+
     /// The rows of `kind` within the bounds, matching `attribute` if given, newest first.
     /// Lazy: each `next` does only the work to find one more row.
     pub fn scan<'a>(
@@ -246,6 +263,22 @@ impl Segment {
         }
         self.table.read_json(rows, cache, self.meta.min_seq)
     }
+}
+
+/// One row of a segment's Parquet file as [`read_all_rows`] hands it over.
+#[derive(Debug, Clone, Copy)]
+pub struct RawRow<'a> {
+    /// The `seq` column.
+    pub seq: i64,
+    pub event_id: &'a str,
+    pub event_json: &'a str,
+}
+
+/// Reads every row of a segment's Parquet file, in file order, from the file alone: the
+/// `.idx` sidecar, the offset index and the page cache are not used. This is how an
+/// offline verifier sees a segment, whatever was done to the file or its sidecar.
+pub fn read_all_rows(parquet_path: &Path, visit: impl FnMut(RawRow<'_>)) -> Result<u64, StoreError> {
+    table::read_all_rows(parquet_path, visit)
 }
 
 /// Where a scan takes its candidate rows from; every source yields rows in descending order.

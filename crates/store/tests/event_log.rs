@@ -191,10 +191,36 @@ fn retention_drops_whole_segments() {
     assert_eq!(dropped.len(), before.segments);
     assert_eq!(dropped.iter().map(|meta| meta.event_count).sum::<u64>(), 40);
     assert!(page_through(&log, None).is_empty());
+    // Each drop is recorded, with the log positions it took, for verifiers.
+    let recorded = trailkeeper_store::expired::read(dir.path()).unwrap();
+    assert_eq!(recorded.len(), dropped.len());
+    assert_eq!(recorded.iter().map(|segment| segment.event_count).sum::<u64>(), 40);
+    assert_eq!(recorded.iter().map(|segment| segment.min_seq).min(), Some(1));
+    assert!(recorded.iter().all(|segment| segment.cutoff_ms == 1_001));
     log.close();
     let reopened = EventLog::open(dir.path(), small_seals()).unwrap();
     assert_eq!(reopened.stats().segments, 0);
     reopened.close();
+}
+
+#[test]
+fn finds_an_event_by_its_id_hot_or_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), small_seals()).unwrap();
+    append(&log, (0..40).map(|i| record(i, &time(i), "a")).collect());
+    wait_sealed(&log);
+    append(&log, vec![record(40, &time(40), "a")]);
+    for (id, hot) in [("event-3", false), ("event-40", true)] {
+        let found = log.find_event(ACCOUNT, id).unwrap().unwrap();
+        assert_eq!(found.region, "us-east-1");
+        let json: serde_json::Value = serde_json::from_slice(&found.json).unwrap();
+        assert_eq!(json["eventID"], id, "hot: {hot}");
+        let read = log.read_log(found.seq - 1, 1).unwrap();
+        assert_eq!(read.entries[0].json, found.json, "the same bytes as the log in order");
+    }
+    assert!(log.find_event(ACCOUNT, "event-41").unwrap().is_none());
+    assert!(log.find_event("999999999999", "event-3").unwrap().is_none(), "event IDs are per account");
+    log.close();
 }
 
 /// Follows the log from `after` in windows of `window` positions, as a trail does.

@@ -47,17 +47,30 @@ pub fn sign_post(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Vec<(String, String)> {
+    sign_request(credentials, REGION, "POST", url, headers, body)
+}
+
+/// [`sign_post`] for any Region and method; the query string of `url` is signed as it will
+/// be sent.
+pub fn sign_request(
+    credentials: &Credentials,
+    region: &str,
+    method: &str,
+    url: &reqwest::Url,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<(String, String)> {
     let now_unix_seconds =
         SystemTime::now().duration_since(UNIX_EPOCH).map(|since| since.as_secs() as i64).unwrap_or(0);
     let params = SigningParams {
         access_key_id: &credentials.access_key_id,
         secret_access_key: &credentials.secret_access_key,
-        region: REGION,
+        region,
         service: SERVICE,
         now_unix_seconds,
         include_content_sha256: false,
     };
-    let added = trailkeeper_sigv4::sign("POST", url.path(), url.query().unwrap_or(""), headers, body, &params);
+    let added = trailkeeper_sigv4::sign(method, url.path(), url.query().unwrap_or(""), headers, body, &params);
     headers
         .iter()
         .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))

@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use trailkeeper_sigv4::SigV4Error;
+use trailkeeper_store::merkle::{MerkleError, MerkleErrorKind};
 use trailkeeper_store::{ErrorKind, StoreError};
 
 /// An error as the client sees it: AWS's code, a message, an HTTP status.
@@ -61,6 +62,26 @@ impl ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                 )
             }
+        }
+    }
+
+    /// The Merkle trees' failures: the store's as [`ApiError::from_store`]; a tree or leaf
+    /// that is not there as `ResourceNotFoundException`; an event the trees have not taken
+    /// in yet as the retryable `EventNotYetInTreeException` (HTTP 503); sizes that do not
+    /// fit the tree as `InvalidParameterException`.
+    pub fn from_merkle(error: &MerkleError) -> ApiError {
+        match error.kind() {
+            MerkleErrorKind::Store(_) => match error {
+                MerkleError::Store(store) => ApiError::from_store(store),
+                _ => ApiError::internal(),
+            },
+            MerkleErrorKind::NotFound => ApiError::client("ResourceNotFoundException", error.to_string()),
+            MerkleErrorKind::NotYet => ApiError::new(
+                "EventNotYetInTreeException",
+                format!("{error}. Retry in a few seconds."),
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            MerkleErrorKind::OutOfRange => ApiError::client("InvalidParameterException", error.to_string()),
         }
     }
 

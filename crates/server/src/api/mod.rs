@@ -4,7 +4,8 @@
 //!
 //! Protocols plug in here by how a request looks: `X-Amz-Target` means AWS JSON 1.1
 //! ([`json_protocol`]); a form-encoded POST is the query protocol of SNS ([`crate::sns`]);
-//! `/v1/records` is Trailkeeper's ingest API; every other request is S3's REST protocol
+//! `/v1/records` is Trailkeeper's ingest API and `/v1/integrity/*` its integrity API
+//! ([`crate::integrity::api`]); every other request is S3's REST protocol
 //! ([`crate::s3`]), for the built-in bucket store. Nothing below this
 //! layer knows about HTTP.
 
@@ -26,6 +27,7 @@ use trailkeeper_sigv4::{
 };
 
 use crate::identity::Principal;
+use crate::integrity::api as integrity;
 use crate::state::AppState;
 pub use error::ApiError;
 
@@ -60,6 +62,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/v1/records", post(crate::ingest::handle))
+        .route("/v1/integrity/checkpoint", get(integrity::get_checkpoint).post(integrity::sign_checkpoint))
+        .route("/v1/integrity/inclusion-proof", get(integrity::inclusion_proof))
+        .route("/v1/integrity/consistency-proof", get(integrity::consistency_proof))
+        .route("/v1/integrity/trees", get(integrity::list_trees))
         .fallback(dispatch)
         .with_state(state)
 }

@@ -219,6 +219,53 @@ fn category_name(category: Category) -> &'static str {
     }
 }
 
+/// Streams the `seq`, `event_id` and `event_json` columns of a whole file, batch by batch,
+/// and returns the number of rows read.
+pub(super) fn read_all_rows(path: &Path, mut visit: impl FnMut(super::RawRow<'_>)) -> Result<u64, StoreError> {
+    let parquet_error = |detail: String| StoreError::Parquet { path: path.to_path_buf(), detail };
+    let file = File::open(path).map_err(StoreError::io(path))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|error| parquet_error(error.to_string()))?;
+    let schema = builder.parquet_schema();
+    let mut leaves = Vec::new();
+    for name in ["seq", EVENT_ID, EVENT_JSON] {
+        let leaf = schema
+            .columns()
+            .iter()
+            .position(|column| column.name() == name)
+            .ok_or_else(|| parquet_error(format!("no {name} column")))?;
+        leaves.push(leaf);
+    }
+    let projection = ProjectionMask::leaves(schema, leaves);
+    let reader = builder
+        .with_projection(projection)
+        .with_batch_size(4096)
+        .build()
+        .map_err(|error| parquet_error(error.to_string()))?;
+    let mut rows = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|error| parquet_error(error.to_string()))?;
+        let column = |name: &str| {
+            batch.column_by_name(name).ok_or_else(|| parquet_error(format!("no {name} column in a batch")))
+        };
+        let seqs = column("seq")?
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| parquet_error("seq is not a 64-bit integer column".to_owned()))?;
+        let strings = |name: &str| -> Result<&StringArray, StoreError> {
+            column(name)?
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| parquet_error(format!("{name} is not text")))
+        };
+        let (event_ids, jsons) = (strings(EVENT_ID)?, strings(EVENT_JSON)?);
+        for row in 0..batch.num_rows() {
+            visit(super::RawRow { seq: seqs.value(row), event_id: event_ids.value(row), event_json: jsons.value(row) });
+        }
+        rows += batch.num_rows() as u64;
+    }
+    Ok(rows)
+}
+
 /// An open segment Parquet file with its footer and offset index cached.
 pub(super) struct EventTable {
     path: PathBuf,
