@@ -564,6 +564,28 @@ def run_aws_cli(
     return CliResult(list(args), proc.returncode, proc.stdout, proc.stderr)
 
 
+def aws_validate_logs(endpoint: str, *args: str, region: str = "us-east-1", creds: Creds = IMPORTER) -> CliResult:
+    """`aws --region <region> cloudtrail validate-logs ...` with both of its services on
+    Trailkeeper: through the per-service endpoint variables, because `--endpoint-url` would
+    reach its CloudTrail client only, not its S3 one. `--region` is the Region whose digests
+    it walks; without it the CLI walks the trail's home Region, whatever the default is."""
+    env = clean_env()
+    env.update(
+        {
+            "AWS_ACCESS_KEY_ID": creds.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_ENDPOINT_URL_CLOUDTRAIL": endpoint,
+            "AWS_ENDPOINT_URL_S3": endpoint,
+            "AWS_MAX_ATTEMPTS": "1",
+            "TZ": "UTC",
+        }
+    )
+    argv = [aws_executable(), "--region", region, "cloudtrail", "validate-logs", *args]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    return CliResult(argv, proc.returncode, proc.stdout, proc.stderr)
+
+
 # --- records ---------------------------------------------------------------------------
 
 

@@ -13,7 +13,6 @@ import gzip
 import hashlib
 import json
 import re
-import subprocess
 import time
 
 import pytest
@@ -24,8 +23,7 @@ from e2e_helpers import (
     ACCOUNT_ID,
     IMPORTER,
     CliResult,
-    aws_executable,
-    clean_env,
+    aws_validate_logs,
     eventually,
     make_record,
     utcnow,
@@ -47,24 +45,9 @@ def iso(moment: dt.datetime) -> str:
 
 
 def validate_logs(server, start: str, *extra: str, region: str = "us-east-1") -> CliResult:
-    """The real `aws cloudtrail validate-logs --verbose`, with both of its services on Trailkeeper.
-    `--region` is the Region whose digests it reads; without it, the trail's home Region."""
-    env = clean_env()
-    env.update(
-        {
-            "AWS_ACCESS_KEY_ID": IMPORTER.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": IMPORTER.secret_access_key,
-            "AWS_DEFAULT_REGION": region,
-            "AWS_ENDPOINT_URL_CLOUDTRAIL": server.endpoint,
-            "AWS_ENDPOINT_URL_S3": server.endpoint,
-            "AWS_MAX_ATTEMPTS": "1",
-            "TZ": "UTC",
-        }
-    )
-    argv = [aws_executable(), "--region", region, "cloudtrail", "validate-logs", "--trail-arn", ARN]
-    argv += ["--start-time", start, "--verbose"]
-    proc = subprocess.run([*argv, *extra], env=env, capture_output=True, text=True, timeout=120)
-    return CliResult([*argv, *extra], proc.returncode, proc.stdout, proc.stderr)
+    """The real `aws cloudtrail validate-logs --verbose` over this trail, from `start`."""
+    return aws_validate_logs(server.endpoint, "--trail-arn", ARN, "--start-time", start, "--verbose", *extra,
+                             region=region)
 
 
 def s3_client(server):
@@ -473,9 +456,13 @@ def test_turning_validation_off_or_deleting_the_trail_closes_the_chain(server_fa
     digest, _, _ = read_digest(s3, first[0])
     assert digest["previousDigestSignature"] is None and digest["logFiles"], "the period's log files"
 
+    logs_before = set(keys_under(s3, f"AWSLogs/{ACCOUNT_ID}/CloudTrail/"))
     server.aws("cloudtrail", "update-trail", "--name", TRAIL, "--enable-log-file-validation").json()
     ingest_round(server)
-    time.sleep(2.5)
+    eventually(
+        lambda: set(keys_under(s3, f"AWSLogs/{ACCOUNT_ID}/CloudTrail/")) - logs_before, timeout=10, interval=0.3,
+        what="a log file delivered in the new chain",
+    )
     assert len(digest_keys(s3)) == 1
     assert server.aws("cloudtrail", "delete-trail", "--name", TRAIL).returncode == 0
     keys = eventually(

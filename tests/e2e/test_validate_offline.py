@@ -15,20 +15,18 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-import hashlib
-import json
-import struct
 import subprocess
 import time
 from dataclasses import dataclass
 
 import pytest
 
+from bucket_files import copy_object, object_path, read_object
 from e2e_helpers import (
+    aws_validate_logs,
     ACCOUNT_ID,
     IMPORTER,
     TrailkeeperServer,
-    aws_executable,
     clean_env,
     eventually,
     iso,
@@ -78,30 +76,8 @@ def trailkeeper_validate_online(server: TrailkeeperServer, *args: str) -> Run:
 
 
 def aws_validate(server: TrailkeeperServer, *args: str, region: str = "us-east-1") -> Run:
-    """`aws --region <region> cloudtrail validate-logs ...` pointed at the server through the
-    per-service endpoint variables: `--endpoint-url` would reach CloudTrail only, not S3.
-    The Region must be given as `--region`: without it the CLI walks the trail's home
-    Region, whatever the default Region is."""
-    env = clean_env()
-    env.update(
-        {
-            "AWS_ACCESS_KEY_ID": IMPORTER.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": IMPORTER.secret_access_key,
-            "AWS_DEFAULT_REGION": region,
-            "AWS_ENDPOINT_URL_CLOUDTRAIL": server.endpoint,
-            "AWS_ENDPOINT_URL_S3": server.endpoint,
-            "AWS_MAX_ATTEMPTS": "1",
-            "TZ": "UTC",
-        }
-    )
-    proc = subprocess.run(
-        [aws_executable(), "--region", region, "cloudtrail", "validate-logs", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return Run(proc.returncode, proc.stdout, proc.stderr)
+    done = aws_validate_logs(server.endpoint, *args, region=region)
+    return Run(done.returncode, done.stdout, done.stderr)
 
 
 def chain(verbose_stdout: str) -> list[tuple[str, list[str]]]:
@@ -125,46 +101,30 @@ def log_keys(verbose_stdout: str) -> list[str]:
     return [log for _, logs in chain(verbose_stdout) for log in logs]
 
 
-def object_path(server: TrailkeeperServer, key: str):
-    """The built-in bucket store keeps one file per object, named by the SHA-256 of its key:
-    the magic `TKS3OBJ1`, a little-endian u32 header length, the JSON header, the body."""
-    digest = hashlib.sha256(key.encode()).hexdigest()
-    return server.data_dir / "buckets" / BUCKET / "objects" / digest[:2] / digest
-
-
 def delete_object(server: TrailkeeperServer, key: str) -> None:
     """Deletes a write-once object behind the server's back, as someone with access to the
     disk could."""
     assert not server.running
-    path = object_path(server, key)
+    path = object_path(server.data_dir, BUCKET, key)
     assert path.is_file(), path
     path.unlink()
 
 
 def rewrite_object(server: TrailkeeperServer, key: str, *, body: bytes | None = None,
                    metadata: dict | None = None, as_key: str | None = None) -> None:
-    """Rewrites a write-once object behind the server's back (the server rebuilds its index
-    from these files when it starts): a new body or user metadata, with the header's size
-    and MD5 made to match, optionally stored under another key."""
+    """Rewrites a write-once object behind the server's back: a new body or user metadata,
+    optionally stored under another key."""
     assert not server.running
-    raw = object_path(server, key).read_bytes()
-    assert raw[:8] == b"TKS3OBJ1"
-    (length,) = struct.unpack("<I", raw[8:12])
-    header = json.loads(raw[12 : 12 + length])
-    body = raw[12 + length :] if body is None else body
+    stored = copy_object(server.data_dir, BUCKET, key, as_key) if as_key else read_object(server.data_dir, BUCKET, key)
+    if body is not None:
+        stored.body = body
     if metadata is not None:
-        header["metadata"]["user_metadata"] = metadata
-    header["key"] = as_key or key
-    header["size"] = len(body)
-    header["md5"] = hashlib.md5(body).hexdigest()
-    encoded = json.dumps(header, separators=(",", ":")).encode()
-    object_path(server, as_key or key).write_bytes(b"TKS3OBJ1" + struct.pack("<I", len(encoded)) + encoded + body)
+        stored.header["metadata"]["user_metadata"] = metadata
+    stored.save()
 
 
 def user_metadata(server: TrailkeeperServer, key: str) -> dict:
-    raw = object_path(server, key).read_bytes()
-    (length,) = struct.unpack("<I", raw[8:12])
-    return json.loads(raw[12 : 12 + length])["metadata"]["user_metadata"]
+    return read_object(server.data_dir, BUCKET, key).header["metadata"]["user_metadata"]
 
 
 @pytest.fixture

@@ -210,26 +210,7 @@ mod tests {
     use super::*;
 
     fn trail() -> Trail {
-        Trail {
-            name: "t".into(),
-            account_id: "123456789012".into(),
-            home_region: "us-east-1".into(),
-            s3_bucket_name: "b".into(),
-            s3_key_prefix: None,
-            sns_topic_name: None,
-            sns_topic_arn: None,
-            include_global_service_events: true,
-            is_multi_region_trail: false,
-            log_file_validation_enabled: true,
-            event_selectors: None,
-            advanced_event_selectors: None,
-            insight_selectors: Vec::new(),
-            tags: Vec::new(),
-            logging: Vec::new(),
-            start_logging_time_ms: None,
-            stop_logging_time_ms: None,
-            created_ms: 0,
-        }
+        Trail { log_file_validation_enabled: true, ..crate::trails::tests::trail("t") }
     }
 
     fn written(key: &str) -> Vec<(String, PreviousDigest)> {

@@ -253,6 +253,9 @@ impl Worker {
                 return;
             }
         }
+        if !self.open_chain(trail).await {
+            return;
+        }
         if let Some(pending) = self.file.pending {
             // A batch whose files may be partly written: after a restart its events are
             // read again from the log; otherwise the batch is still in memory.
@@ -431,24 +434,33 @@ impl Worker {
         self.backoff = (self.backoff * 2).min(Duration::from_secs(60));
     }
 
-    /// Opens, cuts or closes the trail's digest chain, as its settings and the clock ask.
+    /// Opens a digest chain once the trail logs with validation on. Called before anything
+    /// is delivered in a round, so that every log file delivered after the setting changed
+    /// is in the chain. Returns false when the chain should open but could not.
+    async fn open_chain(&mut self, trail: &Trail) -> bool {
+        let digests = &self.file.digests;
+        let wanted = trail.log_file_validation_enabled && trail.is_logging();
+        if !wanted || digests.period_start_ms.is_some() || digests.pending.is_some() {
+            return true;
+        }
+        let before = self.file.digests.clone();
+        self.file.digests.open(trail, now_ms());
+        if let Err(error) = self.save().await {
+            self.file.digests = before;
+            self.failed(Failure::Digest, error);
+            return false;
+        }
+        true
+    }
+
+    /// Cuts or closes the trail's digest chain, as its settings and the clock ask.
     async fn digest_round(&mut self, trail: &Trail) {
         if self.file.pending.is_some() || self.file.digests.pending.is_some() {
             return;
         }
         let now = now_ms();
         let wanted = trail.log_file_validation_enabled && trail.is_logging();
-        let Some(start) = self.file.digests.period_start_ms else {
-            if wanted {
-                let before = self.file.digests.clone();
-                self.file.digests.open(trail, now);
-                if let Err(error) = self.save().await {
-                    self.file.digests = before;
-                    self.failed(Failure::Digest, error);
-                }
-            }
-            return;
-        };
+        let Some(start) = self.file.digests.period_start_ms else { return };
         let period_over = now - start >= self.state.config.digest_interval.as_millis() as i64;
         let due = if wanted {
             period_over

@@ -207,10 +207,11 @@ impl Trails {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn trail(name: &str) -> Trail {
+    /// A trail with every setting at its default, for tests across the crate.
+    pub(crate) fn trail(name: &str) -> Trail {
         Trail {
             name: name.into(),
             account_id: "123456789012".into(),
