@@ -365,3 +365,28 @@ def test_verify_store_names_the_event_edited_in_a_sealed_segment(server_factory)
     assert "findings" in tampered.stderr
     # The other Region's tree is untouched and says so.
     assert any("/eu-west-1: 10 leaves; 10 match" in line for line in lines), tampered.stdout
+
+
+def test_after_kill_9_every_acknowledged_event_is_provable_and_the_store_verifies(server_factory):
+    server = server_factory(extra_env=EVERY_SECOND)
+    acknowledged: list[dict] = []
+    for round_number in range(5):
+        batch = records(400, f"IntegrityCrash{round_number}")
+        server.ingest_ok(batch)
+        acknowledged += batch
+    server.kill()  # no seal, no last checkpoint: the trees and the journal as a crash leaves them
+
+    server.start()
+    for record in (acknowledged[0], acknowledged[777], acknowledged[-1]):
+        proof_when_ready(server, record["eventID"])
+        run = prove_event(server, record["eventID"])
+        assert run.returncode == 0, run.stdout + run.stderr
+    assert server.stop() == 0, server.log_tail()
+
+    verified = verify_store(Path(server.data_dir))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    us_east = [line for line in verified.stdout.splitlines() if line.startswith(f"tree {ACCOUNT_ID}/us-east-1:")]
+    assert len(us_east) == 1, verified.stdout
+    leaves = int(us_east[0].split(": ")[1].split(" leaves")[0])
+    assert leaves >= len(acknowledged), us_east[0]
+    assert f"{leaves} leaves; {leaves} match their events" in us_east[0]
