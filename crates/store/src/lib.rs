@@ -53,6 +53,21 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
+    /// The event a parsed record becomes at log position `seq`.
+    pub fn from_record(seq: u64, ingest_time_ms: i64, record: trailkeeper_core::ParsedRecord) -> StoredEvent {
+        StoredEvent {
+            seq,
+            event_time_ms: record.event_time_ms,
+            ingest_time_ms,
+            account_id: record.account_id,
+            region: record.region,
+            event_id: record.event_id,
+            category: record.category,
+            fields: record.fields,
+            json: Bytes::from(record.json),
+        }
+    }
+
     pub fn key(&self) -> EventKey {
         EventKey { time_ms: self.event_time_ms, seq: self.seq }
     }

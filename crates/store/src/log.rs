@@ -837,17 +837,7 @@ fn write_round(
             for (event, outcome) in request.events.into_iter().zip(request_outcomes) {
                 if let AppendOutcome::Stored { seq } = *outcome {
                     let record = event.record;
-                    to_publish.push(StoredEvent {
-                        seq,
-                        event_time_ms: record.event_time_ms,
-                        ingest_time_ms: event.ingest_time_ms,
-                        account_id: record.account_id,
-                        region: record.region,
-                        event_id: record.event_id,
-                        category: record.category,
-                        fields: record.fields,
-                        json: Bytes::from(record.json),
-                    });
+                    to_publish.push(StoredEvent::from_record(seq, event.ingest_time_ms, record));
                 }
             }
         }

@@ -6,11 +6,10 @@
 //! Event History (self-audit), answer.
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::Value;
 
-use super::{ApiError, ConnectionInfo, authenticate, new_request_id, read_body};
+use super::{ApiError, ConnectionInfo, authenticate, json_ok, new_request_id, read_body};
 use crate::audit;
 use crate::cloudtrail::{self, Operation};
 use crate::state::AppState;
@@ -59,15 +58,7 @@ pub async fn handle(state: AppState, connection: ConnectionInfo, request: Reques
     }
     .await;
     match result {
-        Ok(output) => {
-            let mut response = (StatusCode::OK, output.body).into_response();
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.1"));
-            if let Ok(value) = HeaderValue::from_str(&request_id) {
-                headers.insert("x-amzn-requestid", value);
-            }
-            response
-        }
+        Ok(output) => json_ok(output.body, "application/x-amz-json-1.1", &request_id),
         Err(error) => error.into_response_with_id(&request_id),
     }
 }

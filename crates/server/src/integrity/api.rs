@@ -19,14 +19,14 @@ use std::collections::BTreeMap;
 use axum::Extension;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Value, json};
 use trailkeeper_core::checkpoint::hash_to_hex;
 use trailkeeper_core::merkle::leaf_hash;
 use trailkeeper_store::merkle::{MerkleError, TreeId};
 
 use super::checkpoints::SignedCheckpoint;
-use crate::api::{ApiError, Caller, ConnectionInfo, authenticate, new_request_id, read_body};
+use crate::api::{ApiError, Caller, ConnectionInfo, authenticate, json_ok, new_request_id, read_body};
 use crate::audit;
 use crate::cloudtrail::Output;
 use crate::identity::Access;
@@ -141,15 +141,7 @@ async fn handle(
     }
     .await;
     match result {
-        Ok(output) => {
-            let mut response = (StatusCode::OK, output.body).into_response();
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            if let Ok(value) = HeaderValue::from_str(&request_id) {
-                headers.insert("x-amzn-requestid", value);
-            }
-            response
-        }
+        Ok(output) => json_ok(output.body, "application/json", &request_id),
         Err(error) => {
             let retry_after = error.status == StatusCode::SERVICE_UNAVAILABLE;
             let mut response = error.into_response_with_id(&request_id);

@@ -217,17 +217,7 @@ mod tests {
                 leaf = Some((row.seq as u64, leaf_hash(json.as_bytes())));
             }
             let record = parse(&json);
-            events.push(StoredEvent {
-                seq: row.seq as u64,
-                event_time_ms: record.event_time_ms,
-                ingest_time_ms: 1_000,
-                account_id: record.account_id,
-                region: record.region,
-                event_id: record.event_id,
-                category: record.category,
-                fields: record.fields,
-                json: Bytes::from(record.json),
-            });
+            events.push(StoredEvent::from_record(row.seq as u64, 1_000, record));
         })
         .unwrap();
         let scratch = tempfile::tempdir().unwrap();

@@ -232,17 +232,7 @@ fn rewrite_segment(parquet: &Path, change: impl FnOnce(&mut Vec<StoredEvent>)) {
         // Every test record names its account and Region, so the defaults are never used.
         let defaults = RecordDefaults { account_id: ACCOUNTS[0], region: REGIONS[0] };
         let record = parse_record(row.event_json.as_bytes(), defaults, &mut String::new).unwrap();
-        events.push(StoredEvent {
-            seq: row.seq as u64,
-            event_time_ms: record.event_time_ms,
-            ingest_time_ms: 1_000,
-            account_id: record.account_id,
-            region: record.region,
-            event_id: record.event_id,
-            category: record.category,
-            fields: record.fields,
-            json: Bytes::from(record.json),
-        });
+        events.push(StoredEvent::from_record(row.seq as u64, 1_000, record));
     })
     .unwrap();
     change(&mut events);
