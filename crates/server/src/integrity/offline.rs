@@ -117,7 +117,6 @@ mod tests {
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
 
-    use bytes::Bytes;
     use trailkeeper_core::merkle::leaf_hash;
     use trailkeeper_core::record::{RecordDefaults, parse_record};
     use trailkeeper_store::merkle::{MerkleOptions, MerkleTrees, RECORD_BYTES};
