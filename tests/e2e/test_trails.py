@@ -357,16 +357,21 @@ def test_events_recorded_while_stopped_are_not_delivered(server):
     after = records(4, read_only=False)
     server.ingest_ok(after)
 
-    s3 = s3_client(server)
-    wanted = {r["eventID"] for r in before + after}
-    ids = eventually(
-        lambda: (ids := set(delivered_ids(s3, "stop-logs"))) >= wanted and ids,
-        timeout=20, interval=0.5, what="events before and after the stop",
-    )
-    assert not ids & {r["eventID"] for r in during}
-    # Who stopped the trail is answerable from Event History.
+    # Who stopped the trail is answerable from Event History, and from the trail itself:
+    # the stop's own record is the last one it delivers before the gap, as in CloudTrail.
     stops = client.lookup_events(LookupAttributes=by_attr("EventName", "StopLogging"))["Events"]
     assert stops and stops[0]["Username"] == IMPORTER.name
+    s3 = s3_client(server)
+    wanted = {r["eventID"] for r in before + after} | {stops[0]["EventId"]}
+    eventually(
+        lambda: set(delivered_ids(s3, "stop-logs")) >= wanted,
+        timeout=20, interval=0.5, what="events before and after the stop, and the stop itself",
+    )
+    ids = delivered_ids(s3, "stop-logs")
+    assert not set(ids) & {r["eventID"] for r in during}
+    assert len(ids) == len(set(ids)), "an event was delivered twice"
+    names = [r["eventName"] for r in delivered(s3, "stop-logs")]
+    assert names.count("StopLogging") == 1 and names.count("StartLogging") == 2
 
 
 def test_single_region_trails_and_global_service_events(server):

@@ -8,7 +8,8 @@ the untouched chain both tools print the same stdout, quietly and with --verbose
 digests and log files tampered every way the AWS CLI tells apart (edited on disk while the
 server is stopped), both print the same stdout and stderr and exit 1. With the newest digest
 deleted, the AWS CLI validates a shorter chain and exits 0; Trailkeeper finds the digest its
-delivery state recorded missing and exits 1.
+delivery state recorded missing (offline from the state file, online from the server's
+digest-chains API) and exits 1.
 """
 
 from __future__ import annotations
@@ -239,7 +240,9 @@ def test_a_deleted_newest_digest_is_caught_where_the_aws_cli_misses_it(logged_ch
     online = trailkeeper_validate_online(server, *window)
 
     total = len(digests)
-    assert (online.returncode, online.stdout, online.stderr) == (0, theirs.stdout, ""), "online, no record to hold to"
+    assert (online.returncode, online.stdout, online.stderr) == (1, ours.stdout, ours.stderr), (
+        "online, the server's digest-chains API names the deleted digest as the delivery state does offline"
+    )
     assert theirs.returncode == 0 and theirs.stderr == "", "the AWS CLI sees a shorter chain, all valid"
     assert f"\n{total - 1}/{total - 1} digest files valid\n" in theirs.stdout
     assert ours.returncode == 1

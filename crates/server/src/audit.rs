@@ -106,6 +106,7 @@ pub struct CallEvent<'a> {
 }
 
 /// Records one CloudTrail API call (AWS JSON 1.1) and waits until the record is durable.
+/// Returns the record's log position.
 pub async fn record_call(
     state: &AppState,
     caller: &Caller,
@@ -113,7 +114,7 @@ pub async fn record_call(
     read_only: bool,
     input: &Value,
     outcome: &Result<Output, ApiError>,
-) -> Result<(), ApiError> {
+) -> Result<u64, ApiError> {
     let response_elements = match outcome {
         Ok(output) if !read_only => camel_keys(output.response_elements.clone()),
         _ => Value::Null,
@@ -131,8 +132,9 @@ pub async fn record_call(
     record(state, caller, event).await
 }
 
-/// Records one call of any service and waits until the record is durable.
-pub async fn record(state: &AppState, caller: &Caller, event: CallEvent<'_>) -> Result<(), ApiError> {
+/// Records one call of any service and waits until the record is durable. Returns the
+/// record's log position.
+pub async fn record(state: &AppState, caller: &Caller, event: CallEvent<'_>) -> Result<u64, ApiError> {
     let principal = &caller.principal;
     let user_agent = truncate_utf8(&caller.user_agent, MAX_USER_AGENT_BYTES);
     let record = ApiCallRecord {
@@ -180,7 +182,7 @@ pub async fn record_service_event(
     region: &str,
     event_name: &str,
     details: Value,
-) -> Result<(), ApiError> {
+) -> Result<u64, ApiError> {
     let record = serde_json::json!({
         "eventVersion": EVENT_VERSION,
         "userIdentity": { "type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com" },
@@ -204,13 +206,17 @@ pub async fn record_service_event(
     append_one(state, &json, account_id, region).await
 }
 
-async fn append_one(state: &AppState, json: &[u8], account_id: &str, region: &str) -> Result<(), ApiError> {
+async fn append_one(state: &AppState, json: &[u8], account_id: &str, region: &str) -> Result<u64, ApiError> {
     let mut ids = || uuid::Uuid::new_v4().to_string();
     let record = parse_record(json, RecordDefaults { account_id, region }, &mut ids).map_err(|error| {
         tracing::error!(%error, "an audit record failed its own validation");
         ApiError::internal()
     })?;
-    append(state, vec![record]).await.map(|_| ())
+    match append(state, vec![record]).await?.as_slice() {
+        [AppendOutcome::Stored { seq }] => Ok(*seq),
+        // A fresh UUID is never a duplicate; anything else is a writer bug.
+        _ => Err(ApiError::internal()),
+    }
 }
 
 /// Appends records to the event log and waits until they are durable.

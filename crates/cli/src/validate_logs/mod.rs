@@ -105,7 +105,11 @@ fn validate_logs(args: ValidateLogsArgs) -> Result<bool, String> {
                 found.map(|found| (found.bucket, found.prefix)).ok_or_else(not_found)?
             }
         };
-        return validate_from(&mut source, &request(bucket, prefix, None), args.verbose);
+        let newest_written = source.newest_digest(&args.trail_arn, &source_region).unwrap_or_else(|error| {
+            warn_no_chain_head(&error.message);
+            None
+        });
+        return validate_from(&mut source, &request(bucket, prefix, newest_written), args.verbose);
     }
     let data_dir = args.data_dir.clone().unwrap_or_else(|| PathBuf::from("./trailkeeper-data"));
     let (mut source, found) =
@@ -116,12 +120,17 @@ fn validate_logs(args: ValidateLogsArgs) -> Result<bool, String> {
         (None, None) => return Err(not_found()),
     };
     if let Some(error) = &found.state_error {
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "warning: {error}; a deleted newest digest cannot be told from the end of the chain"
-        );
+        warn_no_chain_head(&error.to_string());
     }
     validate_from(&mut source, &request(bucket, prefix, found.newest_written), args.verbose)
+}
+
+/// Validation goes on as the AWS CLI's would, without the chain's known newest digest.
+fn warn_no_chain_head(error: &str) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "warning: {error}; a deleted newest digest cannot be told from the end of the chain"
+    );
 }
 
 /// Validates and reports on stdout and stderr; `Ok(true)` when every file is valid.

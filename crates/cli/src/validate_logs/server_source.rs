@@ -1,7 +1,8 @@
 //! [`ServerSource`]: validation against a running server over its APIs, the calls the AWS
 //! CLI makes: CloudTrail DescribeTrails and ListPublicKeys (AWS JSON 1.1), S3
-//! GetBucketLocation, ListObjects (v1, `encoding-type=url`) and GetObject (path-style), all
-//! signed with SigV4 with the credentials of the AWS environment variables. Failures are
+//! GetBucketLocation, ListObjects (v1, `encoding-type=url`) and GetObject (path-style); and
+//! Trailkeeper's digest-chains call for the newest digest. All are signed with SigV4 with
+//! the credentials of the AWS environment variables. Failures are
 //! worded as botocore words them: `An error occurred (Code) when calling the Op operation: ...`.
 //!
 //! The validation itself is synchronous; each call runs on a current-thread runtime.
@@ -12,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context as _;
 use base64::Engine as _;
 use serde_json::{Value, json};
-use trailkeeper_server::validation::{DigestSource, Fetched, PublicKey, SourceError, SourceObject};
+use trailkeeper_server::validation::{DigestLocation, DigestSource, Fetched, PublicKey, SourceError, SourceObject};
 
 const CLOUDTRAIL_TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.";
 
@@ -138,19 +139,31 @@ impl ServerSource {
         })
     }
 
+    /// The newest digest the trail wrote in `region`, from Trailkeeper's integrity API
+    /// (`GET /v1/integrity/digest-chains`, beyond CloudTrail's): what tells a deleted
+    /// newest digest from the end of the chain.
+    pub fn newest_digest(&self, arn: &str, region: &str) -> Result<Option<DigestLocation>, SourceError> {
+        const OPERATION: &str = "GetDigestChains";
+        let query = format!("trailArn={}", uri_encode(arn, false));
+        let request = (reqwest::Method::GET, "/v1/integrity/digest-chains", query.as_str());
+        let answer = self.send(request, ("cloudtrail", &self.region), &[], Vec::new(), OPERATION)?;
+        let chains = json_answer(&answer, OPERATION)?;
+        let chain = chains["chains"].as_array().into_iter().flatten().find(|chain| chain["region"] == region);
+        Ok(chain.and_then(|chain| {
+            Some(DigestLocation {
+                bucket: chain["bucket"].as_str()?.to_owned(),
+                key: chain["key"].as_str()?.to_owned(),
+            })
+        }))
+    }
+
     /// One CloudTrail call (AWS JSON 1.1), signed for `region`.
     fn cloudtrail(&self, operation: &str, region: &str, input: &Value) -> Result<Value, SourceError> {
         let target = format!("{CLOUDTRAIL_TARGET_PREFIX}{operation}");
         let headers = [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", target.as_str())];
         let request = (reqwest::Method::POST, "/", "");
         let answer = self.send(request, ("cloudtrail", region), &headers, input.to_string().into_bytes(), operation)?;
-        let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-        if answer.status.is_success() {
-            return Ok(body);
-        }
-        let code = body["__type"].as_str().map_or("Unknown", |kind| kind.rsplit('#').next().unwrap_or(kind));
-        let message = body["message"].as_str().or(body["Message"].as_str()).unwrap_or_default();
-        Err(client_error(code, message, operation))
+        json_answer(&answer, operation)
     }
 
     /// One S3 GET, path-style, signed for the bucket's Region.
@@ -229,6 +242,17 @@ impl DigestSource for ServerSource {
         }
         Ok(keys)
     }
+}
+
+/// A JSON answer's body, or its `{"__type", "message"}` error as botocore words it.
+fn json_answer(answer: &Answer, operation: &str) -> Result<Value, SourceError> {
+    let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    if answer.status.is_success() {
+        return Ok(body);
+    }
+    let code = body["__type"].as_str().map_or("Unknown", |kind| kind.rsplit('#').next().unwrap_or(kind));
+    let message = body["message"].as_str().or(body["Message"].as_str()).unwrap_or_default();
+    Err(client_error(code, message, operation))
 }
 
 fn client_error(code: &str, message: &str, operation: &str) -> SourceError {

@@ -44,15 +44,13 @@ pub async fn handle(state: AppState, connection: ConnectionInfo, request: Reques
             Ok(input) => cloudtrail::execute(&state, &caller, operation, input).await,
         };
         let empty = Value::Object(Default::default());
-        audit::record_call(
-            &state,
-            &caller,
-            operation.name(),
-            operation.read_only(),
-            input.as_ref().unwrap_or(&empty),
-            &outcome,
-        )
-        .await?;
+        let input = input.as_ref().unwrap_or(&empty);
+        let recorded =
+            audit::record_call(&state, &caller, operation.name(), operation.read_only(), input, &outcome).await;
+        if let Some(stopped) = outcome.as_ref().ok().and_then(|output| output.stopped_trail.as_ref()) {
+            cloudtrail::trails::settle_stop(&state, stopped, recorded.as_ref().ok().copied());
+        }
+        recorded?;
         state.metrics.count_operation(operation.name(), outcome.is_ok());
         outcome
     }

@@ -66,6 +66,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/integrity/inclusion-proof", get(integrity::inclusion_proof))
         .route("/v1/integrity/consistency-proof", get(integrity::consistency_proof))
         .route("/v1/integrity/trees", get(integrity::list_trees))
+        .route("/v1/integrity/digest-chains", get(integrity::digest_chains))
         .fallback(dispatch)
         .with_state(state)
 }

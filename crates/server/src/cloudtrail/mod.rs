@@ -12,6 +12,7 @@ pub mod trails;
 use serde_json::Value;
 
 use crate::api::{ApiError, Caller};
+use crate::delivery::TrailKey;
 use crate::identity::Access;
 use crate::state::AppState;
 
@@ -82,12 +83,15 @@ impl Operation {
 pub struct Output {
     pub body: String,
     pub response_elements: Value,
+    /// A trail this StopLogging stopped: its logging window closes at the call's own audit
+    /// record, once the record is stored (see [`trails::settle_stop`]).
+    pub stopped_trail: Option<TrailKey>,
 }
 
 impl Output {
     /// A read-only call's answer, serialized once and not recorded.
     pub fn unrecorded(body: String) -> Output {
-        Output { body, response_elements: Value::Null }
+        Output { body, response_elements: Value::Null, stopped_trail: None }
     }
 
     /// A read-only call's answer from a JSON value.
@@ -97,7 +101,7 @@ impl Output {
 
     /// A change's answer: the response, which its audit record also shows.
     pub fn recorded(value: Value) -> Output {
-        Output { body: value.to_string(), response_elements: value }
+        Output { body: value.to_string(), response_elements: value, stopped_trail: None }
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::Output;
 use super::inputs::{deserialize_input, epoch_seconds};
 use crate::api::{ApiError, Caller, now_ms};
-use crate::delivery;
+use crate::delivery::{self, TrailKey};
 use crate::state::AppState;
 use crate::trails::{Tag, Trail, TrailRef, trail_arn};
 
@@ -512,15 +512,31 @@ pub async fn stop_logging(state: &AppState, caller: &Caller, input: &Value) -> R
 fn set_logging(state: &AppState, caller: &Caller, input: &Value, on: bool) -> Result<Output, ApiError> {
     let input: NameInput = deserialize_input(input)?;
     let name = trail_name(&input.name)?;
-    state.trails.update(|trails| {
+    let stopped_trail = state.trails.update(|trails| {
         let index = resolve(trails, caller, name, Purpose::Change)?;
         let last_seq = state.log.last_seq();
+        let trail = &mut trails[index];
         if on {
-            trails[index].start_logging(last_seq, now_ms());
+            trail.start_logging(last_seq, now_ms());
+            Ok(None)
         } else {
-            trails[index].stop_logging(last_seq, now_ms());
+            Ok(trail.stop_logging(last_seq, now_ms()).then(|| TrailKey::of(trail)))
+        }
+    })?;
+    Ok(Output { stopped_trail, ..Output::recorded(json!({})) })
+}
+
+/// Closes a stopped trail's logging window at the StopLogging record stored at
+/// `record_seq`, or where the stop closed it when the record was not stored.
+pub fn settle_stop(state: &AppState, key: &TrailKey, record_seq: Option<u64>) {
+    let settled = state.trails.update(|trails| {
+        if let Some(trail) = trails.iter_mut().find(|trail| TrailKey::of(trail) == *key) {
+            trail.settle_stop(record_seq);
         }
         Ok(())
-    })?;
-    Ok(Output::recorded(json!({})))
+    });
+    if let Err(error) = settled {
+        // The registry keeps the wait; the next start settles it where the stop closed it.
+        tracing::error!(trail = %key.arn, message = %error.message, "could not close the stopped trail's window");
+    }
 }

@@ -133,7 +133,8 @@ fn selects(trail: &Trail, selection: &Selection, entry: &LogEntry) -> bool {
 fn fill(log: &EventLog, trail: &Trail, batch: &mut Batch, after: u64, through: Option<u64>) -> (u64, Option<String>) {
     let selection = trail.selection();
     let mut position = after;
-    let end = through.unwrap_or_else(|| log.last_seq());
+    // A stop still waiting for its audit record holds delivery where it closed the window.
+    let end = through.unwrap_or_else(|| log.last_seq().min(trail.delivery_hold().unwrap_or(u64::MAX)));
     while position < end && (through.is_some() || batch.bytes < MAX_BATCH_BYTES) {
         let window = usize::try_from(end - position).unwrap_or(usize::MAX).min(8192);
         let read = match log.read_log(position, window) {
@@ -474,10 +475,11 @@ impl Worker {
         }
     }
 
-    /// Whether every event the trail logged before it stopped has been delivered.
+    /// Whether every event the trail logged before it stopped, the stop's own record
+    /// included, has been delivered.
     fn caught_up(&self, trail: &Trail) -> bool {
         let stopped_at = trail.logging.last().and_then(|window| window.through).unwrap_or(0);
-        self.batch.is_empty() && self.read_position >= stopped_at
+        trail.delivery_hold().is_none() && self.batch.is_empty() && self.read_position >= stopped_at
     }
 
     /// Makes a digest round durable (its end and signing keys), then writes it.

@@ -9,8 +9,11 @@
 //! | `GET /v1/integrity/inclusion-proof?eventId=ID[&treeSize=N]` | read | the event, its leaf, its inclusion path and the checkpoint it is proven against |
 //! | `GET /v1/integrity/consistency-proof?firstTreeSize=M[&secondTreeSize=N]` | read | the consistency path between two checkpoints (N defaults to the latest) |
 //! | `GET /v1/integrity/trees` | read | every tree the caller reaches, in every Region, with its head and latest checkpoint |
+//! | `GET /v1/integrity/digest-chains?trailArn=ARN` | read | the newest digest file the trail wrote in each Region |
 //!
 //! Every request may name `accountId` (default: the caller's own), if the caller reaches it.
+//! The digest chains' heads let `trailkeeper validate-logs --endpoint-url` tell a deleted
+//! newest digest from the end of a chain, which the AWS CLI cannot.
 //! The inclusion proof is for the event's own tree, whatever Region the request is signed
 //! for. Every call is audited, like the CloudTrail API's.
 
@@ -29,6 +32,7 @@ use super::checkpoints::SignedCheckpoint;
 use crate::api::{ApiError, Caller, ConnectionInfo, authenticate, json_ok, new_request_id, read_body};
 use crate::audit;
 use crate::cloudtrail::Output;
+use crate::delivery;
 use crate::identity::Access;
 use crate::state::AppState;
 
@@ -40,6 +44,7 @@ enum Operation {
     GetInclusionProof,
     GetConsistencyProof,
     ListTrees,
+    GetDigestChains,
 }
 
 impl Operation {
@@ -50,6 +55,7 @@ impl Operation {
             Operation::GetInclusionProof => "GetInclusionProof",
             Operation::GetConsistencyProof => "GetConsistencyProof",
             Operation::ListTrees => "ListTrees",
+            Operation::GetDigestChains => "GetDigestChains",
         }
     }
 
@@ -64,6 +70,7 @@ impl Operation {
             Operation::SignCheckpoint | Operation::ListTrees => &["accountId"],
             Operation::GetInclusionProof => &["accountId", "eventId", "treeSize"],
             Operation::GetConsistencyProof => &["accountId", "firstTreeSize", "secondTreeSize"],
+            Operation::GetDigestChains => &["trailArn"],
         }
     }
 }
@@ -102,6 +109,14 @@ pub async fn consistency_proof(
 
 pub async fn list_trees(state: State<AppState>, connection: Extension<ConnectionInfo>, request: Request) -> Response {
     handle(state, connection, request, Operation::ListTrees).await
+}
+
+pub async fn digest_chains(
+    state: State<AppState>,
+    connection: Extension<ConnectionInfo>,
+    request: Request,
+) -> Response {
+    handle(state, connection, request, Operation::GetDigestChains).await
 }
 
 /// The pipeline of every integrity request: body → SigV4 → rate limit → parameters → role
@@ -325,6 +340,28 @@ async fn run(
                 })
                 .collect();
             Output::read(&json!({ "trees": trees, "throughSeq": state.merkle.through_seq() }))
+        }
+        Operation::GetDigestChains => {
+            let arn =
+                parameters.text("trailArn").ok_or_else(|| invalid("The parameter trailArn is required.".into()))?;
+            let trail = state
+                .trails
+                .get(arn)
+                .filter(|trail| caller.principal.reaches(&trail.account_id))
+                .ok_or_else(|| crate::cloudtrail::trails::not_found(arn, &caller.principal.account_id))?;
+            let data_dir = state.config.data_dir.clone();
+            let newest = blocking(move || {
+                delivery::newest_digests(&data_dir, &trail).map_err(|error| {
+                    tracing::error!(%error, "could not read a trail's digest chains");
+                    ApiError::internal()
+                })
+            })
+            .await?;
+            let chains: Vec<Value> = newest
+                .into_iter()
+                .map(|(region, newest)| json!({ "region": region, "bucket": newest.bucket, "key": newest.key }))
+                .collect();
+            Output::read(&json!({ "trailArn": arn, "chains": chains }))
         }
     }
 }

@@ -310,7 +310,7 @@ async fn record(
         response_elements,
         error: outcome.as_ref().err().map(|error| (error.code, error.message.as_str())),
     };
-    audit::record(state, caller, event).await.map_err(|error| {
+    audit::record(state, caller, event).await.map(|_| ()).map_err(|error| {
         // The record could not be made durable: the call is answered as failed, in SNS's shape.
         tracing::error!(code = error.code, message = %error.message, "could not record an SNS call");
         if error.status.is_server_error() { query::internal_error() } else { query::throttled() }

@@ -39,8 +39,9 @@ pub struct Trail {
     pub tags: Vec<Tag>,
     /// The stretches of the event log this trail delivers: events at log positions
     /// `(after, through]` of some window. StartLogging opens a window at the newest
-    /// position; StopLogging closes it there. Events recorded while stopped fall between
-    /// windows and are never delivered.
+    /// position; StopLogging closes it at its own audit record, so that the trail delivers
+    /// who stopped it. Events recorded while stopped fall between windows and are never
+    /// delivered.
     pub logging: Vec<LoggingWindow>,
     pub start_logging_time_ms: Option<i64>,
     pub stop_logging_time_ms: Option<i64>,
@@ -52,6 +53,11 @@ pub struct Trail {
 pub struct LoggingWindow {
     pub after: u64,
     pub through: Option<u64>,
+    /// Closed by a StopLogging whose audit record is not yet in the log: `through` is the
+    /// newest position at the stop, and moves to the record once it is stored. Delivery
+    /// holds at `through` until then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub awaiting_stop_record: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,17 +106,39 @@ impl Trail {
     /// Opens a logging window at log position `last_seq` (no-op when already logging).
     pub fn start_logging(&mut self, last_seq: u64, now_ms: i64) {
         if !self.is_logging() {
-            self.logging.push(LoggingWindow { after: last_seq, through: None });
+            self.logging.push(LoggingWindow { after: last_seq, through: None, awaiting_stop_record: false });
         }
         self.start_logging_time_ms = Some(now_ms);
     }
 
-    /// Closes the open logging window at log position `last_seq` (no-op when stopped).
-    pub fn stop_logging(&mut self, last_seq: u64, now_ms: i64) {
-        if let Some(window) = self.logging.last_mut().filter(|window| window.through.is_none()) {
-            window.through = Some(last_seq.max(window.after));
-        }
+    /// Closes the open logging window at log position `last_seq`, to be moved to the stop's
+    /// audit record by [`Trail::settle_stop`]. Returns whether a window was closed (false
+    /// when already stopped).
+    pub fn stop_logging(&mut self, last_seq: u64, now_ms: i64) -> bool {
         self.stop_logging_time_ms = Some(now_ms);
+        let Some(window) = self.logging.last_mut().filter(|window| window.through.is_none()) else {
+            return false;
+        };
+        window.through = Some(last_seq.max(window.after));
+        window.awaiting_stop_record = true;
+        true
+    }
+
+    /// Ends the wait for the stop's audit record: the window reaches the record at
+    /// `record_seq`, or stays where the stop closed it when the record was not stored.
+    pub fn settle_stop(&mut self, record_seq: Option<u64>) {
+        for window in self.logging.iter_mut().filter(|window| window.awaiting_stop_record) {
+            window.awaiting_stop_record = false;
+            if let (Some(through), Some(seq)) = (window.through, record_seq) {
+                window.through = Some(through.max(seq));
+            }
+        }
+    }
+
+    /// How far delivery may read: up to a stop still waiting for its audit record, whose
+    /// window may yet grow to it; anywhere otherwise.
+    pub fn delivery_hold(&self) -> Option<u64> {
+        self.logging.iter().find(|window| window.awaiting_stop_record).and_then(|window| window.through)
     }
 
     /// Forgets windows that end at or before `cursor`: delivery has passed them.
@@ -170,7 +198,10 @@ impl Trails {
         let failure = |detail: String| TrailsError::Read { path: dir.display().to_string(), detail };
         std::fs::create_dir_all(&dir).map_err(|error| failure(error.to_string()))?;
         let path = dir.join("trails.json");
-        let trails = read_trails_file(&path)?;
+        let mut trails = read_trails_file(&path)?;
+        // A stop whose audit record was never stored (the server went down between the two)
+        // ends where it closed the window.
+        trails.iter_mut().for_each(|trail| trail.settle_stop(None));
         Ok(Trails { path, trails: RwLock::new(trails), write_lock: Mutex::new(()) })
     }
 
@@ -239,13 +270,35 @@ pub(crate) mod tests {
         let mut trail = trail("t1");
         assert!(!trail.logs_position(1));
         trail.start_logging(10, 1);
-        trail.stop_logging(20, 2);
+        assert!(trail.stop_logging(20, 2));
+        assert_eq!(trail.delivery_hold(), Some(20));
+        trail.settle_stop(Some(22));
+        assert_eq!(trail.delivery_hold(), None);
+        assert!(!trail.stop_logging(25, 2), "already stopped");
         trail.start_logging(30, 3);
         assert!(trail.is_logging());
         let logged: Vec<u64> = (0..40).filter(|&seq| trail.logs_position(seq)).collect();
-        assert_eq!(logged, (11..=20).chain(31..40).collect::<Vec<_>>());
+        assert_eq!(logged, (11..=22).chain(31..40).collect::<Vec<_>>());
         trail.prune_windows(25);
-        assert_eq!(trail.logging, vec![LoggingWindow { after: 30, through: None }]);
+        assert_eq!(trail.logging, vec![LoggingWindow { after: 30, through: None, awaiting_stop_record: false }]);
+    }
+
+    #[test]
+    fn a_stop_whose_record_never_came_ends_where_it_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let trails = Trails::open(dir.path()).unwrap();
+        trails
+            .update(|all| {
+                let mut stopped = trail("t1");
+                stopped.start_logging(10, 1);
+                assert!(stopped.stop_logging(20, 2));
+                all.push(stopped);
+                Ok(())
+            })
+            .unwrap();
+        let reopened = Trails::open(dir.path()).unwrap();
+        let window = reopened.all()[0].logging[0];
+        assert_eq!(window, LoggingWindow { after: 10, through: Some(20), awaiting_stop_record: false });
     }
 
     #[test]
