@@ -59,12 +59,13 @@ class S3CompatibleServer:
     def log_path(self) -> Path:
         return self.workdir / "s3s-fs.log"
 
-    def start(self) -> "S3CompatibleServer":
+    def start(self, port: int = 0) -> "S3CompatibleServer":
+        """Starts s3s-fs on `port`, or on a port of its choosing."""
         self.root_dir.mkdir(parents=True, exist_ok=True)
         command = [
             s3s_fs_bin(),
             "--host", "127.0.0.1",
-            "--port", "0",
+            "--port", str(port),
             "--access-key", self.access_key_id,
             "--secret-key", self.secret_access_key,
             str(self.root_dir),
@@ -77,8 +78,9 @@ class S3CompatibleServer:
                 command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        logged_before = len(self.log_text())
         while True:
-            match = _ADDRESS.search(self.log_text())
+            match = _ADDRESS.search(self.log_text()[logged_before:])
             if match:
                 self.endpoint = match.group(1)
                 return self
@@ -91,6 +93,10 @@ class S3CompatibleServer:
                     f"s3s-fs did not report its address within {START_TIMEOUT_SECONDS:.0f} s:\n{self.log_text()}"
                 )
             time.sleep(0.05)
+
+    def restart(self) -> "S3CompatibleServer":
+        """Starts the stopped server again on the port it had, for clients configured with it."""
+        return self.start(port=int(self.endpoint.rsplit(":", 1)[1]))
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -474,6 +474,36 @@ def test_turning_validation_off_or_deleting_the_trail_closes_the_chain(server_fa
     assert final["logFiles"], "the log files delivered before the trail was deleted"
 
 
+def test_a_deleted_trails_final_digest_is_retried_until_its_bucket_is_back(server_factory, s3_compatible_server):
+    from e2e_helpers import config_toml
+
+    s3_compatible_server.create_bucket("remote-logs")
+    config = config_toml(extra=s3_compatible_server.external_bucket_toml("remote-logs"))
+    server = server_factory(config=config, extra_env={**FAST, "TRAILKEEPER_DIGEST_INTERVAL_SECONDS": "3600"})
+    client = server.client()
+    client.create_trail(Name=TRAIL, S3BucketName="remote-logs", EnableLogFileValidation=True)
+    client.start_logging(Name=TRAIL)
+    ingest_round(server)
+    remote = s3_compatible_server.client()
+
+    def remote_keys(prefix: str) -> list[str]:
+        listed = remote.list_objects_v2(Bucket="remote-logs", Prefix=prefix).get("Contents", [])
+        return sorted(item["Key"] for item in listed)
+
+    eventually(lambda: remote_keys(f"AWSLogs/{ACCOUNT_ID}/CloudTrail/"), timeout=15, interval=0.3, what="a log file")
+    # The bucket's server goes down, then the trail is deleted.
+    s3_compatible_server.close()
+    client.delete_trail(Name=TRAIL)
+    time.sleep(2.5)  # the first attempts fail
+    s3_compatible_server.restart()
+    keys = eventually(
+        lambda: remote_keys(DIGEST_PREFIX), timeout=20, interval=0.3, what="the deleted trail's final digest"
+    )
+    assert len(keys) == 1 and DIGEST_KEY.search(keys[0]), keys
+    digest = json.loads(gzip.decompress(remote.get_object(Bucket="remote-logs", Key=keys[0])["Body"].read()))
+    assert digest["logFiles"], "the log files delivered before the trail was deleted"
+
+
 def test_kill_9_during_delivery_and_digests_leaves_a_valid_chain(server_factory):
     server = server_factory(extra_env=FAST)
     start = start_validating_trail(server)

@@ -23,6 +23,9 @@ use crate::api::now_ms;
 use crate::state::AppState;
 use crate::trails::Trail;
 
+/// How many times a deleted trail's final digest is tried.
+const DELETED_CHAIN_ATTEMPTS: u32 = 5;
+
 /// A batch on its way out: how far it reaches and when it is delivered. Made durable
 /// before any of its files is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,7 +232,7 @@ pub(super) async fn run(state: AppState, key: TrailKey, shutdown: CancellationTo
         }
         let Some(trail) = worker.current_trail() else {
             // Deleted: a final digest closes its chain, and its state goes with it.
-            worker.close_deleted_chain().await;
+            worker.close_deleted_chain(&shutdown).await;
             let _ = std::fs::remove_file(&worker.path);
             return;
         };
@@ -566,22 +569,37 @@ impl Worker {
         true
     }
 
-    /// A deleted trail's final digest, from its last known settings: one attempt, as the
-    /// trail and its state are going away.
-    async fn close_deleted_chain(&mut self) {
+    /// A deleted trail's final digest, from its last known settings. A failure is retried
+    /// with back-off a few times ([`DELETED_CHAIN_ATTEMPTS`]); then the trail and its state
+    /// go away without it, and the chain ends at the last digest written.
+    async fn close_deleted_chain(&mut self, shutdown: &CancellationToken) {
         let Some(trail) = self.last_trail.take() else { return };
-        if self.file.digests.pending.is_none() && self.file.digests.period_start_ms.is_some() {
+        let closed = |digests: &DigestState| digests.pending.is_none() && digests.period_start_ms.is_none();
+        for attempt in 1..=DELETED_CHAIN_ATTEMPTS {
+            if closed(&self.file.digests) {
+                return;
+            }
+            if attempt > 1 {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(self.backoff) => {}
+                }
+            }
+            if self.file.digests.pending.is_some() {
+                self.write_digests(&trail).await;
+                continue;
+            }
             let mut now = now_ms();
             if !self.file.digests.can_cut(now) {
                 tokio::time::sleep(Duration::from_millis(1000 - now.rem_euclid(1000) as u64)).await;
                 now = now_ms();
             }
-            self.retry_at = None;
-            return self.cut_digests(&trail, now, true).await;
+            self.cut_digests(&trail, now, true).await;
         }
-        if self.file.digests.pending.is_some() {
-            self.write_digests(&trail).await;
+        if closed(&self.file.digests) {
+            return;
         }
+        tracing::warn!(trail = %self.key.arn, "the deleted trail's final digest could not be written; its chain ends at the last digest written");
     }
 
     async fn save(&mut self) -> Result<(), String> {
