@@ -23,6 +23,13 @@ use crate::api::now_ms;
 use crate::state::AppState;
 use crate::trails::Trail;
 
+/// What a round leaves: more to deliver at once, or nothing until the next tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backlog {
+    More,
+    CaughtUp,
+}
+
 /// How many times a deleted trail's final digest is tried.
 const DELETED_CHAIN_ATTEMPTS: u32 = 5;
 
@@ -236,7 +243,10 @@ pub(super) async fn run(state: AppState, key: TrailKey, shutdown: CancellationTo
             let _ = std::fs::remove_file(&worker.path);
             return;
         };
-        worker.round(&trail).await;
+        if worker.round(&trail).await == Backlog::More {
+            // A full batch went out and more is waiting: the next round starts now.
+            tick.reset_immediately();
+        }
         worker.last_trail = Some(trail);
     }
 }
@@ -246,19 +256,31 @@ impl Worker {
         self.state.trails.get(&self.key.arn).filter(|trail| trail.created_ms == self.key.created_ms)
     }
 
-    async fn round(&mut self, trail: &Trail) {
+    /// One round: finish what a crash or failure left, read what is new, deliver the batch
+    /// when due, cut digests when due. Says whether a full batch was delivered, so that more
+    /// may be waiting.
+    async fn round(&mut self, trail: &Trail) -> Backlog {
+        let Some(full) = self.batch_round(trail).await else { return Backlog::CaughtUp };
+        self.digest_round(trail).await;
+        if full && self.retry_at.is_none() { Backlog::More } else { Backlog::CaughtUp }
+    }
+
+    /// The delivery part of [`Worker::round`]: `None` when it stopped early (backing off, or
+    /// a failure), so that no digest is cut this round; otherwise whether it delivered a
+    /// full batch.
+    async fn batch_round(&mut self, trail: &Trail) -> Option<bool> {
         if self.retry_at.is_some_and(|at| Instant::now() < at) {
-            return;
+            return None;
         }
         if self.file.digests.pending.is_some() {
             // A digest round cut before a restart or a failure is finished first: no log
             // file may join a period whose digests are being written.
             if !self.write_digests(trail).await {
-                return;
+                return None;
             }
         }
         if !self.open_chain(trail).await {
-            return;
+            return None;
         }
         if let Some(pending) = self.file.pending {
             // A batch whose files may be partly written: after a restart its events are
@@ -266,41 +288,44 @@ impl Worker {
             if self.batch.is_empty() {
                 match self.read(trail, Batch::default(), self.file.cursor, Some(pending.through)).await {
                     Ok((batch, _, None)) => self.batch = batch,
-                    Ok((_, _, Some(error))) | Err(error) => return self.failed(Failure::Delivery, error),
+                    Ok((_, _, Some(error))) | Err(error) => {
+                        self.failed(Failure::Delivery, error);
+                        return None;
+                    }
                 }
                 self.read_position = pending.through;
             }
             self.deliver(trail, pending).await;
-            return self.digest_round(trail).await;
+            return Some(true);
         }
 
         let batch = std::mem::take(&mut self.batch);
-        match self.read(trail, batch, self.read_position, None).await {
-            Ok((batch, position, error)) => {
-                self.batch = batch;
-                self.read_position = position;
-                if let Some(error) = error {
-                    return self.failed(Failure::Delivery, error);
-                }
-            }
-            Err(error) => {
-                // The batch went down with the read: read again from the cursor.
-                self.read_position = self.file.cursor;
-                return self.failed(Failure::Delivery, error);
-            }
+        let read = self.read(trail, batch, self.read_position, None).await;
+        if !self.take_read(read) {
+            return None;
         }
         let interval = self.state.config.delivery_interval;
-        let due = self.batch.first_added.is_some_and(|first| first.elapsed() >= interval)
-            || self.batch.bytes >= MAX_BATCH_BYTES;
+        let full = self.batch.bytes >= MAX_BATCH_BYTES;
+        let due = full || self.batch.first_added.is_some_and(|first| first.elapsed() >= interval);
         if due {
             let pending = Pending { through: self.read_position, delivered_ms: now_ms() };
             self.file.pending = Some(pending);
             if let Err(error) = self.save().await {
                 self.file.pending = None;
-                return self.failed(Failure::Delivery, error);
+                self.failed(Failure::Delivery, error);
+                return None;
             }
+            // A full batch means more is waiting: the next batch is read while this one is
+            // compressed and written, and taken only once this one is delivered.
+            let next = full.then(|| self.spawn_read(trail, Batch::default(), pending.through, None));
             self.deliver(trail, pending).await;
-            return self.digest_round(trail).await;
+            if let Some(next) = next
+                && self.file.pending.is_none()
+                && !self.take_read(next.await.map_err(|error| error.to_string()))
+            {
+                return None;
+            }
+            return Some(full);
         } else if self.batch.is_empty()
             && self.read_position > self.file.cursor
             && self.last_saved.elapsed() >= Duration::from_secs(10)
@@ -312,7 +337,7 @@ impl Worker {
                 tracing::warn!(trail = %self.key.arn, %error, "could not save the delivery cursor");
             }
         }
-        self.digest_round(trail).await;
+        Some(false)
     }
 
     /// Reads the log into `batch` on a blocking thread (segments may be read from disk).
@@ -321,18 +346,52 @@ impl Worker {
     async fn read(
         &self,
         trail: &Trail,
-        mut batch: Batch,
+        batch: Batch,
         after: u64,
         through: Option<u64>,
     ) -> Result<(Batch, u64, Option<String>), String> {
+        self.spawn_read(trail, batch, after, through).await.map_err(|error| error.to_string())
+    }
+
+    /// [`Worker::read`], started now and awaited later.
+    fn spawn_read(
+        &self,
+        trail: &Trail,
+        mut batch: Batch,
+        after: u64,
+        through: Option<u64>,
+    ) -> tokio::task::JoinHandle<(Batch, u64, Option<String>)> {
         let log = self.state.log.clone();
         let trail = trail.clone();
         tokio::task::spawn_blocking(move || {
             let (position, error) = fill(&log, &trail, &mut batch, after, through);
             (batch, position, error)
         })
-        .await
-        .map_err(|error| error.to_string())
+    }
+
+    /// Takes a read's batch and position into the worker. False when the read failed, which
+    /// is reported and backed off from.
+    fn take_read(&mut self, read: Result<(Batch, u64, Option<String>), String>) -> bool {
+        match read {
+            Ok((batch, position, error)) => {
+                self.batch = batch;
+                self.read_position = position;
+                match error {
+                    Some(error) => {
+                        self.failed(Failure::Delivery, error);
+                        false
+                    }
+                    None => true,
+                }
+            }
+            Err(error) => {
+                // The batch went down with the read: read again from the cursor.
+                self.batch = Batch::default();
+                self.read_position = self.file.cursor;
+                self.failed(Failure::Delivery, error);
+                false
+            }
+        }
     }
 
     /// Writes every file of the pending batch, notifies, and commits the cursor.
@@ -341,7 +400,18 @@ impl Worker {
         self.file.status.latest_delivery_attempt_ms = Some(attempt_ms);
         let mut keys = Vec::new();
         let mut digested = Vec::new();
-        for (region, part) in &self.batch.by_region {
+        // Every Region's file is compressed at once, each on its own blocking thread, and
+        // written in Region order as it is ready.
+        let compressing: Vec<_> = self
+            .batch
+            .by_region
+            .values()
+            .map(|part| {
+                let records = part.records.clone();
+                tokio::task::spawn_blocking(move || log_file(&records))
+            })
+            .collect();
+        for ((region, part), compressed) in self.batch.by_region.iter().zip(compressing) {
             let name = LogFileName {
                 prefix: trail.s3_key_prefix.as_deref(),
                 account_id: &trail.account_id,
@@ -350,8 +420,7 @@ impl Worker {
                 seed: batch_seed(&self.key, region, self.file.cursor, pending.through),
             };
             let key = name.key();
-            let records = part.records.clone();
-            let (body, hash) = match tokio::task::spawn_blocking(move || log_file(&records)).await {
+            let (body, hash) = match compressed.await {
                 Ok(Ok((body, hash))) => (Bytes::from(body), hash),
                 _ => return self.failed(Failure::Delivery, "could not compress a log file".to_owned()),
             };
