@@ -105,6 +105,9 @@ impl Trail {
 
     /// Opens a logging window at log position `last_seq` (no-op when already logging).
     pub fn start_logging(&mut self, last_seq: u64, now_ms: i64) {
+        // A stop still waiting for its record (it could not be settled) ends where it closed,
+        // so that it never holds delivery behind the new window.
+        self.settle_stop(None);
         if !self.is_logging() {
             self.logging.push(LoggingWindow { after: last_seq, through: None, awaiting_stop_record: false });
         }
@@ -281,6 +284,17 @@ pub(crate) mod tests {
         assert_eq!(logged, (11..=22).chain(31..40).collect::<Vec<_>>());
         trail.prune_windows(25);
         assert_eq!(trail.logging, vec![LoggingWindow { after: 30, through: None, awaiting_stop_record: false }]);
+    }
+
+    #[test]
+    fn a_start_ends_a_stop_still_waiting_for_its_record() {
+        let mut trail = trail("t1");
+        trail.start_logging(10, 1);
+        assert!(trail.stop_logging(20, 2));
+        trail.start_logging(25, 3);
+        assert_eq!(trail.delivery_hold(), None);
+        let logged: Vec<u64> = (0..30).filter(|&seq| trail.logs_position(seq)).collect();
+        assert_eq!(logged, (11..=20).chain(26..30).collect::<Vec<_>>());
     }
 
     #[test]
