@@ -88,10 +88,7 @@ async fn ingest(
         return Err(ApiError::throttling());
     }
     if !caller.principal.role.allows(Access::Ingest) {
-        return Err(ApiError::client(
-            "AccessDeniedException",
-            format!("User: {} is not authorized to perform: cloudtrail:PutRecords", caller.principal.arn()),
-        ));
+        return Err(ApiError::not_authorized(&caller.principal.arn(), "PutRecords"));
     }
     let gzipped = parts
         .headers

@@ -17,9 +17,9 @@ use trailkeeper_bench::Generator;
 use trailkeeper_bench::pacing::Schedule;
 use trailkeeper_bench::stats::LatencySummary;
 
-use super::GeneratorArgs;
 use super::report::Reporter;
 use super::signing::{Credentials, host_header, sign_post};
+use super::{GeneratorArgs, LoadArgs};
 
 const TARGET: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents";
 /// Distinct lookup values drawn before the run and cycled through.
@@ -47,15 +47,8 @@ pub enum Attribute {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Trailkeeper's endpoint.
-    #[arg(long, env = "TRAILKEEPER_ENDPOINT", default_value = "http://127.0.0.1:4600")]
-    endpoint: reqwest::Url,
-    /// Seconds per run.
-    #[arg(long, default_value_t = 10.0)]
-    duration: f64,
-    /// Requests in flight.
-    #[arg(long, default_value_t = 4)]
-    concurrency: usize,
+    #[command(flatten)]
+    load: LoadArgs,
     /// Send open-loop at this many requests per second.
     #[arg(long)]
     rate: Option<f64>,
@@ -68,9 +61,6 @@ pub struct Args {
     /// MaxResults of each request.
     #[arg(long, default_value_t = 50)]
     max_results: u32,
-    /// Runs.
-    #[arg(long, default_value_t = 1)]
-    repeat: usize,
     #[command(flatten)]
     generator: GeneratorArgs,
 }
@@ -90,7 +80,7 @@ struct RunResult {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(args.duration > 0.0 && args.concurrency > 0, "--duration and --concurrency must be positive");
+    args.load.check()?;
     let schedule = match args.rate {
         Some(rate) => Some(Schedule::new(1, rate).context("--rate must be a positive number")?),
         None => None,
@@ -100,19 +90,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let credentials = Arc::new(Credentials::from_env()?);
     let mut generator = args.generator.generator()?;
     let bodies: Arc<Vec<String>> = Arc::new((0..VALUE_POOL).map(|_| request_body(&mut generator, &args)).collect());
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .tcp_nodelay(true)
-        .build()
-        .context("building the HTTP client")?;
-    let duration = Duration::from_secs_f64(args.duration);
+    let client = args.load.client()?;
+    let duration = args.load.run_duration();
 
-    let mut results = Vec::with_capacity(args.repeat);
-    for run in 1..=args.repeat {
+    let mut results = Vec::with_capacity(args.load.repeat);
+    for run in 1..=args.load.repeat {
         let result = run_once(&client, &args, &credentials, &bodies, duration, schedule).await?;
         println!(
             "run {run}/{}: {:.0} requests/s, p50 {:.2} ms p99 {:.2} ms max {:.2} ms, {:.1} events per response, {:.1}% empty (sampled)",
-            args.repeat,
+            args.load.repeat,
             result.requests_per_second,
             result.latency.p50.as_secs_f64() * 1000.0,
             result.latency.p99.as_secs_f64() * 1000.0,
@@ -173,14 +159,14 @@ async fn run_once(
     duration: Duration,
     schedule: Option<Schedule>,
 ) -> anyhow::Result<RunResult> {
-    let url = args.endpoint.join("/").context("building the LookupEvents URL")?;
+    let url = args.load.endpoint.join("/").context("building the LookupEvents URL")?;
     let host = Arc::new(host_header(&url)?);
     let next = Arc::new(AtomicU64::new(0));
     let planned = schedule.map(|schedule| schedule.requests_within(duration));
     let started = Instant::now();
     let deadline = started + duration;
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..args.concurrency {
+    for _ in 0..args.load.concurrency {
         let (client, url, host, next) = (client.clone(), url.clone(), Arc::clone(&host), Arc::clone(&next));
         let (credentials, bodies) = (Arc::clone(credentials), Arc::clone(bodies));
         workers.spawn(async move {

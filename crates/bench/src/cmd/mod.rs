@@ -36,6 +36,43 @@ pub struct GeneratorArgs {
     pub principals_per_account: usize,
 }
 
+/// The flags of a timed request load (`lookup`, `prove`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadArgs {
+    /// Trailkeeper's endpoint.
+    #[arg(long, env = "TRAILKEEPER_ENDPOINT", default_value = "http://127.0.0.1:4600")]
+    pub endpoint: reqwest::Url,
+    /// Seconds per run.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Runs.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+}
+
+impl LoadArgs {
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.duration > 0.0 && self.concurrency > 0, "--duration and --concurrency must be positive");
+        Ok(())
+    }
+
+    pub fn run_duration(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.duration)
+    }
+
+    /// An HTTP client keeping a connection per request in flight.
+    pub fn client(&self) -> anyhow::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(self.concurrency)
+            .tcp_nodelay(true)
+            .build()
+            .context("building the HTTP client")
+    }
+}
+
 impl GeneratorArgs {
     pub fn config(&self) -> anyhow::Result<GeneratorConfig> {
         let start_time_ms = trailkeeper_core::time::parse_event_time(&self.start_time).context("--start-time")?;

@@ -9,36 +9,26 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 use trailkeeper_bench::stats::LatencySummary;
 
-use super::GeneratorArgs;
 use super::report::Reporter;
 use super::signing::{Credentials, REGION, host_header, sign_request};
+use super::{GeneratorArgs, LoadArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Trailkeeper's endpoint.
-    #[arg(long, env = "TRAILKEEPER_ENDPOINT", default_value = "http://127.0.0.1:4600")]
-    endpoint: reqwest::Url,
-    /// Seconds per run.
-    #[arg(long, default_value_t = 10.0)]
-    duration: f64,
-    /// Requests in flight.
-    #[arg(long, default_value_t = 4)]
-    concurrency: usize,
+    #[command(flatten)]
+    load: LoadArgs,
     /// How many events the ingest stored (eventIDs are drawn among them).
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
     /// Distinct eventIDs drawn before the run and cycled through.
     #[arg(long, default_value_t = 2_000)]
     pool: usize,
-    /// Runs.
-    #[arg(long, default_value_t = 1)]
-    repeat: usize,
     #[command(flatten)]
     generator: GeneratorArgs,
 }
@@ -68,21 +58,18 @@ async fn send(
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(args.duration > 0.0 && args.concurrency > 0 && args.pool > 0, "nothing to measure");
+    args.load.check()?;
+    anyhow::ensure!(args.pool > 0, "--pool must be positive");
     let reporter = Reporter::new();
     reporter.print_machine();
     let credentials = Arc::new(Credentials::from_env()?);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .tcp_nodelay(true)
-        .build()
-        .context("building the HTTP client")?;
-    let host = Arc::new(host_header(&args.endpoint)?);
+    let client = args.load.client()?;
+    let host = Arc::new(host_header(&args.load.endpoint)?);
 
     // Checkpoints first: every stored event must be in one.
     for region in &args.generator.regions {
         for account in &args.generator.accounts {
-            let mut url = args.endpoint.join("/v1/integrity/checkpoint").context("building the checkpoint URL")?;
+            let mut url = args.load.endpoint.join("/v1/integrity/checkpoint").context("building the checkpoint URL")?;
             url.query_pairs_mut().append_pair("accountId", account);
             // Signed for the Region whose tree is checkpointed.
             let (status, body) = send(&client, &credentials, region, "POST", &url, &host).await?;
@@ -102,7 +89,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let event_id = generator.sample_event_id(args.events);
         let mut found = None;
         for account in &args.generator.accounts {
-            let url = proof_url(&args.endpoint, account, &event_id)?;
+            let url = proof_url(&args.load.endpoint, account, &event_id)?;
             let (status, body) = send(&client, &credentials, REGION, "GET", &url, &host).await?;
             if status.is_success() {
                 found = Some(url);
@@ -127,15 +114,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("{} eventIDs matched with their accounts ({unmatched} not stored)", urls.len());
 
     let urls = Arc::new(urls);
-    let duration = Duration::from_secs_f64(args.duration);
-    let mut runs = Vec::with_capacity(args.repeat);
-    let mut rates = Vec::with_capacity(args.repeat);
-    for run in 1..=args.repeat {
+    let duration = args.load.run_duration();
+    let mut runs = Vec::with_capacity(args.load.repeat);
+    let mut rates = Vec::with_capacity(args.load.repeat);
+    for run in 1..=args.load.repeat {
         let next = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let deadline = started + duration;
         let mut workers = tokio::task::JoinSet::new();
-        for _ in 0..args.concurrency {
+        for _ in 0..args.load.concurrency {
             let (client, host, next, urls, credentials) =
                 (client.clone(), Arc::clone(&host), Arc::clone(&next), Arc::clone(&urls), Arc::clone(&credentials));
             workers.spawn(async move {
@@ -161,7 +148,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let summary = LatencySummary::from_samples(latencies).context("no requests were sent")?;
         println!(
             "run {run}/{}: {rate:.0} proofs/s, p50 {:.2} ms p90 {:.2} ms p99 {:.2} ms max {:.2} ms",
-            args.repeat,
+            args.load.repeat,
             summary.p50.as_secs_f64() * 1000.0,
             summary.p90.as_secs_f64() * 1000.0,
             summary.p99.as_secs_f64() * 1000.0,

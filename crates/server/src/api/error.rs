@@ -29,6 +29,14 @@ impl ApiError {
         ApiError::client("SerializationException", message)
     }
 
+    /// The caller's role does not allow the CloudTrail operation `action`.
+    pub fn not_authorized(principal_arn: &str, action: &str) -> ApiError {
+        ApiError::client(
+            "AccessDeniedException",
+            format!("User: {principal_arn} is not authorized to perform: cloudtrail:{action}"),
+        )
+    }
+
     pub fn throttling() -> ApiError {
         ApiError::client("ThrottlingException", "Rate exceeded")
     }

@@ -33,14 +33,9 @@ pub async fn handle(state: AppState, connection: ConnectionInfo, request: Reques
         let input = parse_input(&body);
         let outcome = match &input {
             Err(error) => Err(error.clone()),
-            Ok(_) if !caller.principal.role.allows(operation.access()) => Err(ApiError::client(
-                "AccessDeniedException",
-                format!(
-                    "User: {} is not authorized to perform: cloudtrail:{}",
-                    caller.principal.arn(),
-                    operation.name()
-                ),
-            )),
+            Ok(_) if !caller.principal.role.allows(operation.access()) => {
+                Err(ApiError::not_authorized(&caller.principal.arn(), operation.name()))
+            }
             Ok(input) => cloudtrail::execute(&state, &caller, operation, input).await,
         };
         let empty = Value::Object(Default::default());

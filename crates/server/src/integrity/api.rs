@@ -138,14 +138,9 @@ async fn handle(
         let parameters = Parameters::parse(parts.uri.query().unwrap_or(""), operation.parameters());
         let outcome = match &parameters {
             Err(error) => Err(error.clone()),
-            Ok(_) if !caller.principal.role.allows(operation.access()) => Err(ApiError::client(
-                "AccessDeniedException",
-                format!(
-                    "User: {} is not authorized to perform: cloudtrail:{}",
-                    caller.principal.arn(),
-                    operation.name()
-                ),
-            )),
+            Ok(_) if !caller.principal.role.allows(operation.access()) => {
+                Err(ApiError::not_authorized(&caller.principal.arn(), operation.name()))
+            }
             Ok(parameters) => run(&state, &caller, operation, parameters).await,
         };
         let input = parameters.as_ref().map(Parameters::as_json).unwrap_or_else(|_| json!({}));
