@@ -23,13 +23,6 @@ use crate::api::now_ms;
 use crate::state::AppState;
 use crate::trails::Trail;
 
-/// What a round leaves: more to deliver at once, or nothing until the next tick.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backlog {
-    More,
-    CaughtUp,
-}
-
 /// How many times a deleted trail's final digest is tried.
 const DELETED_CHAIN_ATTEMPTS: u32 = 5;
 
@@ -243,7 +236,7 @@ pub(super) async fn run(state: AppState, key: TrailKey, shutdown: CancellationTo
             let _ = std::fs::remove_file(&worker.path);
             return;
         };
-        if worker.round(&trail).await == Backlog::More {
+        if worker.round(&trail).await {
             // A full batch went out and more is waiting: the next round starts now.
             tick.reset_immediately();
         }
@@ -257,12 +250,12 @@ impl Worker {
     }
 
     /// One round: finish what a crash or failure left, read what is new, deliver the batch
-    /// when due, cut digests when due. Says whether a full batch was delivered, so that more
-    /// may be waiting.
-    async fn round(&mut self, trail: &Trail) -> Backlog {
-        let Some(full) = self.batch_round(trail).await else { return Backlog::CaughtUp };
+    /// when due, cut digests when due. True when a full batch went out, so that more may
+    /// be waiting.
+    async fn round(&mut self, trail: &Trail) -> bool {
+        let Some(full) = self.batch_round(trail).await else { return false };
         self.digest_round(trail).await;
-        if full && self.retry_at.is_none() { Backlog::More } else { Backlog::CaughtUp }
+        full && self.retry_at.is_none()
     }
 
     /// The delivery part of [`Worker::round`]: `None` when it stopped early (backing off, or
