@@ -16,8 +16,48 @@ use crate::HashMap;
 /// other segment shares.
 type PageKey = (u64, u32);
 
-/// The rows of one page, in row order.
-pub type Page = Arc<[Bytes]>;
+/// One decoded page of a string column, shared by the cache and every reader of it.
+pub type Page = Arc<PageValues>;
+
+/// The values of one page, in row order, as Parquet's PLAIN encoding lays them out once
+/// decompressed: each value after its 4-byte length. Rows are handed out as slices of the
+/// one buffer, so reading a row copies nothing.
+pub struct PageValues {
+    data: Bytes,
+    /// Where each value's length prefix starts, then the end of the last value.
+    starts: Vec<u32>,
+}
+
+impl PageValues {
+    /// Splits a PLAIN-encoded `BYTE_ARRAY` buffer of `count` values; `None` if the buffer
+    /// does not hold exactly that many.
+    pub(super) fn parse(data: Bytes, count: usize) -> Option<PageValues> {
+        let mut starts = Vec::with_capacity(count + 1);
+        let mut position = 0usize;
+        for _ in 0..count {
+            let prefix: [u8; 4] = data.get(position..position + 4)?.try_into().ok()?;
+            let end = (position + 4).checked_add(u32::from_le_bytes(prefix) as usize)?;
+            data.get(position + 4..end)?;
+            starts.push(u32::try_from(position).ok()?);
+            position = end;
+        }
+        starts.push(u32::try_from(position).ok()?);
+        Some(PageValues { data, starts })
+    }
+
+    /// The value of the page's `index`-th row, if it is UTF-8 text. Checked here rather
+    /// than when the page is split: a lookup reads one or two rows of a page's dozens.
+    pub(super) fn get(&self, index: usize) -> Option<Bytes> {
+        let (&start, &end) = (self.starts.get(index)?, self.starts.get(index + 1)?);
+        let value = self.data.slice(start as usize + 4..end as usize);
+        std::str::from_utf8(&value).is_ok().then_some(value)
+    }
+
+    /// What the page holds in memory, for the cache's budget.
+    fn footprint(&self) -> usize {
+        self.data.len() + self.starts.len() * 4 + 64
+    }
+}
 
 pub struct PageCache {
     budget_bytes: usize,
@@ -59,7 +99,7 @@ impl PageCache {
         if self.budget_bytes == 0 {
             return;
         }
-        let bytes = page.iter().map(|row| row.len() + 32).sum();
+        let bytes = page.footprint();
         self.generations.lock().unwrap_or_else(PoisonError::into_inner).insert(key, page, bytes, self.budget_bytes);
     }
 }
@@ -82,13 +122,34 @@ mod tests {
     use super::*;
 
     fn page(text: &str) -> Page {
-        vec![Bytes::copy_from_slice(text.as_bytes())].into()
+        let mut data = (text.len() as u32).to_le_bytes().to_vec();
+        data.extend_from_slice(text.as_bytes());
+        Arc::new(PageValues::parse(data.into(), 1).expect("one value"))
+    }
+
+    #[test]
+    fn a_page_hands_out_its_values_as_slices() {
+        let mut data = Vec::new();
+        for value in ["{}", "", "{\"a\":1}"] {
+            data.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            data.extend_from_slice(value.as_bytes());
+        }
+        let page = PageValues::parse(data.clone().into(), 3).expect("three values");
+        assert_eq!(page.get(0).as_deref(), Some(&b"{}"[..]));
+        assert_eq!(page.get(1).as_deref(), Some(&b""[..]));
+        assert_eq!(page.get(2).as_deref(), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(page.get(3), None);
+        assert!(PageValues::parse(data.clone().into(), 4).is_none(), "fewer values than claimed");
+        assert!(PageValues::parse(data[..data.len() - 1].to_vec().into(), 3).is_none(), "a value cut short");
+        let mut not_utf8 = 1u32.to_le_bytes().to_vec();
+        not_utf8.push(0xff);
+        assert_eq!(PageValues::parse(not_utf8.into(), 1).expect("one value").get(0), None, "not UTF-8");
     }
 
     #[test]
     fn keeps_recent_pages_within_budget() {
-        // Each page costs its text plus 32 bytes of overhead: 42 bytes here.
-        let cache = PageCache::new(200);
+        // Each page costs its buffer, 4 bytes per row boundary and 64 of overhead: 86 bytes here.
+        let cache = PageCache::new(400);
         cache.insert((1, 0), page("0123456789"));
         cache.insert((1, 1), page("0123456789"));
         assert!(cache.get((1, 0)).is_some());

@@ -24,7 +24,8 @@
 //!
 //! In memory a row costs 4 bytes of time, 4 of seq (8 if the segment's seq range passes
 //! 2^32), 1 of category, 8 for the eventID hash table and about one byte per posting
-//! (6–8 postings per management event): about 29 bytes per event, measured.
+//! (6–8 postings per management event), and per distinct (attribute, value) 20 bytes of
+//! entry, 8 of probe table and the value's text: about 28 bytes per event, measured.
 //!
 //! The eventID hash is only 32 bits because every hit is verified against the stored ID
 //! anyway: in a segment of a million events one lookup in about 4,300 of an absent ID pays
@@ -85,23 +86,27 @@ impl Seqs {
 
 /// Every (lookup key, value) of the segment's Event History rows, with its posting list.
 struct Dictionary {
+    /// In the file's order (key tag, then value bytes). Each entry's value, postings and
+    /// skips run to where the next entry's begin (the last entry's to the buffers' ends).
     entries: Vec<DictionaryEntry>,
     /// The values of all entries, back to back.
     values: String,
     /// The postings of all entries, back to back.
     postings: Vec<u8>,
     skips: Vec<Skip>,
+    /// An open-addressing table of entry numbers plus one (0: empty), at most half full,
+    /// so that finding a value (or its absence, the common case across many segments)
+    /// costs about one probe instead of a binary search over strings.
+    slots: Vec<u32>,
 }
 
+/// 20 bytes: a segment's dictionary can hold millions of high-cardinality values.
 struct DictionaryEntry {
     key: u8,
-    value_start: usize,
-    value_end: usize,
-    postings_start: usize,
-    postings_end: usize,
+    value_start: u32,
+    postings_start: u32,
     count: u32,
-    skips_start: usize,
-    skips_end: usize,
+    skips_start: u32,
 }
 
 /// A point to resume decoding a posting list: the row at a multiple of [`SKIP_INTERVAL`]
@@ -163,23 +168,58 @@ impl SegmentIndex {
     /// The posting list of an attribute value (case-sensitive), if any row holds it.
     pub(super) fn postings(&self, key: LookupKey, value: &str) -> Option<PostingList<'_>> {
         let dictionary = &self.dictionary;
-        let wanted = (key.tag(), value.as_bytes());
-        let position = dictionary
-            .entries
-            .binary_search_by(|entry| (entry.key, dictionary.value(entry).as_bytes()).cmp(&wanted))
-            .ok()?;
-        let entry = &dictionary.entries[position];
+        let number = dictionary.find(key.tag(), value)?;
+        let entry = &dictionary.entries[number];
+        let next = dictionary.entries.get(number + 1);
+        let postings_end = next.map_or(dictionary.postings.len(), |next| next.postings_start as usize);
+        let skips_end = next.map_or(dictionary.skips.len(), |next| next.skips_start as usize);
         Some(PostingList {
-            bytes: &dictionary.postings[entry.postings_start..entry.postings_end],
+            bytes: &dictionary.postings[entry.postings_start as usize..postings_end],
             count: entry.count,
-            skips: &dictionary.skips[entry.skips_start..entry.skips_end],
+            skips: &dictionary.skips[entry.skips_start as usize..skips_end],
         })
     }
 }
 
 impl Dictionary {
-    fn value(&self, entry: &DictionaryEntry) -> &str {
-        &self.values[entry.value_start..entry.value_end]
+    fn value(&self, number: usize) -> &str {
+        let start = self.entries[number].value_start as usize;
+        let end = self.entries.get(number + 1).map_or(self.values.len(), |next| next.value_start as usize);
+        &self.values[start..end]
+    }
+
+    fn slot_of(&self, key: u8, value: &str) -> usize {
+        let hash = std::hash::BuildHasher::hash_one(&foldhash::fast::FixedState::with_seed(0), (key, value));
+        hash as usize & (self.slots.len() - 1)
+    }
+
+    /// The number of the entry for (key, value), by linear probing.
+    fn find(&self, key: u8, value: &str) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mut slot = self.slot_of(key, value);
+        loop {
+            let number = self.slots[slot].checked_sub(1)? as usize;
+            if self.entries[number].key == key && self.value(number) == value {
+                return Some(number);
+            }
+            slot = (slot + 1) & (self.slots.len() - 1);
+        }
+    }
+
+    /// Fills `slots` once every entry is in.
+    fn build_slots(&mut self) {
+        let capacity = (self.entries.len() * 2).next_power_of_two().max(2);
+        self.slots = vec![0; capacity];
+        for number in 0..self.entries.len() {
+            let mut slot = self.slot_of(self.entries[number].key, self.value(number));
+            while self.slots[slot] != 0 {
+                slot = (slot + 1) & (capacity - 1);
+            }
+            // Loading refuses more entries than fit in u32.
+            self.slots[slot] = number as u32 + 1;
+        }
     }
 }
 
@@ -481,7 +521,7 @@ fn decode_body(reader: &mut BodyReader<'_>, file_len: u64) -> Result<(SegmentMet
 
 fn decode_dictionary(reader: &mut BodyReader<'_>, row_count: u32) -> Result<Dictionary, StoreError> {
     let entry_count = reader.varint()?;
-    if entry_count > reader.remaining() as u64 {
+    if entry_count > reader.remaining() as u64 || entry_count >= u64::from(u32::MAX) {
         return Err(reader.corrupt(format!("implausible dictionary size {entry_count}")));
     }
     let mut dictionary = Dictionary {
@@ -489,23 +529,28 @@ fn decode_dictionary(reader: &mut BodyReader<'_>, row_count: u32) -> Result<Dict
         values: String::new(),
         postings: Vec::new(),
         skips: Vec::new(),
+        slots: Vec::new(),
     };
-    let mut previous: Option<(u8, usize, usize)> = None;
+    // Offsets into the buffers are kept as u32; the body is far smaller than 4 GiB, but a
+    // damaged file must not wrap them.
+    let offset = |length: usize, reader: &BodyReader<'_>| {
+        u32::try_from(length).map_err(|_| reader.corrupt("dictionary is larger than 4 GiB".to_owned()))
+    };
+    let mut previous: Option<(u8, usize)> = None;
     for _ in 0..entry_count {
         let key = reader.u8()?;
         if LookupKey::from_tag(key).is_none_or(|key| key == LookupKey::EventId) {
             return Err(reader.corrupt(format!("dictionary entry has unexpected key tag {key}")));
         }
         let value = reader.string()?;
-        if let Some((previous_key, start, end)) = previous
-            && (previous_key, &dictionary.values.as_bytes()[start..end]) >= (key, value.as_bytes())
+        if let Some((previous_key, start)) = previous
+            && (previous_key, &dictionary.values.as_bytes()[start..]) >= (key, value.as_bytes())
         {
             return Err(reader.corrupt("dictionary entries are not in order".to_owned()));
         }
         let value_start = dictionary.values.len();
         dictionary.values.push_str(value);
-        let value_end = dictionary.values.len();
-        previous = Some((key, value_start, value_end));
+        previous = Some((key, value_start));
 
         let count = reader.varint()?;
         let byte_len = reader.varint()?;
@@ -527,19 +572,18 @@ fn decode_dictionary(reader: &mut BodyReader<'_>, row_count: u32) -> Result<Dict
         dictionary.postings.extend_from_slice(bytes);
         dictionary.entries.push(DictionaryEntry {
             key,
-            value_start,
-            value_end,
-            postings_start,
-            postings_end: dictionary.postings.len(),
+            value_start: offset(value_start, reader)?,
+            postings_start: offset(postings_start, reader)?,
             count,
-            skips_start,
-            skips_end: dictionary.skips.len(),
+            skips_start: offset(skips_start, reader)?,
         });
     }
+    offset(dictionary.values.len().max(dictionary.postings.len()).max(dictionary.skips.len()), reader)?;
     dictionary.entries.shrink_to_fit();
     dictionary.values.shrink_to_fit();
     dictionary.postings.shrink_to_fit();
     dictionary.skips.shrink_to_fit();
+    dictionary.build_slots();
     Ok(dictionary)
 }
 

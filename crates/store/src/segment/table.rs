@@ -7,6 +7,7 @@
 //! and use the cached offset index so that only the data pages holding the asked rows are
 //! read and decompressed.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
@@ -19,19 +20,18 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelectionPolicy,
-    RowSelector,
-};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::column::page::{Page as ParquetPage, PageReader as _};
 use parquet::errors::ParquetError;
-use parquet::file::metadata::{PageIndexPolicy, SortingColumn};
+use parquet::file::metadata::{ColumnChunkMetaData, PageIndexPolicy, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::{ChunkReader, Length};
+use parquet::file::serialized_reader::SerializedPageReader;
 use parquet::schema::types::ColumnPath;
 use trailkeeper_core::Category;
 
-use super::cache::{Page, PageCache};
+use super::cache::{Page, PageCache, PageValues};
 use crate::{StoreError, StoredEvent};
 
 const EVENT_ID: &str = "event_id";
@@ -269,14 +269,35 @@ pub(super) fn read_all_rows(path: &Path, mut visit: impl FnMut(super::RawRow<'_>
 /// An open segment Parquet file with its footer and offset index cached.
 pub(super) struct EventTable {
     path: PathBuf,
-    file: SharedFile,
+    file: Arc<SharedFile>,
     metadata: ArrowReaderMetadata,
-    /// The first row of each row group, then the row count.
-    row_group_starts: Vec<u64>,
-    event_id_leaf: usize,
-    event_json_leaf: usize,
-    /// The first row of each `event_json` page, in file row numbers, then the row count.
-    json_page_starts: Vec<u64>,
+    event_id: ColumnPages,
+    event_json: ColumnPages,
+}
+
+/// Where the data pages of one column are, so that a row's page is read without the rest.
+struct ColumnPages {
+    leaf: usize,
+    /// Each row group's chunk of the column, described to the page reader as uncompressed
+    /// so that it hands over the zstd frame and [`decompress`] opens it with this thread's
+    /// context: parquet-rs creates a compression and a decompression context for every
+    /// page reader, which cost about as much as decompressing a small page.
+    chunks: Vec<ColumnChunkMetaData>,
+    /// The first row of each page, in file row numbers, then the row count.
+    starts: Vec<u64>,
+    /// Each page's row group and position in the group's offset index.
+    places: Vec<(usize, usize)>,
+}
+
+impl ColumnPages {
+    /// The page holding `row` (which is below the row count).
+    fn page_of(&self, row: u32) -> usize {
+        self.starts.partition_point(|&start| start <= u64::from(row)).saturating_sub(1)
+    }
+
+    fn rows(&self, page: usize) -> std::ops::Range<u64> {
+        self.starts[page]..self.starts[page + 1]
+    }
 }
 
 impl EventTable {
@@ -290,48 +311,61 @@ impl EventTable {
             .with_offset_index_policy(PageIndexPolicy::Required)
             .with_column_index_policy(PageIndexPolicy::Skip);
         let metadata = ArrowReaderMetadata::load(&file, options).map_err(|error| parquet_error(error.to_string()))?;
-        let leaf = |name: &str| {
-            metadata
-                .parquet_schema()
-                .columns()
-                .iter()
-                .position(|column| column.name() == name)
-                .ok_or_else(|| parquet_error(format!("no {name} column")))
-        };
-        let (event_id_leaf, event_json_leaf) = (leaf(EVENT_ID)?, leaf(EVENT_JSON)?);
         let mut row_group_starts = vec![0u64];
         for row_group in metadata.metadata().row_groups() {
             let rows = u64::try_from(row_group.num_rows()).map_err(|_| parquet_error("negative row count".into()))?;
             row_group_starts.push(row_group_starts[row_group_starts.len() - 1] + rows);
         }
         let offset_index = metadata.metadata().offset_index().ok_or_else(|| parquet_error("no offset index".into()))?;
-        let mut json_page_starts = Vec::new();
-        for (group, columns) in offset_index.iter().enumerate() {
-            let column =
-                columns.get(event_json_leaf).ok_or_else(|| parquet_error("no offset index for event_json".into()))?;
-            for location in column.page_locations() {
-                let first =
-                    u64::try_from(location.first_row_index).map_err(|_| parquet_error("negative page row".into()))?;
-                json_page_starts.push(row_group_starts[group] + first);
+        let column_pages = |name: &str| -> Result<ColumnPages, StoreError> {
+            let schema = metadata.parquet_schema();
+            let leaf = schema
+                .columns()
+                .iter()
+                .position(|column| column.name() == name)
+                .ok_or_else(|| parquet_error(format!("no {name} column")))?;
+            // Pages are parsed as bare values: the column must have no levels.
+            let column = schema.column(leaf);
+            if column.max_def_level() != 0 || column.max_rep_level() != 0 {
+                return Err(parquet_error(format!("{name} is not a required flat column")));
             }
-        }
-        json_page_starts.push(row_group_starts[row_group_starts.len() - 1]);
-        if !json_page_starts.is_sorted() {
-            return Err(parquet_error("event_json pages are out of order".into()));
-        }
-        Ok(EventTable {
-            path: path.to_path_buf(),
-            file,
-            metadata,
-            row_group_starts,
-            event_id_leaf,
-            event_json_leaf,
-            json_page_starts,
-        })
+            let mut chunks = Vec::new();
+            for row_group in metadata.metadata().row_groups() {
+                let chunk = row_group.column(leaf);
+                if !matches!(chunk.compression(), Compression::ZSTD(_)) {
+                    return Err(parquet_error(format!("{name} is compressed with {}, not zstd", chunk.compression())));
+                }
+                chunks.push(
+                    chunk
+                        .clone()
+                        .into_builder()
+                        .set_compression(Compression::UNCOMPRESSED)
+                        .build()
+                        .map_err(|error| parquet_error(error.to_string()))?,
+                );
+            }
+            let (mut starts, mut places) = (Vec::new(), Vec::new());
+            for (group, columns) in offset_index.iter().enumerate() {
+                let column = columns.get(leaf).ok_or_else(|| parquet_error(format!("no offset index for {name}")))?;
+                for (position, location) in column.page_locations().iter().enumerate() {
+                    let first = u64::try_from(location.first_row_index)
+                        .map_err(|_| parquet_error("negative page row".into()))?;
+                    starts.push(row_group_starts[group] + first);
+                    places.push((group, position));
+                }
+            }
+            starts.push(row_group_starts[row_group_starts.len() - 1]);
+            if !starts.is_sorted() {
+                return Err(parquet_error(format!("{name} pages are out of order")));
+            }
+            Ok(ColumnPages { leaf, chunks, starts, places })
+        };
+        let (event_id, event_json) = (column_pages(EVENT_ID)?, column_pages(EVENT_JSON)?);
+        Ok(EventTable { path: path.to_path_buf(), file: Arc::new(file), metadata, event_id, event_json })
     }
 
     pub(super) fn num_rows(&self) -> u64 {
-        self.row_group_starts.last().copied().unwrap_or(0)
+        self.event_json.starts.last().copied().unwrap_or(0)
     }
 
     pub(super) fn file_bytes(&self) -> u64 {
@@ -343,114 +377,137 @@ impl EventTable {
         let mut sorted = rows.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
-        self.read_sorted(self.event_id_leaf, &sorted)
+        let mut values = Vec::with_capacity(sorted.len());
+        let mut current: Option<(usize, Page)> = None;
+        for row in sorted {
+            let page = self.event_id.page_of(row);
+            let values_of_page = match &current {
+                Some((number, values)) if *number == page => Arc::clone(values),
+                _ => {
+                    let read = self.read_page(&self.event_id, page)?;
+                    current = Some((page, Arc::clone(&read)));
+                    read
+                }
+            };
+            values.push(self.value_at(&self.event_id, &values_of_page, page, row)?);
+        }
+        Ok(values)
     }
 
     /// The `event_json` of `rows`, in the order asked (repeats allowed). Whole pages are
     /// decoded and kept in `cache` under `segment_id`; pages already there cost nothing.
     pub(super) fn read_json(&self, rows: &[u32], cache: &PageCache, segment_id: u64) -> Result<Vec<Bytes>, StoreError> {
-        let page_of =
-            |row: u32| self.json_page_starts.partition_point(|&start| start <= u64::from(row)).saturating_sub(1);
-        let mut pages: Vec<usize> = rows.iter().map(|&row| page_of(row)).collect();
+        let mut pages: Vec<usize> = rows.iter().map(|&row| self.event_json.page_of(row)).collect();
         pages.sort_unstable();
         pages.dedup();
         let mut decoded: Vec<(usize, Page)> = Vec::with_capacity(pages.len());
-        let mut missing = Vec::new();
         for page in pages {
-            match cache.get((segment_id, page as u32)) {
-                Some(hit) => decoded.push((page, hit)),
-                None => missing.push(page),
-            }
-        }
-        if !missing.is_empty() {
-            let mut wanted = Vec::new();
-            for &page in &missing {
-                let (start, end) = (self.json_page_starts[page], self.json_page_starts[page + 1]);
-                wanted.extend((start..end).map(|row| row as u32));
-            }
-            let mut values = self.read_sorted(self.event_json_leaf, &wanted)?.into_iter();
-            for page in missing {
-                let len = (self.json_page_starts[page + 1] - self.json_page_starts[page]) as usize;
-                let rows: Page = values.by_ref().take(len).collect();
-                cache.insert((segment_id, page as u32), Arc::clone(&rows));
-                decoded.push((page, rows));
-            }
-            decoded.sort_unstable_by_key(|(page, _)| *page);
+            let values = match cache.get((segment_id, page as u32)) {
+                Some(hit) => hit,
+                None => {
+                    let read = self.read_page(&self.event_json, page)?;
+                    cache.insert((segment_id, page as u32), Arc::clone(&read));
+                    read
+                }
+            };
+            decoded.push((page, values));
         }
         rows.iter()
             .map(|&row| {
-                let page = page_of(row);
-                let offset = (u64::from(row) - self.json_page_starts[page]) as usize;
-                decoded
-                    .binary_search_by_key(&page, |(number, _)| *number)
-                    .ok()
-                    .and_then(|at| decoded[at].1.get(offset).cloned())
-                    .ok_or_else(|| StoreError::Parquet {
-                        path: self.path.clone(),
-                        detail: format!("row {row} was not read back"),
-                    })
+                let page = self.event_json.page_of(row);
+                let at = decoded.binary_search_by_key(&page, |(number, _)| *number).map_err(|_| {
+                    StoreError::Parquet { path: self.path.clone(), detail: format!("row {row} was not read back") }
+                })?;
+                self.value_at(&self.event_json, &decoded[at].1, page, row)
             })
             .collect()
     }
 
-    /// Reads one string column at `rows` (sorted, unique, in range), touching only the
-    /// row groups and pages that hold them.
-    fn read_sorted(&self, leaf: usize, rows: &[u32]) -> Result<Vec<Bytes>, StoreError> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let parquet_error = |detail: String| StoreError::Parquet { path: self.path.clone(), detail };
-        let mut row_groups = Vec::new();
-        let mut selectors = Vec::new();
-        let mut next = 0;
-        while next < rows.len() {
-            let row = u64::from(rows[next]);
-            let group = self.row_group_starts.partition_point(|&start| start <= row).saturating_sub(1);
-            let (start, end) = match (self.row_group_starts.get(group), self.row_group_starts.get(group + 1)) {
-                (Some(&start), Some(&end)) if row < end => (start, end),
-                _ => return Err(parquet_error(format!("row {row} is past the file's end"))),
-            };
-            let mut cursor = start;
-            while let Some(row) = rows.get(next).map(|&row| u64::from(row)) {
-                if row >= end {
-                    break;
-                }
-                if row > cursor {
-                    selectors.push(RowSelector::skip((row - cursor) as usize));
-                }
-                selectors.push(RowSelector::select(1));
-                cursor = row + 1;
-                next += 1;
-            }
-            if end > cursor {
-                selectors.push(RowSelector::skip((end - cursor) as usize));
-            }
-            row_groups.push(group);
-        }
-        let projection = ProjectionMask::leaves(self.metadata.parquet_schema(), [leaf]);
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(self.file.clone(), self.metadata.clone())
-            .with_projection(projection)
-            .with_row_groups(row_groups)
-            .with_row_selection(RowSelection::from(selectors))
-            .with_row_selection_policy(RowSelectionPolicy::Selectors)
-            .with_batch_size(rows.len())
-            .build()
-            .map_err(|error| parquet_error(error.to_string()))?;
-        let mut values = Vec::with_capacity(rows.len());
-        for batch in reader {
-            let batch = batch.map_err(|error| parquet_error(error.to_string()))?;
-            let strings = batch
-                .column(0)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .ok_or_else(|| parquet_error("column is not UTF-8 text".to_owned()))?;
-            values.extend(strings.iter().map(|value| Bytes::copy_from_slice(value.unwrap_or_default().as_bytes())));
-        }
-        if values.len() != rows.len() {
-            return Err(parquet_error(format!("read {} rows, expected {}", values.len(), rows.len())));
-        }
-        Ok(values)
+    fn value_at(&self, column: &ColumnPages, values: &Page, page: usize, row: u32) -> Result<Bytes, StoreError> {
+        values.get((u64::from(row) - column.starts[page]) as usize).ok_or_else(|| StoreError::Parquet {
+            path: self.path.clone(),
+            detail: format!("row {row} is past the end of its page or not UTF-8 text"),
+        })
     }
+
+    /// Reads and decompresses one data page of a column, through the offset index: only
+    /// that page's bytes are read from the file.
+    fn read_page(&self, column: &ColumnPages, page: usize) -> Result<Page, StoreError> {
+        let parquet_error = |detail: String| StoreError::Parquet { path: self.path.clone(), detail };
+        let (group, position) = column.places[page];
+        let metadata = self.metadata.metadata();
+        let locations = metadata
+            .offset_index()
+            .and_then(|index| index.get(group))
+            .and_then(|columns| columns.get(column.leaf))
+            .map(|index| index.page_locations())
+            .ok_or_else(|| parquet_error(format!("no offset index for row group {group}")))?;
+        // The reader is given the locations up to the page, so that it still sees where
+        // the column chunk's first page starts, and steps over the earlier ones unread.
+        let group_rows = metadata.row_group(group).num_rows();
+        let mut reader = SerializedPageReader::new(
+            Arc::clone(&self.file),
+            &column.chunks[group],
+            usize::try_from(group_rows).unwrap_or(0),
+            Some(locations[..=position].to_vec()),
+        )
+        .map_err(|error| parquet_error(error.to_string()))?;
+        for _ in 0..position {
+            reader.skip_next_page().map_err(|error| parquet_error(error.to_string()))?;
+        }
+        let page_rows = (column.rows(page).end - column.rows(page).start) as usize;
+        let (buffer, count) = match reader.get_next_page().map_err(|error| parquet_error(error.to_string()))? {
+            Some(ParquetPage::DataPage { buf, num_values, encoding: Encoding::PLAIN, .. }) => {
+                (decompress(&buf), num_values)
+            }
+            Some(ParquetPage::DataPageV2 {
+                buf,
+                num_values,
+                encoding: Encoding::PLAIN,
+                def_levels_byte_len: 0,
+                rep_levels_byte_len: 0,
+                is_compressed,
+                ..
+            }) => (if is_compressed { decompress(&buf) } else { Ok(buf) }, num_values),
+            _ => return Err(parquet_error(format!("page {page} is not a plain data page"))),
+        };
+        let buffer = buffer.map_err(|detail| parquet_error(format!("page {page}: {detail}")))?;
+        if count as usize != page_rows {
+            return Err(parquet_error(format!("page {page} holds {count} values, its offset index {page_rows} rows")));
+        }
+        PageValues::parse(buffer, page_rows)
+            .map(Arc::new)
+            .ok_or_else(|| parquet_error(format!("page {page} does not hold {page_rows} strings")))
+    }
+}
+
+/// No page Trailkeeper writes comes near this once decompressed (pages close at 128 KiB,
+/// and one record is at most 256 KB); a larger claim is a damaged file.
+const MAX_PAGE_BYTES: u64 = 16 << 20;
+
+thread_local! {
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+/// Opens one page's zstd frame with the calling thread's decompression context.
+fn decompress(frame: &[u8]) -> Result<Bytes, String> {
+    let size = match zstd::zstd_safe::get_frame_content_size(frame) {
+        Ok(Some(size)) if size <= MAX_PAGE_BYTES => size as usize,
+        Ok(Some(size)) => return Err(format!("claims {size} bytes uncompressed")),
+        Ok(None) | Err(_) => return Err("is not a zstd frame with its content size".to_owned()),
+    };
+    DECOMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let decompressor = match &mut *cell {
+            Some(decompressor) => decompressor,
+            empty => empty.insert(zstd::bulk::Decompressor::new().map_err(|error| error.to_string())?),
+        };
+        let data = decompressor.decompress(frame, size).map_err(|error| format!("cannot decompress: {error}"))?;
+        if data.len() != size {
+            return Err(format!("decompressed to {} bytes, its frame says {size}", data.len()));
+        }
+        Ok(Bytes::from(data))
+    })
 }
 
 /// A file read with `pread`: unlike `File`'s own `ChunkReader`, whose clones share one
