@@ -123,9 +123,6 @@ pub struct LogStats {
     pub pending_bytes: usize,
 }
 
-/// One segment and the (seq, row) pairs to read from it.
-type SealedRows = (Arc<Segment>, Vec<(EventKey, u32)>);
-
 type Done = Box<dyn FnOnce(Result<Vec<AppendOutcome>, StoreError>) + Send>;
 
 struct AppendRequest {
@@ -558,42 +555,50 @@ impl EventLog {
     /// fell behind sealing reads them back from the segments.
     pub fn read_log(&self, after: u64, limit: usize) -> Result<LogRead, StoreError> {
         let limit = limit.max(1) as u64;
-        let mut entries = Vec::new();
-        // Per segment, the (seq, row) pairs to read.
-        let mut sealed_reads: Vec<SealedRows> = Vec::new();
-        let through;
+        // Only references are taken under the state lock: the writer waits for it to
+        // publish, so copying entries or scanning segments here would hold up every
+        // acknowledgement (and the followers that call this run at a lower priority).
+        let mut hot: Vec<Arc<StoredEvent>> = Vec::new();
+        let mut sealed: Vec<Arc<Segment>> = Vec::new();
+        let (through, sealed_through);
         {
             let state = self.shared.state.read().unwrap_or_else(PoisonError::into_inner);
             let last = state.next_seq.saturating_sub(1);
             through = last.min(after.saturating_add(limit));
+            sealed_through = through.min(state.sealed_through_seq);
             if after < state.sealed_through_seq {
-                let sealed_through = through.min(state.sealed_through_seq);
-                for segment in state.segments.all() {
-                    let rows = segment.rows_in_seq_range(after, sealed_through);
-                    if !rows.is_empty() {
-                        sealed_reads.push((Arc::clone(segment), rows));
-                    }
-                }
+                sealed.extend(
+                    state
+                        .segments
+                        .all()
+                        .filter(|segment| segment.meta().max_seq > after && segment.meta().min_seq <= sealed_through)
+                        .cloned(),
+                );
             }
             // Frozen tables are older than the active one; each holds its events in log order.
             for table in state.frozen.iter().map(|table| &**table).chain(std::iter::once(&state.active)) {
                 let events = table.events();
                 let start = events.partition_point(|event| event.seq <= after);
-                for event in &events[start..] {
-                    if event.seq > through {
-                        break;
-                    }
-                    entries.push(LogEntry {
-                        seq: event.seq,
-                        event_time_ms: event.event_time_ms,
-                        account_id: event.account_id.clone(),
-                        region: event.region.clone(),
-                        json: event.json.clone(),
-                    });
-                }
+                let end = start + events[start..].partition_point(|event| event.seq <= through);
+                hot.extend_from_slice(&events[start..end]);
             }
         }
-        for (segment, rows) in sealed_reads {
+        let mut entries: Vec<LogEntry> = hot
+            .iter()
+            .map(|event| LogEntry {
+                seq: event.seq,
+                event_time_ms: event.event_time_ms,
+                account_id: event.account_id.clone(),
+                region: event.region.clone(),
+                json: event.json.clone(),
+            })
+            .collect();
+        drop(hot);
+        for segment in sealed {
+            let rows = segment.rows_in_seq_range(after, sealed_through);
+            if rows.is_empty() {
+                continue;
+            }
             let row_numbers: Vec<u32> = rows.iter().map(|&(_, row)| row).collect();
             let texts = segment.read_json(&row_numbers, &self.shared.pages)?;
             let meta = segment.meta();
