@@ -25,7 +25,9 @@
 //! In memory a row costs 4 bytes of time, 4 of seq (8 if the segment's seq range passes
 //! 2^32), 1 of category, 8 for the eventID hash table and about one byte per posting
 //! (6–8 postings per management event), and per distinct (attribute, value) 20 bytes of
-//! entry, 8 of probe table and the value's text: about 28 bytes per event, measured.
+//! entry, 8 of probe table and the value's text. That was 29 bytes per event measured with
+//! 64-byte entries and no probe table; the change cut the resident memory of a 10.5M-event
+//! store at start by 16 MB (1.5 bytes per event).
 //!
 //! The eventID hash is only 32 bits because every hit is verified against the stored ID
 //! anyway: in a segment of a million events one lookup in about 4,300 of an absent ID pays
