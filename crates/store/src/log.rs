@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use trailkeeper_core::record::{RecordDefaults, parse_record};
-use trailkeeper_core::{ParsedRecord, time::format_date};
+use trailkeeper_core::{LookupKey, ParsedRecord, time::format_date};
 
 use crate::error::StoreError;
 use crate::expired;
@@ -456,7 +456,26 @@ impl EventLog {
                         }
                     }
                 }
-                for segment in state.segments.stream(account, region) {
+                let by_event_id: Vec<Arc<Segment>>;
+                let segments = match bounds.attribute {
+                    // Only the segments whose index holds the ID's hash, found through the
+                    // per-(account, day) sets, instead of a probe into every segment.
+                    Some((LookupKey::EventId, event_id)) => {
+                        let mut found: Vec<Arc<Segment>> = state
+                            .segments
+                            .with_event_id_hash(account, event_id_hash(event_id))
+                            .filter(|segment| segment.meta().region == region)
+                            .cloned()
+                            .collect();
+                        found.sort_by_key(|segment| {
+                            std::cmp::Reverse((segment.meta().max_time_ms, segment.meta().max_seq))
+                        });
+                        by_event_id = found;
+                        by_event_id.as_slice()
+                    }
+                    _ => state.segments.stream(account, region),
+                };
+                for segment in segments {
                     let meta = segment.meta();
                     if bounds.start_ms.is_some_and(|start| meta.max_time_ms < start)
                         || bounds.end_ms.is_some_and(|end| meta.min_time_ms > end)
