@@ -103,6 +103,28 @@ pub struct LogEntry {
     pub json: Bytes,
 }
 
+impl LogEntry {
+    fn hot(event: &StoredEvent) -> LogEntry {
+        LogEntry {
+            seq: event.seq,
+            event_time_ms: event.event_time_ms,
+            account_id: event.account_id.clone(),
+            region: event.region.clone(),
+            json: event.json.clone(),
+        }
+    }
+
+    fn sealed(meta: &SegmentMeta, key: EventKey, json: Bytes) -> LogEntry {
+        LogEntry {
+            seq: key.seq,
+            event_time_ms: key.time_ms,
+            account_id: meta.account_id.clone(),
+            region: meta.region.clone(),
+            json,
+        }
+    }
+}
+
 /// What [`EventLog::read_log`] found: every event with a log position in `(after, through]`.
 /// Positions may have gaps (retention), so `through` is what the reader's cursor moves to.
 #[derive(Debug, Clone, Default)]
@@ -189,6 +211,12 @@ struct DaySegments {
     id_hashes: HashSet<u32>,
 }
 
+/// The order of a stream's segments: descending by their newest event, which lets a
+/// lookup stop at the first segment older than a full page.
+fn newest_first(segment: &Arc<Segment>) -> std::cmp::Reverse<(i64, u64)> {
+    std::cmp::Reverse((segment.meta().max_time_ms, segment.meta().max_seq))
+}
+
 fn day_of(time_ms: i64) -> i64 {
     time_ms.div_euclid(86_400_000)
 }
@@ -198,7 +226,7 @@ impl SegmentSet {
         let meta = segment.meta();
         let stream = self.by_stream.entry(meta.account_id.clone()).or_default().entry(meta.region.clone()).or_default();
         stream.push(Arc::clone(&segment));
-        stream.sort_by_key(|segment| std::cmp::Reverse((segment.meta().max_time_ms, segment.meta().max_seq)));
+        stream.sort_by_key(newest_first);
         let day = self
             .by_account_day
             .entry(meta.account_id.clone())
@@ -456,21 +484,18 @@ impl EventLog {
                         }
                     }
                 }
-                let by_event_id: Vec<Arc<Segment>>;
+                let mut by_event_id: Vec<Arc<Segment>>;
                 let segments = match bounds.attribute {
                     // Only the segments whose index holds the ID's hash, found through the
                     // per-(account, day) sets, instead of a probe into every segment.
                     Some((LookupKey::EventId, event_id)) => {
-                        let mut found: Vec<Arc<Segment>> = state
+                        by_event_id = state
                             .segments
                             .with_event_id_hash(account, event_id_hash(event_id))
                             .filter(|segment| segment.meta().region == region)
                             .cloned()
                             .collect();
-                        found.sort_by_key(|segment| {
-                            std::cmp::Reverse((segment.meta().max_time_ms, segment.meta().max_seq))
-                        });
-                        by_event_id = found;
+                        by_event_id.sort_by_key(newest_first);
                         by_event_id.as_slice()
                     }
                     _ => state.segments.stream(account, region),
@@ -542,13 +567,7 @@ impl EventLog {
             let state = self.shared.state.read().unwrap_or_else(PoisonError::into_inner);
             for table in std::iter::once(&state.active).chain(state.frozen.iter().map(|table| &**table)) {
                 if let Some(event) = table.find(account_id, event_id) {
-                    return Ok(Some(LogEntry {
-                        seq: event.seq,
-                        event_time_ms: event.event_time_ms,
-                        account_id: event.account_id.clone(),
-                        region: event.region.clone(),
-                        json: event.json.clone(),
-                    }));
+                    return Ok(Some(LogEntry::hot(event)));
                 }
             }
             state.segments.with_event_id_hash(account_id, hash).cloned().collect()
@@ -556,14 +575,7 @@ impl EventLog {
         for segment in candidates {
             if let Some((row, key)) = segment.find_event_id(event_id)? {
                 let json = segment.read_json(&[row], &self.shared.pages)?.into_iter().next().unwrap_or_default();
-                let meta = segment.meta();
-                return Ok(Some(LogEntry {
-                    seq: key.seq,
-                    event_time_ms: key.time_ms,
-                    account_id: meta.account_id.clone(),
-                    region: meta.region.clone(),
-                    json,
-                }));
+                return Ok(Some(LogEntry::sealed(segment.meta(), key, json)));
             }
         }
         Ok(None)
@@ -602,17 +614,7 @@ impl EventLog {
                 hot.extend_from_slice(&events[start..end]);
             }
         }
-        let mut entries: Vec<LogEntry> = hot
-            .iter()
-            .map(|event| LogEntry {
-                seq: event.seq,
-                event_time_ms: event.event_time_ms,
-                account_id: event.account_id.clone(),
-                region: event.region.clone(),
-                json: event.json.clone(),
-            })
-            .collect();
-        drop(hot);
+        let mut entries: Vec<LogEntry> = hot.into_iter().map(|event| LogEntry::hot(&event)).collect();
         for segment in sealed {
             let rows = segment.rows_in_seq_range(after, sealed_through);
             if rows.is_empty() {
@@ -620,14 +622,7 @@ impl EventLog {
             }
             let row_numbers: Vec<u32> = rows.iter().map(|&(_, row)| row).collect();
             let texts = segment.read_json(&row_numbers, &self.shared.pages)?;
-            let meta = segment.meta();
-            entries.extend(rows.iter().zip(texts).map(|(&(key, _), json)| LogEntry {
-                seq: key.seq,
-                event_time_ms: key.time_ms,
-                account_id: meta.account_id.clone(),
-                region: meta.region.clone(),
-                json,
-            }));
+            entries.extend(rows.iter().zip(texts).map(|(&(key, _), json)| LogEntry::sealed(segment.meta(), key, json)));
         }
         entries.sort_unstable_by_key(|entry| entry.seq);
         entries.dedup_by_key(|entry| entry.seq);

@@ -295,8 +295,8 @@ impl ColumnPages {
         self.starts.partition_point(|&start| start <= u64::from(row)).saturating_sub(1)
     }
 
-    fn rows(&self, page: usize) -> std::ops::Range<u64> {
-        self.starts[page]..self.starts[page + 1]
+    fn row_count(&self, page: usize) -> usize {
+        (self.starts[page + 1] - self.starts[page]) as usize
     }
 }
 
@@ -455,7 +455,7 @@ impl EventTable {
         for _ in 0..position {
             reader.skip_next_page().map_err(|error| parquet_error(error.to_string()))?;
         }
-        let page_rows = (column.rows(page).end - column.rows(page).start) as usize;
+        let page_rows = column.row_count(page);
         let (buffer, count) = match reader.get_next_page().map_err(|error| parquet_error(error.to_string()))? {
             Some(ParquetPage::DataPage { buf, num_values, encoding: Encoding::PLAIN, .. }) => {
                 (decompress(&buf), num_values)
