@@ -464,11 +464,18 @@ def test_turning_validation_off_or_deleting_the_trail_closes_the_chain(server_fa
 
     logs_before = set(keys_under(s3, f"AWSLogs/{ACCOUNT_ID}/CloudTrail/"))
     server.aws("cloudtrail", "update-trail", "--name", TRAIL, "--enable-log-file-validation").json()
-    ingest_round(server)
-    eventually(
-        lambda: set(keys_under(s3, f"AWSLogs/{ACCOUNT_ID}/CloudTrail/")) - logs_before, timeout=10, interval=0.3,
-        what="a log file delivered in the new chain",
-    )
+    new_ids = [record["eventID"].encode() for record in ingest_round(server)]
+
+    def delivered_in_new_chain():
+        # A file the closing batch was still writing may land after the snapshot; wait for
+        # the one that holds this round's events.
+        for key in set(keys_under(s3, f"AWSLogs/{ACCOUNT_ID}/CloudTrail/")) - logs_before:
+            body = gzip.decompress(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+            if any(event_id in body for event_id in new_ids):
+                return key
+        return None
+
+    eventually(delivered_in_new_chain, timeout=10, interval=0.3, what="a log file delivered in the new chain")
     assert len(digest_keys(s3)) == 1
     assert server.aws("cloudtrail", "delete-trail", "--name", TRAIL).returncode == 0
     keys = eventually(
