@@ -695,7 +695,7 @@ mod tests {
             errors += usize::from(value.get("errorCode").is_some());
             read_only += usize::from(record.fields.read_only == Some(true));
             data += usize::from(record.category == Category::Data);
-            with_resources += usize::from(!record.fields.resources.is_empty());
+            with_resources += usize::from(record.fields.resources().len() > 0);
         }
         let share = |n: usize| n as f64 / f64::from(count);
         let mean = bytes as f64 / f64::from(count);
@@ -725,8 +725,8 @@ mod tests {
         for _ in 0..20_000 {
             let raw = generator.next_record();
             let record = parse_record(&raw, DEFAULTS, &mut no_ids()).unwrap();
-            if let Some(user) = record.fields.username {
-                *users.entry(user).or_default() += 1;
+            if let Some(user) = record.fields.username() {
+                *users.entry(user.to_owned()).or_default() += 1;
             }
         }
         let mut counts: Vec<u32> = users.into_values().collect();
@@ -748,10 +748,11 @@ mod tests {
             if record.category != Category::Management {
                 continue;
             }
-            usernames.extend(record.fields.username);
-            access_keys.extend(record.fields.access_key_id);
-            event_names.insert(record.fields.event_name);
-            resources.extend(record.fields.resources.into_iter().filter_map(|resource| resource.resource_name));
+            usernames.extend(record.fields.username().map(str::to_owned));
+            access_keys.extend(record.fields.access_key_id().map(str::to_owned));
+            event_names.insert(record.fields.event_name().to_owned());
+            resources
+                .extend(record.fields.resources().filter_map(|resource| resource.resource_name.map(str::to_owned)));
         }
         let hits = |found: &dyn Fn(&mut Generator) -> bool, generator: &mut Generator| {
             (0..200).filter(|_| found(generator)).count()

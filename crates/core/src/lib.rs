@@ -15,5 +15,5 @@ pub mod record;
 pub mod selectors;
 pub mod time;
 
-pub use lookup::{Category, LookupFields, LookupKey, Resource};
+pub use lookup::{Category, FieldValues, LookupFields, LookupKey, Resource};
 pub use record::{ParsedRecord, RecordDefaults, RecordError, parse_record};

@@ -120,53 +120,167 @@ impl Category {
 }
 
 /// One entry of a record's `resources` list, as `LookupEvents` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Resource {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resource<'a> {
     /// `type`, e.g. `AWS::S3::Bucket`.
-    pub resource_type: Option<String>,
+    pub resource_type: Option<&'a str>,
     /// `ARN`.
-    pub resource_name: Option<String>,
+    pub resource_name: Option<&'a str>,
+}
+
+/// The parts of [`LookupFields`], borrowed: what a parser found, or what a test wants.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FieldValues<'a> {
+    pub event_name: &'a str,
+    pub event_source: &'a str,
+    pub read_only: Option<bool>,
+    pub username: Option<&'a str>,
+    pub access_key_id: Option<&'a str>,
+    pub resources: &'a [Resource<'a>],
 }
 
 /// The fields of a record that `LookupEvents` matches on and reports.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+///
+/// Every text sits in one buffer: an event keeps these for as long as it is in the hot
+/// table, and one allocation (two with resources) instead of one per text makes both
+/// building and freeing a table of a few hundred thousand events cheaper.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct LookupFields {
-    pub event_name: String,
-    pub event_source: String,
+    /// The event name, event source, user name, access key ID, then each resource's
+    /// type and name, back to back.
+    text: Box<str>,
+    event_name_end: u32,
+    event_source_end: u32,
+    username: Option<Span>,
+    access_key_id: Option<Span>,
     pub read_only: Option<bool>,
-    pub username: Option<String>,
-    pub access_key_id: Option<String>,
-    pub resources: Vec<Resource>,
+    /// Empty (and unallocated) for most events.
+    resources: Box<[ResourceSpans]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ResourceSpans {
+    resource_type: Option<Span>,
+    resource_name: Option<Span>,
+}
+
+impl From<FieldValues<'_>> for LookupFields {
+    fn from(values: FieldValues<'_>) -> LookupFields {
+        let optional_len = |value: Option<&str>| value.map_or(0, str::len);
+        let len = values.event_name.len()
+            + values.event_source.len()
+            + optional_len(values.username)
+            + optional_len(values.access_key_id)
+            + values
+                .resources
+                .iter()
+                .map(|resource| optional_len(resource.resource_type) + optional_len(resource.resource_name))
+                .sum::<usize>();
+        let mut text = String::with_capacity(len);
+        // A record is at most 256 KB, so every offset fits in 32 bits.
+        let mut push = |value: &str| {
+            let start = text.len() as u32;
+            text.push_str(value);
+            Span { start, end: text.len() as u32 }
+        };
+        let event_name_end = push(values.event_name).end;
+        let event_source_end = push(values.event_source).end;
+        let username = values.username.map(&mut push);
+        let access_key_id = values.access_key_id.map(&mut push);
+        let resources = values
+            .resources
+            .iter()
+            .map(|resource| ResourceSpans {
+                resource_type: resource.resource_type.map(&mut push),
+                resource_name: resource.resource_name.map(&mut push),
+            })
+            .collect();
+        LookupFields {
+            text: text.into_boxed_str(),
+            event_name_end,
+            event_source_end,
+            username,
+            access_key_id,
+            read_only: values.read_only,
+            resources,
+        }
+    }
 }
 
 impl LookupFields {
+    fn text(&self, span: Span) -> &str {
+        &self.text[span.start as usize..span.end as usize]
+    }
+
+    pub fn event_name(&self) -> &str {
+        &self.text[..self.event_name_end as usize]
+    }
+
+    pub fn event_source(&self) -> &str {
+        &self.text[self.event_name_end as usize..self.event_source_end as usize]
+    }
+
+    pub fn username(&self) -> Option<&str> {
+        self.username.map(|span| self.text(span))
+    }
+
+    pub fn access_key_id(&self) -> Option<&str> {
+        self.access_key_id.map(|span| self.text(span))
+    }
+
+    pub fn resources(&self) -> impl ExactSizeIterator<Item = Resource<'_>> + '_ {
+        self.resources.iter().map(|spans| Resource {
+            resource_type: spans.resource_type.map(|span| self.text(span)),
+            resource_name: spans.resource_name.map(|span| self.text(span)),
+        })
+    }
+
     /// Every (key, value) pair under which the event can be found, the event's ID
     /// included. A record with several resources is found under each of them.
     pub fn lookup_values<'a>(&'a self, event_id: &'a str) -> Vec<(LookupKey, &'a str)> {
         let mut values = Vec::with_capacity(6 + 2 * self.resources.len());
         values.push((LookupKey::EventId, event_id));
-        values.push((LookupKey::EventName, self.event_name.as_str()));
-        values.push((LookupKey::EventSource, self.event_source.as_str()));
+        values.push((LookupKey::EventName, self.event_name()));
+        values.push((LookupKey::EventSource, self.event_source()));
         if let Some(read_only) = self.read_only {
             values.push((LookupKey::ReadOnly, if read_only { "true" } else { "false" }));
         }
-        if let Some(username) = &self.username {
-            values.push((LookupKey::Username, username.as_str()));
+        if let Some(username) = self.username() {
+            values.push((LookupKey::Username, username));
         }
-        if let Some(key) = &self.access_key_id {
-            values.push((LookupKey::AccessKeyId, key.as_str()));
+        if let Some(key) = self.access_key_id() {
+            values.push((LookupKey::AccessKeyId, key));
         }
-        for resource in &self.resources {
-            if let Some(resource_type) = &resource.resource_type {
-                values.push((LookupKey::ResourceType, resource_type.as_str()));
+        for resource in self.resources() {
+            if let Some(resource_type) = resource.resource_type {
+                values.push((LookupKey::ResourceType, resource_type));
             }
-            if let Some(name) = &resource.resource_name {
-                values.push((LookupKey::ResourceName, name.as_str()));
+            if let Some(name) = resource.resource_name {
+                values.push((LookupKey::ResourceName, name));
             }
         }
         values.sort_unstable();
         values.dedup();
         values
+    }
+}
+
+impl fmt::Debug for LookupFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LookupFields")
+            .field("event_name", &self.event_name())
+            .field("event_source", &self.event_source())
+            .field("read_only", &self.read_only)
+            .field("username", &self.username())
+            .field("access_key_id", &self.access_key_id())
+            .field("resources", &self.resources().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -185,17 +299,23 @@ mod tests {
 
     #[test]
     fn lookup_values_cover_every_resource_once() {
-        let fields = LookupFields {
-            event_name: "PutObject".into(),
-            event_source: "s3.amazonaws.com".into(),
+        let resources = [
+            Resource { resource_type: Some("AWS::S3::Object"), resource_name: Some("arn:1") },
+            Resource { resource_type: Some("AWS::S3::Object"), resource_name: Some("arn:2") },
+        ];
+        let fields = LookupFields::from(FieldValues {
+            event_name: "PutObject",
+            event_source: "s3.amazonaws.com",
             read_only: Some(false),
-            username: Some("alice".into()),
+            username: Some("alice"),
             access_key_id: None,
-            resources: vec![
-                Resource { resource_type: Some("AWS::S3::Object".into()), resource_name: Some("arn:1".into()) },
-                Resource { resource_type: Some("AWS::S3::Object".into()), resource_name: Some("arn:2".into()) },
-            ],
-        };
+            resources: &resources,
+        });
+        assert_eq!(fields.event_name(), "PutObject");
+        assert_eq!(fields.event_source(), "s3.amazonaws.com");
+        assert_eq!(fields.username(), Some("alice"));
+        assert_eq!(fields.access_key_id(), None);
+        assert_eq!(fields.resources().collect::<Vec<_>>(), resources);
         let values = fields.lookup_values("id-1");
         assert_eq!(values.iter().filter(|(key, _)| *key == LookupKey::ResourceType).count(), 1);
         assert_eq!(values.iter().filter(|(key, _)| *key == LookupKey::ResourceName).count(), 2);

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::json::minify;
-use crate::lookup::{Category, LookupFields, Resource};
+use crate::lookup::{Category, FieldValues, LookupFields, Resource};
 use crate::time::parse_event_time;
 
 /// CloudTrail's limit on one event: 256 KB.
@@ -142,25 +142,34 @@ pub fn parse_record(
         view.event_type.and_then(Lenient::into_str).as_deref(),
     );
     let identity = view.user_identity.unwrap_or_default();
-    let fields = LookupFields {
-        event_name: event_name.into_owned(),
-        event_source: event_source.into_owned(),
+    let username = identity.username();
+    let access_key_id = identity.access_key_id.and_then(Lenient::into_str);
+    let resource_texts: Vec<_> = view
+        .resources
+        .map(|list| {
+            list.0
+                .into_iter()
+                .map(|resource| {
+                    (resource.resource_type.and_then(Lenient::into_str), resource.arn.and_then(Lenient::into_str))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let resources: Vec<Resource<'_>> = resource_texts
+        .iter()
+        .map(|(resource_type, name)| Resource {
+            resource_type: resource_type.as_deref(),
+            resource_name: name.as_deref(),
+        })
+        .collect();
+    let fields = LookupFields::from(FieldValues {
+        event_name: &event_name,
+        event_source: &event_source,
         read_only: view.read_only.and_then(|flag| flag.0),
-        username: identity.username(),
-        access_key_id: identity.access_key_id.and_then(Lenient::into_str).map(Cow::into_owned),
-        resources: view
-            .resources
-            .map(|list| {
-                list.0
-                    .into_iter()
-                    .map(|resource| Resource {
-                        resource_type: resource.resource_type.and_then(Lenient::into_str).map(Cow::into_owned),
-                        resource_name: resource.arn.and_then(Lenient::into_str).map(Cow::into_owned),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-    };
+        username: username.as_deref(),
+        access_key_id: access_key_id.as_deref(),
+        resources: &resources,
+    });
 
     let json = if insert.is_empty() {
         minified.into_owned()
@@ -245,22 +254,24 @@ struct IdentityView<'a> {
     access_key_id: Option<Lenient<'a>>,
 }
 
-impl IdentityView<'_> {
+impl<'a> IdentityView<'a> {
     /// `Event.Username` as Event History shows it: the IAM user name, the role session
     /// name of an assumed role, the federated user's name, or `root`.
-    fn username(&self) -> Option<String> {
+    fn username(&self) -> Option<Cow<'a, str>> {
         if let Some(name) = self.user_name.clone().and_then(Lenient::into_str)
             && !name.is_empty()
         {
-            return Some(name.into_owned());
+            return Some(name);
         }
         let identity_type = self.identity_type.clone().and_then(Lenient::into_str);
         let arn = self.arn.clone().and_then(Lenient::into_str);
         match identity_type.as_deref() {
-            Some("AssumedRole" | "FederatedUser") => {
-                arn.as_deref().and_then(|arn| arn.rsplit_once('/')).map(|(_, name)| name.to_owned())
-            }
-            Some("Root") => Some("root".to_owned()),
+            // The session or federated user name: what follows the ARN's last '/'.
+            Some("AssumedRole" | "FederatedUser") => match arn? {
+                Cow::Borrowed(arn) => arn.rsplit_once('/').map(|(_, name)| Cow::Borrowed(name)),
+                Cow::Owned(arn) => arn.rsplit_once('/').map(|(_, name)| Cow::Owned(name.to_owned())),
+            },
+            Some("Root") => Some(Cow::Borrowed("root")),
             _ => None,
         }
     }
@@ -410,10 +421,10 @@ mod tests {
         assert_eq!(record.account_id, "111122223333");
         assert_eq!(record.region, "eu-west-1");
         assert_eq!(record.category, Category::Management);
-        assert_eq!(record.fields.username.as_deref(), Some("alice"));
-        assert_eq!(record.fields.access_key_id.as_deref(), Some("AKIAEXAMPLE"));
+        assert_eq!(record.fields.username(), Some("alice"));
+        assert_eq!(record.fields.access_key_id(), Some("AKIAEXAMPLE"));
         assert_eq!(record.fields.read_only, Some(false));
-        assert_eq!(record.fields.resources[0].resource_type.as_deref(), Some("AWS::EC2::Instance"));
+        assert_eq!(record.fields.resources().next().and_then(|r| r.resource_type), Some("AWS::EC2::Instance"));
     }
 
     #[test]
@@ -472,8 +483,8 @@ mod tests {
         let text = r#"{"eventTime":"2022-12-11 19:42:55","eventSource":"a","eventName":"b","readOnly":"True","userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/r/session-7","userName":5},"resources":"none"}"#;
         let record = parse(text).unwrap();
         assert_eq!(record.fields.read_only, Some(true));
-        assert_eq!(record.fields.username.as_deref(), Some("session-7"));
-        assert!(record.fields.resources.is_empty());
+        assert_eq!(record.fields.username(), Some("session-7"));
+        assert_eq!(record.fields.resources().len(), 0);
     }
 
     #[test]
@@ -481,8 +492,8 @@ mod tests {
         let text = r#"{"eventVersion":"1.07","eventTime":"2019-11-14T00:51:00Z","awsRegion":"us-east-1","eventID":"e","eventType":"AwsCloudTrailInsight","recipientAccountId":"123456789012","insightDetails":{"state":"Start","eventSource":"ssm.amazonaws.com","eventName":"UpdateInstanceInformation"},"eventCategory":"Insight"}"#;
         let record = parse(text).unwrap();
         assert_eq!(record.category, Category::Insight);
-        assert_eq!(record.fields.event_source, "ssm.amazonaws.com");
-        assert_eq!(record.fields.event_name, "UpdateInstanceInformation");
+        assert_eq!(record.fields.event_source(), "ssm.amazonaws.com");
+        assert_eq!(record.fields.event_name(), "UpdateInstanceInformation");
         assert_eq!(record.json, text.as_bytes());
     }
 

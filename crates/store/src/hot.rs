@@ -6,12 +6,17 @@
 //! share it behind the log's lock. It never touches the disk.
 
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::iter::Peekable;
 use std::sync::Arc;
 
 use trailkeeper_core::LookupKey;
 
-use crate::{EventKey, HashMap, HistoryKind, StoredEvent};
+use crate::{EventKey, HistoryKind, StoredEvent};
+
+/// Keyed by text: `entry_ref` probes once with a `&str` and allocates the key only for a
+/// new value.
+type TextMap<V> = hashbrown::HashMap<String, V, foldhash::fast::RandomState>;
 
 /// Events of one (account, Region) that Event History can return, by kind.
 #[derive(Default)]
@@ -25,7 +30,7 @@ struct KindIndex {
     by_key: OrderedMap<Arc<StoredEvent>>,
     /// Per lookup key (by tag), each value's events. Nested maps so that probes and
     /// inserts of a known value borrow a `&str` instead of allocating a key.
-    postings: [HashMap<Box<str>, OrderedMap<()>>; LookupKey::ALL.len()],
+    postings: [TextMap<OrderedMap<()>>; LookupKey::ALL.len()],
 }
 
 impl Stream {
@@ -49,11 +54,29 @@ pub struct HotTable {
     /// Every event, in log order; what the sealer writes out.
     events: Vec<Arc<StoredEvent>>,
     /// Account → Region → stream.
-    streams: HashMap<Box<str>, HashMap<Box<str>, Stream>>,
-    /// (account, eventID) of every event here, with its place in `events`: for
-    /// deduplication and to find an event by its ID.
-    ids: HashMap<Box<str>, HashMap<Box<str>, u32>>,
+    streams: TextMap<TextMap<Stream>>,
+    /// The place in `events` of every event, found by (account, eventID): for
+    /// deduplication and EventId lookups. It holds positions, compared against the events
+    /// themselves, so an event costs no allocation here; and 32 bits of each hash, so that
+    /// growing the table never reads the events (a pause the writer would take while
+    /// holding the log's lock).
+    ids: hashbrown::HashTable<IdSlot>,
+    id_hasher: foldhash::fast::RandomState,
     bytes: usize,
+}
+
+#[derive(Clone, Copy)]
+struct IdSlot {
+    hash: u32,
+    position: u32,
+}
+
+impl IdSlot {
+    /// The table's hash, from the 32 bits kept: an odd multiplier spreads them over the
+    /// high bits that hashbrown's control bytes use. Colliding IDs cost only a comparison.
+    fn table_hash(hash: u32) -> u64 {
+        u64::from(hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
 }
 
 /// Values by `EventKey`, built for keys that mostly arrive in increasing order (live
@@ -123,15 +146,6 @@ where
     }
 }
 
-/// The entry for `key`, allocating the boxed key only when it is new.
-fn entry_by_str<'a, V: Default>(map: &'a mut HashMap<Box<str>, V>, key: &str) -> &'a mut V {
-    if !map.contains_key(key) {
-        map.insert(key.into(), V::default());
-    }
-    // Present: inserted just above if it was not already.
-    map.get_mut(key).unwrap_or_else(|| unreachable!("the key was just inserted"))
-}
-
 /// The bounds of a history scan, shared by hot tables and segments.
 #[derive(Debug, Clone, Copy)]
 pub struct ScanBounds<'a> {
@@ -160,20 +174,45 @@ impl ScanBounds<'_> {
 }
 
 impl HotTable {
+    /// A table with room for `events` events before its event list and ID table grow.
+    pub fn with_capacity(events: usize) -> HotTable {
+        HotTable {
+            events: Vec::with_capacity(events),
+            ids: hashbrown::HashTable::with_capacity(events),
+            ..HotTable::default()
+        }
+    }
+
     pub fn insert(&mut self, event: StoredEvent) {
         let event = Arc::new(event);
         self.bytes += event.json.len() + 128;
         let position = u32::try_from(self.events.len()).unwrap_or(u32::MAX);
-        entry_by_str(&mut self.ids, &event.account_id).insert(event.event_id.as_str().into(), position);
+        let hash = self.id_hash(&event.account_id, &event.event_id);
+        let events = &self.events;
+        let same_id = |slot: &IdSlot| {
+            let other = &events[slot.position as usize];
+            slot.hash == hash && other.account_id == event.account_id && other.event_id == event.event_id
+        };
+        match self.ids.entry(IdSlot::table_hash(hash), same_id, |slot| IdSlot::table_hash(slot.hash)) {
+            // The writer refuses duplicates; should one come, the newer copy answers.
+            hashbrown::hash_table::Entry::Occupied(mut found) => found.get_mut().position = position,
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                vacant.insert(IdSlot { hash, position });
+            }
+        }
         for kind in [HistoryKind::Management, HistoryKind::Insight] {
             if !kind.includes(event.category) {
                 continue;
             }
-            let stream = entry_by_str(entry_by_str(&mut self.streams, &event.account_id), &event.region);
+            let stream = self.streams.entry_ref(&*event.account_id).or_default().entry_ref(&*event.region).or_default();
             let index = stream.kind_mut(kind);
             let key = event.key();
+            // EventId lookups use `ids`.
             for (lookup_key, value) in event.fields.lookup_values(&event.event_id) {
-                entry_by_str(&mut index.postings[usize::from(lookup_key.tag())], value).insert(key, ());
+                if lookup_key == LookupKey::EventId {
+                    continue;
+                }
+                index.postings[usize::from(lookup_key.tag())].entry_ref(value).or_default().insert(key, ());
             }
             index.by_key.insert(key, Arc::clone(&event));
         }
@@ -181,13 +220,22 @@ impl HotTable {
     }
 
     pub fn contains(&self, account_id: &str, event_id: &str) -> bool {
-        self.ids.get(account_id).is_some_and(|ids| ids.contains_key(event_id))
+        self.find(account_id, event_id).is_some()
     }
 
     /// The event of `account_id` with this eventID, whatever its category.
     pub fn find(&self, account_id: &str, event_id: &str) -> Option<&Arc<StoredEvent>> {
-        let position = *self.ids.get(account_id)?.get(event_id)?;
-        self.events.get(position as usize)
+        let hash = self.id_hash(account_id, event_id);
+        let slot = self.ids.find(IdSlot::table_hash(hash), |slot| {
+            let event = &self.events[slot.position as usize];
+            slot.hash == hash && event.account_id == account_id && event.event_id == event_id
+        })?;
+        self.events.get(slot.position as usize)
+    }
+
+    fn id_hash(&self, account_id: &str, event_id: &str) -> u32 {
+        // Truncated on purpose: see `ids`.
+        self.id_hasher.hash_one((account_id, event_id)) as u32
     }
 
     pub fn len(&self) -> usize {
@@ -220,6 +268,15 @@ impl HotTable {
         let index = stream.kind(bounds.kind);
         let upper = bounds.upper();
         match bounds.attribute {
+            Some((LookupKey::EventId, event_id)) => self
+                .find(account_id, event_id)
+                .filter(|event| {
+                    event.region == region && bounds.kind.includes(event.category) && bounds.admits(event.key())
+                })
+                .into_iter()
+                .take(limit)
+                .cloned()
+                .collect(),
             None => index
                 .by_key
                 .iter_down_from(upper)
@@ -249,7 +306,7 @@ impl HotTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trailkeeper_core::{Category, LookupFields};
+    use trailkeeper_core::{Category, FieldValues, LookupFields};
 
     fn event(seq: u64, time_ms: i64, user: &str, category: Category) -> StoredEvent {
         StoredEvent {
@@ -260,12 +317,12 @@ mod tests {
             region: "us-east-1".into(),
             event_id: format!("id-{seq}"),
             category,
-            fields: LookupFields {
-                event_name: "E".into(),
-                event_source: "s".into(),
-                username: Some(user.into()),
-                ..Default::default()
-            },
+            fields: LookupFields::from(FieldValues {
+                event_name: "E",
+                event_source: "s",
+                username: Some(user),
+                ..FieldValues::default()
+            }),
             json: bytes::Bytes::from_static(b"{}"),
         }
     }
@@ -309,5 +366,25 @@ mod tests {
         assert_eq!(seqs(table.scan("111111111111", "us-east-1", &window, 10)), vec![2]);
         assert!(table.contains("111111111111", "id-4"));
         assert!(!table.contains("222222222222", "id-4"));
+    }
+
+    #[test]
+    fn finds_events_by_id_in_their_stream_only() {
+        let mut table = HotTable::default();
+        for seq in 1..=1000 {
+            table.insert(event(seq, seq as i64, "a", if seq == 7 { Category::Data } else { Category::Management }));
+        }
+        let by_id = |id: &str, region: &str, bounds: ScanBounds<'_>| {
+            let bounds = ScanBounds { attribute: Some((LookupKey::EventId, id)), ..bounds };
+            table.scan("111111111111", region, &bounds, 10).iter().map(|e| e.seq).collect::<Vec<_>>()
+        };
+        assert_eq!(by_id("id-500", "us-east-1", bounds(None)), vec![500]);
+        assert_eq!(by_id("id-500", "eu-west-1", bounds(None)), Vec::<u64>::new());
+        assert_eq!(by_id("id-7", "us-east-1", bounds(None)), Vec::<u64>::new(), "data events are not in history");
+        assert_eq!(by_id("id-1001", "us-east-1", bounds(None)), Vec::<u64>::new());
+        let window = ScanBounds { start_ms: Some(501), ..bounds(None) };
+        assert_eq!(by_id("id-500", "us-east-1", window), Vec::<u64>::new());
+        assert_eq!(table.find("111111111111", "id-999").map(|e| e.seq), Some(999));
+        assert!(table.find("111111111112", "id-999").is_none());
     }
 }

@@ -891,7 +891,10 @@ fn freeze(shared: &Shared, writer: &mut JournalWriter, seal_tx: &mpsc::Sender<Se
     *writer = new_writer;
     let table = {
         let mut state = shared.state.write().unwrap_or_else(PoisonError::into_inner);
-        let table = Arc::new(std::mem::take(&mut state.active));
+        // The next table will likely fill as far as this one did: sized for that, it
+        // never grows its event list or ID table while the writer holds this lock.
+        let next = HotTable::with_capacity(state.active.len());
+        let table = Arc::new(std::mem::replace(&mut state.active, next));
         state.active_since = None;
         state.frozen.push(Arc::clone(&table));
         table

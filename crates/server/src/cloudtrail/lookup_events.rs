@@ -221,18 +221,17 @@ impl<'a> EventOut<'a> {
         let fields = &record.fields;
         EventOut {
             event_id: &record.event_id,
-            event_name: &fields.event_name,
+            event_name: fields.event_name(),
             read_only: fields.read_only.map(|read_only| if read_only { "true" } else { "false" }),
-            access_key_id: fields.access_key_id.as_deref(),
+            access_key_id: fields.access_key_id(),
             event_time: epoch_seconds(key.time_ms),
-            event_source: &fields.event_source,
-            username: fields.username.as_deref(),
+            event_source: fields.event_source(),
+            username: fields.username(),
             resources: fields
-                .resources
-                .iter()
+                .resources()
                 .map(|resource| ResourceOut {
-                    resource_type: resource.resource_type.as_deref(),
-                    resource_name: resource.resource_name.as_deref(),
+                    resource_type: resource.resource_type,
+                    resource_name: resource.resource_name,
                 })
                 .collect(),
             cloud_trail_event: text,

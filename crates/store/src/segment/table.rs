@@ -188,14 +188,14 @@ fn record_batch(schema: &SchemaRef, events: &[&StoredEvent]) -> Result<RecordBat
             .with_timezone("UTC"),
         ),
         strings(|event| Some(event.event_id.as_str())),
-        strings(|event| Some(event.fields.event_source.as_str())),
-        strings(|event| Some(event.fields.event_name.as_str())),
+        strings(|event| Some(event.fields.event_source())),
+        strings(|event| Some(event.fields.event_name())),
         strings(|event| Some(event.region.as_str())),
         strings(|event| Some(event.account_id.as_str())),
         strings(|event| Some(category_name(event.category))),
         Arc::new(read_only.finish()),
-        strings(|event| event.fields.username.as_deref()),
-        strings(|event| event.fields.access_key_id.as_deref()),
+        strings(|event| event.fields.username()),
+        strings(|event| event.fields.access_key_id()),
         Arc::new(
             TimestampMicrosecondArray::from_iter_values(
                 events.iter().map(|event| event.ingest_time_ms.saturating_mul(1000)),

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use trailkeeper_core::{Category, LookupFields, LookupKey, Resource};
+use trailkeeper_core::{Category, FieldValues, LookupFields, LookupKey, Resource};
 
 use super::testdata::{ACCOUNT, DAY_START_MS, Generator, REGION};
 use super::*;
@@ -24,7 +24,11 @@ fn event(seq: u64, time_ms: i64, event_id: &str, category: Category, fields: Loo
 }
 
 fn bare_fields() -> LookupFields {
-    LookupFields { event_name: "GetObject".into(), event_source: "s3.amazonaws.com".into(), ..LookupFields::default() }
+    LookupFields::from(FieldValues {
+        event_name: "GetObject",
+        event_source: "s3.amazonaws.com",
+        ..FieldValues::default()
+    })
 }
 
 fn generated(count: usize, seed: u64) -> Vec<StoredEvent> {
@@ -191,8 +195,13 @@ fn damaged_index_files_are_corrupt_never_a_panic() {
     let dir = tempfile::tempdir().expect("tempdir");
     let events: Vec<_> = (0..40)
         .map(|i| {
-            let mut fields = bare_fields();
-            fields.username = Some(format!("user-{}", i % 3));
+            let user = format!("user-{}", i % 3);
+            let fields = LookupFields::from(FieldValues {
+                event_name: "GetObject",
+                event_source: "s3.amazonaws.com",
+                username: Some(&user),
+                ..FieldValues::default()
+            });
             event(i, DAY_START_MS + i as i64 / 3, &format!("id-{i}"), Category::Management, fields)
         })
         .collect();
@@ -241,8 +250,8 @@ const KEYS: &[&str] = &["AKIA1", "ASIA2"];
 const TYPES: &[&str] = &["AWS::S3::Bucket", "AWS::IAM::Role"];
 const ARNS: &[&str] = &["arn:1", "arn:2", "arn:3"];
 
-fn pick(values: &'static [&'static str]) -> impl Strategy<Value = String> {
-    proptest::sample::select(values).prop_map(str::to_owned)
+fn pick(values: &'static [&'static str]) -> impl Strategy<Value = &'static str> {
+    proptest::sample::select(values)
 }
 
 fn fields_strategy() -> impl Strategy<Value = LookupFields> {
@@ -256,13 +265,15 @@ fn fields_strategy() -> impl Strategy<Value = LookupFields> {
         proptest::option::of(pick(KEYS)),
         proptest::collection::vec(resource, 0..3),
     )
-        .prop_map(|(event_name, event_source, read_only, username, access_key_id, resources)| LookupFields {
-            event_name,
-            event_source,
-            read_only,
-            username,
-            access_key_id,
-            resources,
+        .prop_map(|(event_name, event_source, read_only, username, access_key_id, resources)| {
+            LookupFields::from(FieldValues {
+                event_name,
+                event_source,
+                read_only,
+                username,
+                access_key_id,
+                resources: &resources,
+            })
         })
 }
 
@@ -298,7 +309,8 @@ fn attribute_strategy() -> impl Strategy<Value = Option<(LookupKey, String)>> {
         pick(TYPES),
         pick(ARNS),
         pick(&["true", "false", "missing", "id-0", "id-3", "id-999"]),
-    ];
+    ]
+    .prop_map(str::to_owned);
     proptest::option::of((proptest::sample::select(LookupKey::ALL.to_vec()), value))
 }
 
