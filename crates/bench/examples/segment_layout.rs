@@ -61,9 +61,6 @@ fn generate(count: usize) -> anyhow::Result<Vec<StoredEvent>> {
             seq,
             event_time_ms: parsed.event_time_ms,
             ingest_time_ms: parsed.event_time_ms + 2_000,
-            account_id: parsed.account_id,
-            region: parsed.region,
-            event_id: parsed.event_id,
             category: parsed.category,
             fields: parsed.fields,
             json: parsed.json.into(),
@@ -76,7 +73,7 @@ fn measure(root: &Path, events: &[StoredEvent]) -> anyhow::Result<()> {
     let count = events.len();
     let mut groups: BTreeMap<(&str, &str, String), Vec<&StoredEvent>> = BTreeMap::new();
     for event in events {
-        groups.entry((&event.account_id, &event.region, format_date(event.event_time_ms))).or_default().push(event);
+        groups.entry((event.account_id(), event.region(), format_date(event.event_time_ms))).or_default().push(event);
     }
 
     let started = Instant::now();

@@ -131,6 +131,9 @@ pub struct Resource<'a> {
 /// The parts of [`LookupFields`], borrowed: what a parser found, or what a test wants.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FieldValues<'a> {
+    pub event_id: &'a str,
+    pub account_id: &'a str,
+    pub region: &'a str,
     pub event_name: &'a str,
     pub event_source: &'a str,
     pub read_only: Option<bool>,
@@ -139,16 +142,20 @@ pub struct FieldValues<'a> {
     pub resources: &'a [Resource<'a>],
 }
 
-/// The fields of a record that `LookupEvents` matches on and reports.
+/// The texts the log keeps a record by: its eventID, the account and Region whose history
+/// holds it, and the fields `LookupEvents` matches on and reports.
 ///
 /// Every text sits in one buffer: an event keeps these for as long as it is in the hot
 /// table, and one allocation (two with resources) instead of one per text makes both
 /// building and freeing a table of a few hundred thousand events cheaper.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct LookupFields {
-    /// The event name, event source, user name, access key ID, then each resource's
-    /// type and name, back to back.
+    /// The eventID, account, Region, event name, event source, user name, access key ID,
+    /// then each resource's type and name, back to back.
     text: Box<str>,
+    event_id_end: u32,
+    account_id_end: u32,
+    region_end: u32,
     event_name_end: u32,
     event_source_end: u32,
     username: Option<Span>,
@@ -173,7 +180,10 @@ struct ResourceSpans {
 impl From<FieldValues<'_>> for LookupFields {
     fn from(values: FieldValues<'_>) -> LookupFields {
         let optional_len = |value: Option<&str>| value.map_or(0, str::len);
-        let len = values.event_name.len()
+        let len = values.event_id.len()
+            + values.account_id.len()
+            + values.region.len()
+            + values.event_name.len()
             + values.event_source.len()
             + optional_len(values.username)
             + optional_len(values.access_key_id)
@@ -189,6 +199,9 @@ impl From<FieldValues<'_>> for LookupFields {
             text.push_str(value);
             Span { start, end: text.len() as u32 }
         };
+        let event_id_end = push(values.event_id).end;
+        let account_id_end = push(values.account_id).end;
+        let region_end = push(values.region).end;
         let event_name_end = push(values.event_name).end;
         let event_source_end = push(values.event_source).end;
         let username = values.username.map(&mut push);
@@ -203,6 +216,9 @@ impl From<FieldValues<'_>> for LookupFields {
             .collect();
         LookupFields {
             text: text.into_boxed_str(),
+            event_id_end,
+            account_id_end,
+            region_end,
             event_name_end,
             event_source_end,
             username,
@@ -218,8 +234,20 @@ impl LookupFields {
         &self.text[span.start as usize..span.end as usize]
     }
 
+    pub fn event_id(&self) -> &str {
+        &self.text[..self.event_id_end as usize]
+    }
+
+    pub fn account_id(&self) -> &str {
+        &self.text[self.event_id_end as usize..self.account_id_end as usize]
+    }
+
+    pub fn region(&self) -> &str {
+        &self.text[self.account_id_end as usize..self.region_end as usize]
+    }
+
     pub fn event_name(&self) -> &str {
-        &self.text[..self.event_name_end as usize]
+        &self.text[self.region_end as usize..self.event_name_end as usize]
     }
 
     pub fn event_source(&self) -> &str {
@@ -241,11 +269,27 @@ impl LookupFields {
         })
     }
 
+    /// The same fields under another eventID, account and Region.
+    pub fn with_identity(&self, event_id: &str, account_id: &str, region: &str) -> LookupFields {
+        let resources: Vec<Resource<'_>> = self.resources().collect();
+        LookupFields::from(FieldValues {
+            event_id,
+            account_id,
+            region,
+            event_name: self.event_name(),
+            event_source: self.event_source(),
+            read_only: self.read_only,
+            username: self.username(),
+            access_key_id: self.access_key_id(),
+            resources: &resources,
+        })
+    }
+
     /// Every (key, value) pair under which the event can be found, the event's ID
     /// included. A record with several resources is found under each of them.
-    pub fn lookup_values<'a>(&'a self, event_id: &'a str) -> Vec<(LookupKey, &'a str)> {
+    pub fn lookup_values(&self) -> Vec<(LookupKey, &str)> {
         let mut values = Vec::with_capacity(6 + 2 * self.resources.len());
-        values.push((LookupKey::EventId, event_id));
+        values.push((LookupKey::EventId, self.event_id()));
         values.push((LookupKey::EventName, self.event_name()));
         values.push((LookupKey::EventSource, self.event_source()));
         if let Some(read_only) = self.read_only {
@@ -274,6 +318,9 @@ impl LookupFields {
 impl fmt::Debug for LookupFields {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LookupFields")
+            .field("event_id", &self.event_id())
+            .field("account_id", &self.account_id())
+            .field("region", &self.region())
             .field("event_name", &self.event_name())
             .field("event_source", &self.event_source())
             .field("read_only", &self.read_only)
@@ -304,6 +351,9 @@ mod tests {
             Resource { resource_type: Some("AWS::S3::Object"), resource_name: Some("arn:2") },
         ];
         let fields = LookupFields::from(FieldValues {
+            event_id: "id-1",
+            account_id: "111111111111",
+            region: "eu-west-1",
             event_name: "PutObject",
             event_source: "s3.amazonaws.com",
             read_only: Some(false),
@@ -311,12 +361,16 @@ mod tests {
             access_key_id: None,
             resources: &resources,
         });
+        assert_eq!((fields.event_id(), fields.account_id(), fields.region()), ("id-1", "111111111111", "eu-west-1"));
         assert_eq!(fields.event_name(), "PutObject");
         assert_eq!(fields.event_source(), "s3.amazonaws.com");
         assert_eq!(fields.username(), Some("alice"));
         assert_eq!(fields.access_key_id(), None);
         assert_eq!(fields.resources().collect::<Vec<_>>(), resources);
-        let values = fields.lookup_values("id-1");
+        let moved = fields.with_identity("id-2", "222222222222", "us-west-2");
+        assert_eq!((moved.event_id(), moved.account_id(), moved.region()), ("id-2", "222222222222", "us-west-2"));
+        assert_eq!(moved.with_identity("id-1", "111111111111", "eu-west-1"), fields);
+        let values = fields.lookup_values();
         assert_eq!(values.iter().filter(|(key, _)| *key == LookupKey::ResourceType).count(), 1);
         assert_eq!(values.iter().filter(|(key, _)| *key == LookupKey::ResourceName).count(), 2);
         assert!(values.contains(&(LookupKey::ReadOnly, "false")));

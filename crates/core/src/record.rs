@@ -33,15 +33,26 @@ pub struct RecordDefaults<'a> {
 pub struct ParsedRecord {
     /// The record's JSON text as it will be stored and returned in `CloudTrailEvent`.
     pub json: Vec<u8>,
-    pub event_id: String,
     /// `eventTime` in epoch milliseconds.
     pub event_time_ms: i64,
-    /// `recipientAccountId`: the account whose history holds the event.
-    pub account_id: String,
-    /// `awsRegion`, or the default Region when the record has none.
-    pub region: String,
     pub category: Category,
+    /// The eventID, `recipientAccountId` (the account whose history holds the event),
+    /// `awsRegion` (or the default Region when the record has none) and the lookup fields.
     pub fields: LookupFields,
+}
+
+impl ParsedRecord {
+    pub fn event_id(&self) -> &str {
+        self.fields.event_id()
+    }
+
+    pub fn account_id(&self) -> &str {
+        self.fields.account_id()
+    }
+
+    pub fn region(&self) -> &str {
+        self.fields.region()
+    }
 }
 
 /// Why a record was refused. The message is the per-record reason returned to the caller.
@@ -110,29 +121,29 @@ pub fn parse_record(
     let mut insert = String::new();
     let event_id = match view.event_id {
         Some(value) => {
-            let id = value.required_str("eventID")?.into_owned();
+            let id = value.required_str("eventID")?;
             if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
-                return Err(RecordError::BadEventId(id));
+                return Err(RecordError::BadEventId(id.into_owned()));
             }
             id
         }
         None => {
             let id = ids.next_event_id();
             insert.push_str(&format!("\"eventID\":{},", quote(&id)));
-            id
+            Cow::Owned(id)
         }
     };
     let account_id = match view.recipient_account_id {
-        Some(value) => value.required_str("recipientAccountId")?.into_owned(),
+        Some(value) => value.required_str("recipientAccountId")?,
         None => {
             insert.push_str(&format!("\"recipientAccountId\":{},", quote(defaults.account_id)));
-            defaults.account_id.to_owned()
+            Cow::Borrowed(defaults.account_id)
         }
     };
     check_partition_value("recipientAccountId", &account_id)?;
     let region = match view.aws_region {
-        Some(value) => value.required_str("awsRegion")?.into_owned(),
-        None => defaults.region.to_owned(),
+        Some(value) => value.required_str("awsRegion")?,
+        None => Cow::Borrowed(defaults.region),
     };
     check_partition_value("awsRegion", &region)?;
 
@@ -163,6 +174,9 @@ pub fn parse_record(
         })
         .collect();
     let fields = LookupFields::from(FieldValues {
+        event_id: &event_id,
+        account_id: &account_id,
+        region: &region,
         event_name: &event_name,
         event_source: &event_source,
         read_only: view.read_only.and_then(|flag| flag.0),
@@ -188,7 +202,7 @@ pub fn parse_record(
     if json.len() > MAX_RECORD_BYTES {
         return Err(RecordError::TooLarge { size: json.len() });
     }
-    Ok(ParsedRecord { json, event_id, event_time_ms, account_id, region, category, fields })
+    Ok(ParsedRecord { json, event_time_ms, category, fields })
 }
 
 /// Account IDs and Regions name folders on disk, so they are held to a safe alphabet.
@@ -417,9 +431,9 @@ mod tests {
         let text = r#"{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","userName":"alice","accessKeyId":"AKIAEXAMPLE"},"eventTime":"2024-07-30T21:31:21Z","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","awsRegion":"eu-west-1","readOnly":false,"eventID":"e1","recipientAccountId":"111122223333","eventCategory":"Management","resources":[{"ARN":"arn:aws:ec2:eu-west-1:111122223333:instance/i-1","type":"AWS::EC2::Instance","accountId":"111122223333"}],"unknownField":{"kept":[1,2.50,"x"]}}"#;
         let record = parse(text).unwrap();
         assert_eq!(record.json, text.as_bytes());
-        assert_eq!(record.event_id, "e1");
-        assert_eq!(record.account_id, "111122223333");
-        assert_eq!(record.region, "eu-west-1");
+        assert_eq!(record.event_id(), "e1");
+        assert_eq!(record.account_id(), "111122223333");
+        assert_eq!(record.region(), "eu-west-1");
         assert_eq!(record.category, Category::Management);
         assert_eq!(record.fields.username(), Some("alice"));
         assert_eq!(record.fields.access_key_id(), Some("AKIAEXAMPLE"));
@@ -436,7 +450,7 @@ mod tests {
         assert_eq!(value["eventID"], "00000000-0000-4000-8000-000000000001");
         assert_eq!(value["recipientAccountId"], "123456789012");
         assert_eq!(value["eventName"], "GetObject");
-        assert_eq!(record.region, "us-east-1");
+        assert_eq!(record.region(), "us-east-1");
     }
 
     #[test]

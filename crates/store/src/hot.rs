@@ -187,11 +187,11 @@ impl HotTable {
         let event = Arc::new(event);
         self.bytes += event.json.len() + 128;
         let position = u32::try_from(self.events.len()).unwrap_or(u32::MAX);
-        let hash = self.id_hash(&event.account_id, &event.event_id);
+        let hash = self.id_hash(event.account_id(), event.event_id());
         let events = &self.events;
         let same_id = |slot: &IdSlot| {
             let other = &events[slot.position as usize];
-            slot.hash == hash && other.account_id == event.account_id && other.event_id == event.event_id
+            slot.hash == hash && other.account_id() == event.account_id() && other.event_id() == event.event_id()
         };
         match self.ids.entry(IdSlot::table_hash(hash), same_id, |slot| IdSlot::table_hash(slot.hash)) {
             // The writer refuses duplicates; should one come, the newer copy answers.
@@ -204,11 +204,11 @@ impl HotTable {
             if !kind.includes(event.category) {
                 continue;
             }
-            let stream = self.streams.entry_ref(&*event.account_id).or_default().entry_ref(&*event.region).or_default();
+            let stream = self.streams.entry_ref(event.account_id()).or_default().entry_ref(event.region()).or_default();
             let index = stream.kind_mut(kind);
             let key = event.key();
             // EventId lookups use `ids`.
-            for (lookup_key, value) in event.fields.lookup_values(&event.event_id) {
+            for (lookup_key, value) in event.fields.lookup_values() {
                 if lookup_key == LookupKey::EventId {
                     continue;
                 }
@@ -228,7 +228,7 @@ impl HotTable {
         let hash = self.id_hash(account_id, event_id);
         let slot = self.ids.find(IdSlot::table_hash(hash), |slot| {
             let event = &self.events[slot.position as usize];
-            slot.hash == hash && event.account_id == account_id && event.event_id == event_id
+            slot.hash == hash && event.account_id() == account_id && event.event_id() == event_id
         })?;
         self.events.get(slot.position as usize)
     }
@@ -271,7 +271,7 @@ impl HotTable {
             Some((LookupKey::EventId, event_id)) => self
                 .find(account_id, event_id)
                 .filter(|event| {
-                    event.region == region && bounds.kind.includes(event.category) && bounds.admits(event.key())
+                    event.region() == region && bounds.kind.includes(event.category) && bounds.admits(event.key())
                 })
                 .into_iter()
                 .take(limit)
@@ -313,11 +313,11 @@ mod tests {
             seq,
             event_time_ms: time_ms,
             ingest_time_ms: 0,
-            account_id: "111111111111".into(),
-            region: "us-east-1".into(),
-            event_id: format!("id-{seq}"),
             category,
             fields: LookupFields::from(FieldValues {
+                event_id: &format!("id-{seq}"),
+                account_id: "111111111111",
+                region: "us-east-1",
                 event_name: "E",
                 event_source: "s",
                 username: Some(user),

@@ -44,10 +44,8 @@ pub struct StoredEvent {
     pub event_time_ms: i64,
     /// When Trailkeeper recorded the event; retention counts from here.
     pub ingest_time_ms: i64,
-    pub account_id: String,
-    pub region: String,
-    pub event_id: String,
     pub category: Category,
+    /// The eventID, account, Region and lookup fields.
     pub fields: LookupFields,
     pub json: Bytes,
 }
@@ -59,13 +57,22 @@ impl StoredEvent {
             seq,
             event_time_ms: record.event_time_ms,
             ingest_time_ms,
-            account_id: record.account_id,
-            region: record.region,
-            event_id: record.event_id,
             category: record.category,
             fields: record.fields,
             json: Bytes::from(record.json),
         }
+    }
+
+    pub fn event_id(&self) -> &str {
+        self.fields.event_id()
+    }
+
+    pub fn account_id(&self) -> &str {
+        self.fields.account_id()
+    }
+
+    pub fn region(&self) -> &str {
+        self.fields.region()
     }
 
     pub fn key(&self) -> EventKey {

@@ -108,8 +108,8 @@ impl LogEntry {
         LogEntry {
             seq: event.seq,
             event_time_ms: event.event_time_ms,
-            account_id: event.account_id.clone(),
-            region: event.region.clone(),
+            account_id: event.account_id().to_owned(),
+            region: event.region().to_owned(),
             json: event.json.clone(),
         }
     }
@@ -159,8 +159,8 @@ fn payload_entry(event: &NewEvent) -> journal::PayloadEntry<'_> {
     journal::PayloadEntry {
         event_time_ms: event.record.event_time_ms,
         ingest_time_ms: event.ingest_time_ms,
-        account_id: &event.record.account_id,
-        region: &event.record.region,
+        account_id: event.record.account_id(),
+        region: event.record.region(),
         json: &event.record.json,
     }
 }
@@ -704,16 +704,16 @@ fn stored_event_from_journal(entry: &JournalEntry<'_>) -> Result<StoredEvent, St
     let mut no_new_ids = || String::new();
     let record = parse_record(entry.event.json, defaults, &mut no_new_ids)
         .map_err(|error| format!("event {}: {error}", entry.seq))?;
-    if record.json != entry.event.json {
+    if record.json != entry.event.json
+        || record.account_id() != entry.event.account_id
+        || record.region() != entry.event.region
+    {
         return Err(format!("event {} changed when read back", entry.seq));
     }
     Ok(StoredEvent {
         seq: entry.seq,
         event_time_ms: entry.event.event_time_ms,
         ingest_time_ms: entry.event.ingest_time_ms,
-        account_id: entry.event.account_id.to_owned(),
-        region: entry.event.region.to_owned(),
-        event_id: record.event_id,
         category: record.category,
         fields: record.fields,
         json: Bytes::copy_from_slice(entry.event.json),
@@ -799,16 +799,16 @@ fn write_round(
             let mut failed = None;
             for event in &request.events {
                 let record = &event.record;
-                let seen = in_round.contains(&(record.account_id.as_str(), record.event_id.as_str()));
-                match state.contains(&record.account_id, &record.event_id, record.event_time_ms) {
+                let seen = in_round.contains(&(record.account_id(), record.event_id()));
+                match state.contains(record.account_id(), record.event_id(), record.event_time_ms) {
                     Err(error) => {
                         failed = Some(error);
                         break;
                     }
                     Ok(stored) if stored || seen => request_outcomes.push(AppendOutcome::Duplicate),
                     Ok(_) => {
-                        in_round.insert((record.account_id.as_str(), record.event_id.as_str()));
-                        claimed.push((record.account_id.as_str(), record.event_id.as_str()));
+                        in_round.insert((record.account_id(), record.event_id()));
+                        claimed.push((record.account_id(), record.event_id()));
                         request_outcomes.push(AppendOutcome::Stored { seq: next_seq });
                         next_seq += 1;
                     }
@@ -941,7 +941,7 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<(), StoreError> {
     let segments_dir = shared.root.join("segments");
     let mut groups: BTreeMap<(&str, &str, String), Vec<&StoredEvent>> = BTreeMap::new();
     for event in job.table.events() {
-        groups.entry((&event.account_id, &event.region, format_date(event.event_time_ms))).or_default().push(event);
+        groups.entry((event.account_id(), event.region(), format_date(event.event_time_ms))).or_default().push(event);
     }
     let started = Instant::now();
     let mut segments = Vec::with_capacity(groups.len());

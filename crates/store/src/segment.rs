@@ -94,13 +94,13 @@ fn write_segment_with(root: &Path, events: &[&StoredEvent], layout: &TableLayout
         return Err(invalid_input(root, "a segment needs at least one event"));
     };
     let date = format_date(first.event_time_ms);
-    for value in [&first.account_id, &first.region] {
+    for value in [first.account_id(), first.region()] {
         if !is_partition_value(value) {
             return Err(invalid_input(root, format!("{value:?} cannot name a partition directory")));
         }
     }
     for event in events {
-        if event.account_id != first.account_id || event.region != first.region {
+        if event.account_id() != first.account_id() || event.region() != first.region() {
             return Err(invalid_input(root, "events of one segment must share account and region"));
         }
         if format_date(event.event_time_ms) != date {
@@ -117,8 +117,8 @@ fn write_segment_with(root: &Path, events: &[&StoredEvent], layout: &TableLayout
     let name = format!("{min_seq:020}-{max_seq:020}");
 
     let dir = root
-        .join(format!("account={}", first.account_id))
-        .join(format!("region={}", first.region))
+        .join(format!("account={}", first.account_id()))
+        .join(format!("region={}", first.region()))
         .join(format!("date={date}"));
     create_dirs_durably(root, &dir)?;
     let parquet_path = dir.join(format!("{name}.parquet"));

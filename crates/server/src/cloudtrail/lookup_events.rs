@@ -220,7 +220,7 @@ impl<'a> EventOut<'a> {
     fn new(key: EventKey, record: &'a ParsedRecord, text: &'a str) -> EventOut<'a> {
         let fields = &record.fields;
         EventOut {
-            event_id: &record.event_id,
+            event_id: fields.event_id(),
             event_name: fields.event_name(),
             read_only: fields.read_only.map(|read_only| if read_only { "true" } else { "false" }),
             access_key_id: fields.access_key_id(),

@@ -275,18 +275,18 @@ fn verification_names_altered_dropped_and_inserted_events() {
         events.sort_by_key(|event| event.seq);
         let victim = &mut events[10];
         victim.json = Bytes::from(String::from_utf8(victim.json.to_vec()).unwrap().replace("GetObject", "PutObject"));
-        altered = Some((victim.seq, victim.event_id.clone()));
+        altered = Some((victim.seq, victim.event_id().to_owned()));
         let gone = events.remove(20);
         dropped = Some(gone.seq);
         // A forged event at a position that belongs to another stream, inside the range.
         let mut forged = events[30].clone();
         forged.seq += 1;
-        forged.event_id = "forged".into();
+        forged.fields = forged.fields.with_identity("forged", forged.account_id(), forged.region());
         inserted = Some(forged.seq);
         // And one past the end of the log, where no tree would ever take it in.
         let mut beyond = forged.clone();
         beyond.seq = 1_000_000;
-        beyond.event_id = "beyond".into();
+        beyond.fields = beyond.fields.with_identity("beyond", beyond.account_id(), beyond.region());
         events.push(forged);
         events.push(beyond);
     });

@@ -323,7 +323,7 @@ pub fn event_id_hash(event_id: &str) -> u32 {
 pub(super) fn encode(events: &[&StoredEvent]) -> Vec<u8> {
     let mut body = Vec::with_capacity(events.len() * 24);
     let (account_id, region, date) = match events.first() {
-        Some(first) => (first.account_id.as_str(), first.region.as_str(), format_date(first.event_time_ms)),
+        Some(first) => (first.account_id(), first.region(), format_date(first.event_time_ms)),
         None => ("", "", String::new()),
     };
     put_str(&mut body, account_id);
@@ -347,7 +347,7 @@ pub(super) fn encode(events: &[&StoredEvent]) -> Vec<u8> {
     }
     body.extend(events.iter().map(|event| event.category.tag()));
     for event in events {
-        body.extend_from_slice(&event_id_hash(&event.event_id).to_le_bytes());
+        body.extend_from_slice(&event_id_hash(event.event_id()).to_le_bytes());
     }
 
     // Rows are pushed in ascending order; the postings are written descending.
@@ -356,7 +356,7 @@ pub(super) fn encode(events: &[&StoredEvent]) -> Vec<u8> {
         if !event.category.in_event_history() {
             continue;
         }
-        for (key, value) in event.fields.lookup_values(&event.event_id) {
+        for (key, value) in event.fields.lookup_values() {
             if key != LookupKey::EventId {
                 postings.entry((key.tag(), value)).or_default().push(row as u32);
             }

@@ -173,7 +173,7 @@ fn record_batch(schema: &SchemaRef, events: &[&StoredEvent]) -> Result<RecordBat
     let mut json = StringBuilder::with_capacity(events.len(), events.iter().map(|event| event.json.len()).sum());
     for event in events {
         let text = std::str::from_utf8(&event.json)
-            .map_err(|_| format!("the JSON of event {} is not UTF-8", event.event_id))?;
+            .map_err(|_| format!("the JSON of event {} is not UTF-8", event.event_id()))?;
         json.append_value(text);
     }
     let mut read_only = BooleanBuilder::with_capacity(events.len());
@@ -187,11 +187,11 @@ fn record_batch(schema: &SchemaRef, events: &[&StoredEvent]) -> Result<RecordBat
             )
             .with_timezone("UTC"),
         ),
-        strings(|event| Some(event.event_id.as_str())),
+        strings(|event| Some(event.event_id())),
         strings(|event| Some(event.fields.event_source())),
         strings(|event| Some(event.fields.event_name())),
-        strings(|event| Some(event.region.as_str())),
-        strings(|event| Some(event.account_id.as_str())),
+        strings(|event| Some(event.region())),
+        strings(|event| Some(event.account_id())),
         strings(|event| Some(category_name(event.category))),
         Arc::new(read_only.finish()),
         strings(|event| event.fields.username()),

@@ -14,11 +14,8 @@ fn event(seq: u64, time_ms: i64, event_id: &str, category: Category, fields: Loo
         seq,
         event_time_ms: time_ms,
         ingest_time_ms: time_ms + 1000,
-        account_id: ACCOUNT.to_owned(),
-        region: REGION.to_owned(),
-        event_id: event_id.to_owned(),
         category,
-        fields,
+        fields: fields.with_identity(event_id, ACCOUNT, REGION),
         json: Bytes::from(format!(r#"{{"eventID":"{event_id}","seq":{seq}}}"#)),
     }
 }
@@ -109,17 +106,17 @@ fn contains_event_id_is_exact() {
     events[17].category = Category::Data;
     let segment = write(dir.path(), &events);
     for event in &events {
-        assert!(segment.contains_event_id(&event.event_id).expect("lookup"), "{}", event.event_id);
+        assert!(segment.contains_event_id(event.event_id()).expect("lookup"), "{}", event.event_id());
     }
-    let absent = Generator::new(12).next_event().event_id;
+    let absent = Generator::new(12).next_event().event_id().to_owned();
     assert!(!segment.contains_event_id(&absent).expect("lookup"));
     assert!(!segment.contains_event_id("").expect("lookup"));
-    assert!(!segment.contains_event_id(&events[3].event_id.to_uppercase()).expect("lookup"));
+    assert!(!segment.contains_event_id(&events[3].event_id().to_uppercase()).expect("lookup"));
     // A data event is never in Event History, even by its ID, but dedup still sees it.
-    let data_id = events[17].event_id.as_str();
+    let data_id = events[17].event_id();
     assert_eq!(segment.scan(HistoryKind::Management, Some((LookupKey::EventId, data_id)), None, None, None).count(), 0);
     let found: Vec<_> = segment
-        .scan(HistoryKind::Management, Some((LookupKey::EventId, &events[3].event_id)), None, None, None)
+        .scan(HistoryKind::Management, Some((LookupKey::EventId, events[3].event_id())), None, None, None)
         .collect();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].key, events[3].key());
@@ -179,10 +176,10 @@ fn mixed_partitions_and_repeated_seqs_are_refused() {
     let first = event(1, DAY_START_MS, "a", Category::Management, bare_fields());
     let next_day = event(2, DAY_START_MS + 86_400_000, "b", Category::Management, bare_fields());
     let mut other_region = event(3, DAY_START_MS, "c", Category::Management, bare_fields());
-    other_region.region = "eu-west-1".into();
+    other_region.fields = other_region.fields.with_identity("c", ACCOUNT, "eu-west-1");
     let same_seq = event(1, DAY_START_MS + 1, "d", Category::Management, bare_fields());
     let mut bad_account = first.clone();
-    bad_account.account_id = "../etc".into();
+    bad_account.fields = bad_account.fields.with_identity("a", "../etc", REGION);
     for events in [vec![&first, &next_day], vec![&first, &other_region], vec![&first, &same_seq], vec![&bad_account]] {
         let error = write_segment(dir.path(), &events).err().expect("refused");
         assert_eq!(error.kind(), ErrorKind::Io, "{error}");
@@ -273,6 +270,8 @@ fn fields_strategy() -> impl Strategy<Value = LookupFields> {
                 username,
                 access_key_id,
                 resources: &resources,
+                // `event` sets the eventID, account and Region.
+                ..FieldValues::default()
             })
         })
 }
@@ -328,7 +327,7 @@ fn brute_force(
         .filter(|event| start_ms.is_none_or(|start| event.event_time_ms >= start))
         .filter(|event| end_ms.is_none_or(|end| event.event_time_ms <= end))
         .filter(|event| before.is_none_or(|before| event.key() < before))
-        .filter(|event| attribute.is_none_or(|wanted| event.fields.lookup_values(&event.event_id).contains(&wanted)))
+        .filter(|event| attribute.is_none_or(|wanted| event.fields.lookup_values().contains(&wanted)))
         .map(StoredEvent::key)
         .collect();
     keys.sort_unstable_by(|a, b| b.cmp(a));
@@ -376,7 +375,7 @@ proptest! {
                 prop_assert_eq!(json, &by_key[&row.key].json);
             }
         }
-        let ids: HashSet<&str> = events.iter().map(|event| event.event_id.as_str()).collect();
+        let ids: HashSet<&str> = events.iter().map(|event| event.event_id()).collect();
         for probe in ["id-0", "id-5", "id-299", "id-300", "nope"] {
             prop_assert_eq!(segment.contains_event_id(probe).expect("lookup"), ids.contains(probe));
         }
