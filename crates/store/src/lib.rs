@@ -16,6 +16,7 @@ pub mod error;
 pub mod expired;
 pub mod fsutil;
 pub mod hot;
+mod id_filter;
 pub mod journal;
 mod log;
 pub mod merkle;

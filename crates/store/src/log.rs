@@ -28,6 +28,7 @@ use crate::error::StoreError;
 use crate::expired;
 use crate::fsutil;
 use crate::hot::{HotTable, ScanBounds};
+use crate::id_filter::IdFilter;
 use crate::journal::{self, JournalEntry, JournalWriter};
 use crate::segment::{PageCache, Segment, SegmentMeta, event_id_hash, write_segment};
 use crate::{EventKey, HashMap, HashSet, StoredEvent};
@@ -203,12 +204,37 @@ struct SegmentSet {
 }
 
 /// The segments of one account and day (any Region), with the event-ID hashes of all
-/// their events in one set: a new event costs one probe however many segments there are,
-/// and only a hash hit (a duplicate, or a rare collision) reads from a segment.
+/// their events in one filter: a new event costs one probe however many segments there
+/// are, and only a "maybe" (a duplicate, or about 1 in 100 new IDs) searches the segments'
+/// hashes.
 #[derive(Default)]
 struct DaySegments {
     segments: Vec<Arc<Segment>>,
-    id_hashes: HashSet<u32>,
+    id_filter: IdFilter,
+}
+
+impl DaySegments {
+    fn add(&mut self, segment: Arc<Segment>) {
+        let hashes = segment.event_id_hashes();
+        if self.id_filter.has_room_for(hashes.len()) {
+            self.id_filter.insert_all(hashes);
+        } else {
+            // Sized for twice what it holds, so that rebuilding costs O(1) per hash overall.
+            let capacity = 2 * (self.id_filter.len() + hashes.len());
+            self.id_filter = IdFilter::with_hashes(capacity, self.hashes().chain(hashes));
+        }
+        self.segments.push(segment);
+    }
+
+    fn remove(&mut self, removed: &Arc<Segment>) {
+        self.segments.retain(|segment| !Arc::ptr_eq(segment, removed));
+        let count = self.segments.iter().map(|segment| segment.event_id_hashes().len()).sum();
+        self.id_filter = IdFilter::with_hashes(count, self.hashes());
+    }
+
+    fn hashes(&self) -> impl Iterator<Item = &u32> {
+        self.segments.iter().flat_map(|segment| segment.event_id_hashes())
+    }
 }
 
 /// The order of a stream's segments: descending by their newest event, which lets a
@@ -227,14 +253,12 @@ impl SegmentSet {
         let stream = self.by_stream.entry(meta.account_id.clone()).or_default().entry(meta.region.clone()).or_default();
         stream.push(Arc::clone(&segment));
         stream.sort_by_key(newest_first);
-        let day = self
-            .by_account_day
+        self.by_account_day
             .entry(meta.account_id.clone())
             .or_default()
             .entry(day_of(meta.min_time_ms))
-            .or_default();
-        day.id_hashes.extend(segment.event_id_hashes());
-        day.segments.push(segment);
+            .or_default()
+            .add(segment);
     }
 
     fn remove(&mut self, removed: &Arc<Segment>) {
@@ -246,8 +270,7 @@ impl SegmentSet {
         if let Some(day) =
             self.by_account_day.get_mut(&meta.account_id).and_then(|days| days.get_mut(&day_of(meta.min_time_ms)))
         {
-            day.segments.retain(keep);
-            day.id_hashes = day.segments.iter().flat_map(|segment| segment.event_id_hashes()).copied().collect();
+            day.remove(removed);
         }
     }
 
@@ -270,7 +293,7 @@ impl SegmentSet {
             return Ok(false);
         };
         let hash = event_id_hash(event_id);
-        if !day.id_hashes.contains(&hash) {
+        if !day.id_filter.may_contain(hash) {
             return Ok(false);
         }
         for segment in &day.segments {
@@ -287,7 +310,7 @@ impl SegmentSet {
             .get(account_id)
             .into_iter()
             .flat_map(|days| days.values())
-            .filter(move |day| day.id_hashes.contains(&hash))
+            .filter(move |day| day.id_filter.may_contain(hash))
             .flat_map(|day| day.segments.iter())
             .filter(move |segment| segment.event_id_hashes().binary_search(&hash).is_ok())
     }
