@@ -219,9 +219,7 @@ impl DaySegments {
         if self.id_filter.has_room_for(hashes.len()) {
             self.id_filter.insert_all(hashes);
         } else {
-            // Sized for twice what it holds, so that rebuilding costs O(1) per hash overall.
-            let capacity = 2 * (self.id_filter.len() + hashes.len());
-            self.id_filter = IdFilter::with_hashes(capacity, self.hashes().chain(hashes));
+            self.id_filter = grown_filter(self.segments.iter().chain([&segment]));
         }
         self.segments.push(segment);
     }
@@ -237,6 +235,21 @@ impl DaySegments {
     }
 }
 
+/// A filter of these segments' hashes with as much room again: rebuilding when full then
+/// costs O(1) per hash overall.
+fn grown_filter<'a>(segments: impl Iterator<Item = &'a Arc<Segment>> + Clone) -> IdFilter {
+    let count: usize = segments.clone().map(|segment| segment.event_id_hashes().len()).sum();
+    IdFilter::with_hashes(2 * count, segments.flat_map(|segment| segment.event_id_hashes()))
+}
+
+/// New segments about to be published, with the filters of the days they would overfill,
+/// rebuilt beforehand: a day's filter holds millions of hashes, and rebuilding it under the
+/// state lock would hold up every acknowledgement.
+struct Publication {
+    segments: Vec<Arc<Segment>>,
+    filters: Vec<((String, i64), IdFilter)>,
+}
+
 /// The order of a stream's segments: descending by their newest event, which lets a
 /// lookup stop at the first segment older than a full page.
 fn newest_first(segment: &Arc<Segment>) -> std::cmp::Reverse<(i64, u64)> {
@@ -248,17 +261,73 @@ fn day_of(time_ms: i64) -> i64 {
 }
 
 impl SegmentSet {
+    /// Prepares `segments` for [`SegmentSet::publish`]. Only manifest writers change the
+    /// segment set, so while the caller holds the manifest lock, what this reads stays true.
+    fn prepare(state: &RwLock<State>, segments: Vec<Arc<Segment>>) -> Publication {
+        let mut new_by_day: BTreeMap<(String, i64), Vec<Arc<Segment>>> = BTreeMap::new();
+        for segment in &segments {
+            let meta = segment.meta();
+            new_by_day
+                .entry((meta.account_id.clone(), day_of(meta.min_time_ms)))
+                .or_default()
+                .push(Arc::clone(segment));
+        }
+        let mut to_grow = Vec::new();
+        {
+            let state = state.read().unwrap_or_else(PoisonError::into_inner);
+            for ((account_id, day), new) in new_by_day {
+                let existing = state.segments.by_account_day.get(&account_id).and_then(|days| days.get(&day));
+                let extra = new.iter().map(|segment| segment.event_id_hashes().len()).sum();
+                if existing.is_none_or(|existing| !existing.id_filter.has_room_for(extra)) {
+                    let mut all = existing.map(|existing| existing.segments.clone()).unwrap_or_default();
+                    all.extend(new);
+                    to_grow.push(((account_id, day), all));
+                }
+            }
+        }
+        let filters = to_grow.into_iter().map(|(day, segments)| (day, grown_filter(segments.iter()))).collect();
+        Publication { segments, filters }
+    }
+
+    fn publish(&mut self, publication: Publication) {
+        for segment in publication.segments {
+            self.add_to_stream(&segment);
+            let meta = segment.meta();
+            let day = day_of(meta.min_time_ms);
+            let days = self.by_account_day.entry(meta.account_id.clone()).or_default();
+            let prepared =
+                publication.filters.iter().any(|((account_id, of), _)| *account_id == meta.account_id && *of == day);
+            let entry = days.entry(day).or_default();
+            if prepared {
+                // The prepared filter already holds this segment's hashes.
+                entry.segments.push(segment);
+            } else {
+                entry.add(segment);
+            }
+        }
+        for ((account_id, day), filter) in publication.filters {
+            if let Some(entry) = self.by_account_day.get_mut(&account_id).and_then(|days| days.get_mut(&day)) {
+                entry.id_filter = filter;
+            }
+        }
+    }
+
     fn add(&mut self, segment: Arc<Segment>) {
+        self.add_to_stream(&segment);
         let meta = segment.meta();
-        let stream = self.by_stream.entry(meta.account_id.clone()).or_default().entry(meta.region.clone()).or_default();
-        stream.push(Arc::clone(&segment));
-        stream.sort_by_key(newest_first);
         self.by_account_day
             .entry(meta.account_id.clone())
             .or_default()
             .entry(day_of(meta.min_time_ms))
             .or_default()
             .add(segment);
+    }
+
+    fn add_to_stream(&mut self, segment: &Arc<Segment>) {
+        let meta = segment.meta();
+        let stream = self.by_stream.entry(meta.account_id.clone()).or_default().entry(meta.region.clone()).or_default();
+        stream.push(Arc::clone(segment));
+        stream.sort_by_key(newest_first);
     }
 
     fn remove(&mut self, removed: &Arc<Segment>) {
@@ -979,17 +1048,17 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<(), StoreError> {
     let sealed: Vec<Arc<Segment>> =
         shared.state.read().unwrap_or_else(PoisonError::into_inner).segments.all().cloned().collect();
     write_manifest(&shared.root, job.sealed_through_seq, sealed.iter().chain(&segments))?;
+    let segment_count = segments.len();
+    let publication = SegmentSet::prepare(&shared.state, segments);
     {
         let mut state = shared.state.write().unwrap_or_else(PoisonError::into_inner);
-        for segment in &segments {
-            state.segments.add(Arc::clone(segment));
-        }
+        state.segments.publish(publication);
         state.sealed_through_seq = job.sealed_through_seq;
         state.frozen.retain(|table| !Arc::ptr_eq(table, &job.table));
     }
     tracing::info!(
         events = job.table.len(),
-        segments = segments.len(),
+        segments = segment_count,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "sealed"
     );

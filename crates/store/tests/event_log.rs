@@ -143,6 +143,39 @@ fn stores_each_event_once_wherever_the_first_copy_is() {
     reopened.close();
 }
 
+#[test]
+fn finds_duplicates_among_thousands_of_sealed_events_of_one_day() {
+    // Enough events of one (account, day) that its eventID filter fills and is rebuilt
+    // several times, as seals publish their segments.
+    let dir = tempfile::tempdir().unwrap();
+    let options = LogOptions { seal_after_bytes: 64 * 1024, sync: false, ..LogOptions::default() };
+    let same_day = |i: usize| format!("2024-07-30T{:02}:{:02}:{:02}Z", i / 3600, (i / 60) % 60, i % 60);
+    let log = EventLog::open(dir.path(), options.clone()).unwrap();
+    for chunk in (0..6_000).collect::<Vec<_>>().chunks(100) {
+        append(&log, chunk.iter().map(|&i| record(i, &same_day(i), "a")).collect());
+    }
+    wait_sealed(&log);
+    assert!(log.stats().segments > 20, "{} segments", log.stats().segments);
+    for chunk in (0..6_000).collect::<Vec<_>>().chunks(1_000) {
+        let outcomes = append(&log, chunk.iter().map(|&i| record(i, &same_day(i), "a")).collect());
+        assert!(outcomes.iter().all(|o| *o == AppendOutcome::Duplicate));
+    }
+    let outcomes = append(&log, (6_000..6_010).map(|i| record(i, &same_day(i), "a")).collect());
+    assert!(outcomes.iter().all(|o| matches!(o, AppendOutcome::Stored { .. })));
+    log.close();
+
+    let reopened = EventLog::open(dir.path(), options).unwrap();
+    for chunk in (0..6_010).collect::<Vec<_>>().chunks(1_000) {
+        let outcomes = append(&reopened, chunk.iter().map(|&i| record(i, &same_day(i), "a")).collect());
+        assert!(outcomes.iter().all(|o| *o == AppendOutcome::Duplicate));
+    }
+    for i in (0..6_010).step_by(97) {
+        let id = format!("event-{i}");
+        assert_eq!(ids(&reopened, &all(Some((LookupKey::EventId, &id))), 50), vec![id.clone()]);
+    }
+    reopened.close();
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
