@@ -685,7 +685,7 @@ mod tests {
             let record = parse_record(&raw, DEFAULTS, &mut no_ids())
                 .unwrap_or_else(|err| panic!("{err}: {}", String::from_utf8_lossy(&raw)));
             assert_eq!(record.json, raw, "records are minified already");
-            assert!(event_ids.insert(record.event_id().to_owned()), "duplicate eventID");
+            assert!(event_ids.insert(record.fields.event_id().to_owned()), "duplicate eventID");
             assert!(record.event_time_ms >= previous_time);
             previous_time = record.event_time_ms;
             let value: serde_json::Value = serde_json::from_slice(&raw).unwrap();

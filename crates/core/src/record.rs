@@ -41,20 +41,6 @@ pub struct ParsedRecord {
     pub fields: LookupFields,
 }
 
-impl ParsedRecord {
-    pub fn event_id(&self) -> &str {
-        self.fields.event_id()
-    }
-
-    pub fn account_id(&self) -> &str {
-        self.fields.account_id()
-    }
-
-    pub fn region(&self) -> &str {
-        self.fields.region()
-    }
-}
-
 /// Why a record was refused. The message is the per-record reason returned to the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
@@ -431,9 +417,9 @@ mod tests {
         let text = r#"{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","userName":"alice","accessKeyId":"AKIAEXAMPLE"},"eventTime":"2024-07-30T21:31:21Z","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","awsRegion":"eu-west-1","readOnly":false,"eventID":"e1","recipientAccountId":"111122223333","eventCategory":"Management","resources":[{"ARN":"arn:aws:ec2:eu-west-1:111122223333:instance/i-1","type":"AWS::EC2::Instance","accountId":"111122223333"}],"unknownField":{"kept":[1,2.50,"x"]}}"#;
         let record = parse(text).unwrap();
         assert_eq!(record.json, text.as_bytes());
-        assert_eq!(record.event_id(), "e1");
-        assert_eq!(record.account_id(), "111122223333");
-        assert_eq!(record.region(), "eu-west-1");
+        assert_eq!(record.fields.event_id(), "e1");
+        assert_eq!(record.fields.account_id(), "111122223333");
+        assert_eq!(record.fields.region(), "eu-west-1");
         assert_eq!(record.category, Category::Management);
         assert_eq!(record.fields.username(), Some("alice"));
         assert_eq!(record.fields.access_key_id(), Some("AKIAEXAMPLE"));
@@ -450,7 +436,7 @@ mod tests {
         assert_eq!(value["eventID"], "00000000-0000-4000-8000-000000000001");
         assert_eq!(value["recipientAccountId"], "123456789012");
         assert_eq!(value["eventName"], "GetObject");
-        assert_eq!(record.region(), "us-east-1");
+        assert_eq!(record.fields.region(), "us-east-1");
     }
 
     #[test]

@@ -119,7 +119,7 @@ async fn ingest(
                     results.push(RecordResult {
                         index,
                         status: "accepted",
-                        event_id: Some(record.event_id().to_owned()),
+                        event_id: Some(record.fields.event_id().to_owned()),
                         reason: None,
                     });
                     positions.push(index);
@@ -173,8 +173,8 @@ fn judge(caller: &Caller, raw: &[u8]) -> Judgement {
     let mut ids = || uuid::Uuid::new_v4().to_string();
     match parse_record(raw, defaults, &mut ids) {
         Err(error) => Err(error.to_string()),
-        Ok(record) if !caller.principal.reaches(record.account_id()) => {
-            Err(format!("{} may not write events for account {}", caller.principal.arn(), record.account_id()))
+        Ok(record) if !caller.principal.reaches(record.fields.account_id()) => {
+            Err(format!("{} may not write events for account {}", caller.principal.arn(), record.fields.account_id()))
         }
         Ok(record) => Ok(record),
     }

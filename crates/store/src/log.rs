@@ -160,8 +160,8 @@ fn payload_entry(event: &NewEvent) -> journal::PayloadEntry<'_> {
     journal::PayloadEntry {
         event_time_ms: event.record.event_time_ms,
         ingest_time_ms: event.ingest_time_ms,
-        account_id: event.record.account_id(),
-        region: event.record.region(),
+        account_id: event.record.fields.account_id(),
+        region: event.record.fields.region(),
         json: &event.record.json,
     }
 }
@@ -797,8 +797,8 @@ fn stored_event_from_journal(entry: &JournalEntry<'_>) -> Result<StoredEvent, St
     let record = parse_record(entry.event.json, defaults, &mut no_new_ids)
         .map_err(|error| format!("event {}: {error}", entry.seq))?;
     if record.json != entry.event.json
-        || record.account_id() != entry.event.account_id
-        || record.region() != entry.event.region
+        || record.fields.account_id() != entry.event.account_id
+        || record.fields.region() != entry.event.region
     {
         return Err(format!("event {} changed when read back", entry.seq));
     }
@@ -891,16 +891,16 @@ fn write_round(
             let mut failed = None;
             for event in &request.events {
                 let record = &event.record;
-                let seen = in_round.contains(&(record.account_id(), record.event_id()));
-                match state.contains(record.account_id(), record.event_id(), record.event_time_ms) {
+                let seen = in_round.contains(&(record.fields.account_id(), record.fields.event_id()));
+                match state.contains(record.fields.account_id(), record.fields.event_id(), record.event_time_ms) {
                     Err(error) => {
                         failed = Some(error);
                         break;
                     }
                     Ok(stored) if stored || seen => request_outcomes.push(AppendOutcome::Duplicate),
                     Ok(_) => {
-                        in_round.insert((record.account_id(), record.event_id()));
-                        claimed.push((record.account_id(), record.event_id()));
+                        in_round.insert((record.fields.account_id(), record.fields.event_id()));
+                        claimed.push((record.fields.account_id(), record.fields.event_id()));
                         request_outcomes.push(AppendOutcome::Stored { seq: next_seq });
                         next_seq += 1;
                     }
