@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use trailkeeper_core::LookupKey;
 
-use crate::{EventKey, HistoryKind, StoredEvent};
+use crate::{EventKey, HistoryKind, StoredEvent, spread_hash};
 
 /// Keyed by text: `entry_ref` probes once with a `&str` and allocates the key only for a
 /// new value.
@@ -72,10 +72,11 @@ struct IdSlot {
 }
 
 impl IdSlot {
-    /// The table's hash, from the 32 bits kept: an odd multiplier spreads them over the
-    /// high bits that hashbrown's control bytes use. Colliding IDs cost only a comparison.
-    fn table_hash(hash: u32) -> u64 {
-        u64::from(hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    /// Whether this slot holds the event of `account_id` with `event_id` (whose 32-bit hash
+    /// is `hash`). Colliding IDs cost only this comparison.
+    fn holds(&self, events: &[Arc<StoredEvent>], hash: u32, account_id: &str, event_id: &str) -> bool {
+        let event = &events[self.position as usize];
+        self.hash == hash && event.account_id() == account_id && event.event_id() == event_id
     }
 }
 
@@ -188,12 +189,8 @@ impl HotTable {
         self.bytes += event.json.len() + 128;
         let position = u32::try_from(self.events.len()).unwrap_or(u32::MAX);
         let hash = self.id_hash(event.account_id(), event.event_id());
-        let events = &self.events;
-        let same_id = |slot: &IdSlot| {
-            let other = &events[slot.position as usize];
-            slot.hash == hash && other.account_id() == event.account_id() && other.event_id() == event.event_id()
-        };
-        match self.ids.entry(IdSlot::table_hash(hash), same_id, |slot| IdSlot::table_hash(slot.hash)) {
+        let same_id = |slot: &IdSlot| slot.holds(&self.events, hash, event.account_id(), event.event_id());
+        match self.ids.entry(spread_hash(hash), same_id, |slot| spread_hash(slot.hash)) {
             // The writer refuses duplicates; should one come, the newer copy answers.
             hashbrown::hash_table::Entry::Occupied(mut found) => found.get_mut().position = position,
             hashbrown::hash_table::Entry::Vacant(vacant) => {
@@ -226,10 +223,7 @@ impl HotTable {
     /// The event of `account_id` with this eventID, whatever its category.
     pub fn find(&self, account_id: &str, event_id: &str) -> Option<&Arc<StoredEvent>> {
         let hash = self.id_hash(account_id, event_id);
-        let slot = self.ids.find(IdSlot::table_hash(hash), |slot| {
-            let event = &self.events[slot.position as usize];
-            slot.hash == hash && event.account_id() == account_id && event.event_id() == event_id
-        })?;
+        let slot = self.ids.find(spread_hash(hash), |slot| slot.holds(&self.events, hash, account_id, event_id))?;
         self.events.get(slot.position as usize)
     }
 

@@ -9,6 +9,8 @@
 //! The layout is Parquet's split-block filter: 256-bit blocks of eight 32-bit words, one
 //! bit set in every word, so a probe touches one cache line.
 
+use crate::spread_hash;
+
 /// At 10 bits per hash a split-block filter answers "maybe" for about 1% of absent hashes.
 const BITS_PER_HASH: usize = 10;
 const SALT: [u32; 8] =
@@ -50,29 +52,24 @@ impl IdFilter {
         let Some(block) = self.blocks.get(self.block_of(hash)) else {
             return false;
         };
-        let key = mix(hash) as u32;
+        let key = spread_hash(hash) as u32;
         block.iter().zip(SALT).all(|(word, salt)| word & bit(key, salt) != 0)
     }
 
     fn set(&mut self, hash: u32) {
         let index = self.block_of(hash);
-        let key = mix(hash) as u32;
+        let key = spread_hash(hash) as u32;
         for (word, salt) in self.blocks[index].iter_mut().zip(SALT) {
             *word |= bit(key, salt);
         }
         self.len += 1;
     }
 
-    /// The block, from the high half of the mixed hash, scaled to the block count.
+    /// The block, from the high half of the spread hash, scaled to the block count; the
+    /// bits come from the low half.
     fn block_of(&self, hash: u32) -> usize {
-        (((mix(hash) >> 32) * self.blocks.len() as u64) >> 32) as usize
+        (((spread_hash(hash) >> 32) * self.blocks.len() as u64) >> 32) as usize
     }
-}
-
-/// The eventID hash is already uniform; an odd multiplier spreads its 32 bits over 64 so
-/// that the block and the bits come from different ones.
-fn mix(hash: u32) -> u64 {
-    u64::from(hash).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(hash)
 }
 
 fn bit(key: u32, salt: u32) -> u32 {

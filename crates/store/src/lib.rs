@@ -31,6 +31,13 @@ pub use error::{ErrorKind, StoreError};
 /// several times faster than SipHash on short keys (event IDs, attribute values) and still
 /// seeded per process against collision flooding.
 pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// Spreads a uniform 32-bit hash over 64 bits (an odd multiplier: a bijection), for tables
+/// that keep only 32 bits of a hash but index by the high bits (hashbrown's control bytes,
+/// the ID filter's block number).
+pub(crate) fn spread_hash(hash: u32) -> u64 {
+    u64::from(hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 pub use log::{
     AccountScope, AppendOutcome, EventLog, FoundEvent, LogEntry, LogOptions, LogRead, LogStats, NewEvent,

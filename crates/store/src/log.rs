@@ -216,34 +216,28 @@ struct DaySegments {
 impl DaySegments {
     fn add(&mut self, segment: Arc<Segment>) {
         let hashes = segment.event_id_hashes();
-        if self.id_filter.has_room_for(hashes.len()) {
-            self.id_filter.insert_all(hashes);
-        } else {
-            self.id_filter = grown_filter(self.segments.iter().chain([&segment]));
+        if !self.id_filter.has_room_for(hashes.len()) {
+            self.id_filter = filter_with_room(&self.segments, hashes.len());
         }
+        self.id_filter.insert_all(hashes);
         self.segments.push(segment);
     }
 
     fn remove(&mut self, removed: &Arc<Segment>) {
         self.segments.retain(|segment| !Arc::ptr_eq(segment, removed));
-        let count = self.segments.iter().map(|segment| segment.event_id_hashes().len()).sum();
-        self.id_filter = IdFilter::with_hashes(count, self.hashes());
-    }
-
-    fn hashes(&self) -> impl Iterator<Item = &u32> {
-        self.segments.iter().flat_map(|segment| segment.event_id_hashes())
+        self.id_filter = filter_with_room(&self.segments, 0);
     }
 }
 
-/// A filter of these segments' hashes with as much room again: rebuilding when full then
-/// costs O(1) per hash overall.
-fn grown_filter<'a>(segments: impl Iterator<Item = &'a Arc<Segment>> + Clone) -> IdFilter {
-    let count: usize = segments.clone().map(|segment| segment.event_id_hashes().len()).sum();
-    IdFilter::with_hashes(2 * count, segments.flat_map(|segment| segment.event_id_hashes()))
+/// A filter of `segments`' hashes with room for `extra` more and as many again as it then
+/// holds: rebuilding when full costs O(1) per hash overall.
+fn filter_with_room(segments: &[Arc<Segment>], extra: usize) -> IdFilter {
+    let count: usize = segments.iter().map(|segment| segment.event_id_hashes().len()).sum();
+    IdFilter::with_hashes(2 * (count + extra), segments.iter().flat_map(|segment| segment.event_id_hashes()))
 }
 
-/// New segments about to be published, with the filters of the days they would overfill,
-/// rebuilt beforehand: a day's filter holds millions of hashes, and rebuilding it under the
+/// New segments about to be published, with new filters for the days they would overfill,
+/// built beforehand: a day's filter holds millions of hashes, and rebuilding it under the
 /// state lock would hold up every acknowledgement.
 struct Publication {
     segments: Vec<Arc<Segment>>,
@@ -264,70 +258,49 @@ impl SegmentSet {
     /// Prepares `segments` for [`SegmentSet::publish`]. Only manifest writers change the
     /// segment set, so while the caller holds the manifest lock, what this reads stays true.
     fn prepare(state: &RwLock<State>, segments: Vec<Arc<Segment>>) -> Publication {
-        let mut new_by_day: BTreeMap<(String, i64), Vec<Arc<Segment>>> = BTreeMap::new();
+        let mut new_by_day: BTreeMap<(String, i64), usize> = BTreeMap::new();
         for segment in &segments {
             let meta = segment.meta();
-            new_by_day
-                .entry((meta.account_id.clone(), day_of(meta.min_time_ms)))
-                .or_default()
-                .push(Arc::clone(segment));
+            *new_by_day.entry((meta.account_id.clone(), day_of(meta.min_time_ms))).or_default() +=
+                segment.event_id_hashes().len();
         }
         let mut to_grow = Vec::new();
         {
             let state = state.read().unwrap_or_else(PoisonError::into_inner);
-            for ((account_id, day), new) in new_by_day {
+            for ((account_id, day), extra) in new_by_day {
                 let existing = state.segments.by_account_day.get(&account_id).and_then(|days| days.get(&day));
-                let extra = new.iter().map(|segment| segment.event_id_hashes().len()).sum();
                 if existing.is_none_or(|existing| !existing.id_filter.has_room_for(extra)) {
-                    let mut all = existing.map(|existing| existing.segments.clone()).unwrap_or_default();
-                    all.extend(new);
-                    to_grow.push(((account_id, day), all));
+                    let existing = existing.map(|existing| existing.segments.clone()).unwrap_or_default();
+                    to_grow.push(((account_id, day), existing, extra));
                 }
             }
         }
-        let filters = to_grow.into_iter().map(|(day, segments)| (day, grown_filter(segments.iter()))).collect();
+        let filters =
+            to_grow.into_iter().map(|(day, existing, extra)| (day, filter_with_room(&existing, extra))).collect();
         Publication { segments, filters }
     }
 
+    /// Installs the prepared filters, which then have room for the new segments' hashes.
     fn publish(&mut self, publication: Publication) {
-        for segment in publication.segments {
-            self.add_to_stream(&segment);
-            let meta = segment.meta();
-            let day = day_of(meta.min_time_ms);
-            let days = self.by_account_day.entry(meta.account_id.clone()).or_default();
-            let prepared =
-                publication.filters.iter().any(|((account_id, of), _)| *account_id == meta.account_id && *of == day);
-            let entry = days.entry(day).or_default();
-            if prepared {
-                // The prepared filter already holds this segment's hashes.
-                entry.segments.push(segment);
-            } else {
-                entry.add(segment);
-            }
-        }
         for ((account_id, day), filter) in publication.filters {
-            if let Some(entry) = self.by_account_day.get_mut(&account_id).and_then(|days| days.get_mut(&day)) {
-                entry.id_filter = filter;
-            }
+            self.by_account_day.entry(account_id).or_default().entry(day).or_default().id_filter = filter;
+        }
+        for segment in publication.segments {
+            self.add(segment);
         }
     }
 
     fn add(&mut self, segment: Arc<Segment>) {
-        self.add_to_stream(&segment);
         let meta = segment.meta();
+        let stream = self.by_stream.entry(meta.account_id.clone()).or_default().entry(meta.region.clone()).or_default();
+        stream.push(Arc::clone(&segment));
+        stream.sort_by_key(newest_first);
         self.by_account_day
             .entry(meta.account_id.clone())
             .or_default()
             .entry(day_of(meta.min_time_ms))
             .or_default()
             .add(segment);
-    }
-
-    fn add_to_stream(&mut self, segment: &Arc<Segment>) {
-        let meta = segment.meta();
-        let stream = self.by_stream.entry(meta.account_id.clone()).or_default().entry(meta.region.clone()).or_default();
-        stream.push(Arc::clone(segment));
-        stream.sort_by_key(newest_first);
     }
 
     fn remove(&mut self, removed: &Arc<Segment>) {
