@@ -82,7 +82,7 @@ fn measure(root: &Path, events: &[StoredEvent]) -> anyhow::Result<()> {
         written.push(write_segment(root, group)?);
     }
     let write_time = started.elapsed();
-    let paths: Vec<PathBuf> = written.iter().map(|segment| segment.paths()[0].clone()).collect();
+    let paths: Vec<PathBuf> = written.iter().map(|segment| segment.parquet_path().to_path_buf()).collect();
     let parquet_bytes: u64 = written.iter().map(|segment| segment.meta().parquet_bytes).sum();
     let index_bytes: u64 = written.iter().map(|segment| segment.meta().index_bytes).sum();
     drop(written);

@@ -83,6 +83,7 @@ struct RawStorage {
     seal_after_megabytes: Option<u64>,
     sync: Option<bool>,
     page_cache_megabytes: Option<u64>,
+    index_cache_megabytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,6 +151,7 @@ const ENV_SETTINGS: &[(&str, ValueKind)] = &[
     ("storage.seal_after_megabytes", ValueKind::Integer),
     ("storage.sync", ValueKind::Boolean),
     ("storage.page_cache_megabytes", ValueKind::Integer),
+    ("storage.index_cache_megabytes", ValueKind::Integer),
     ("tls.cert", ValueKind::Text),
     ("tls.key", ValueKind::Text),
 ];
@@ -189,6 +191,7 @@ pub struct Config {
     pub sync: bool,
     /// Bytes of decoded segment pages kept for lookups.
     pub page_cache_bytes: usize,
+    pub index_cache_bytes: usize,
     pub tls: Option<TlsPaths>,
     pub users: Vec<UserSpec>,
     /// How long a trail batches events before it writes a log file.
@@ -447,6 +450,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .max(1024 * 1024),
         sync: raw.storage.sync.unwrap_or(true),
         page_cache_bytes: usize::try_from(raw.storage.page_cache_megabytes.unwrap_or(256))
+            .unwrap_or(usize::MAX)
+            .saturating_mul(1024 * 1024),
+        index_cache_bytes: usize::try_from(raw.storage.index_cache_megabytes.unwrap_or(512))
             .unwrap_or(usize::MAX)
             .saturating_mul(1024 * 1024),
         tls,

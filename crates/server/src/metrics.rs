@@ -72,6 +72,8 @@ impl Metrics {
         gauge("trailkeeper_segments", "Sealed segments.", stats.segments as u64);
         gauge("trailkeeper_sealed_events", "Events in sealed segments.", stats.sealed_events);
         gauge("trailkeeper_sealed_bytes", "Bytes of sealed segments (Parquet and index).", stats.sealed_bytes);
+        gauge("trailkeeper_page_cache_bytes", "Decoded segment pages held for lookups.", stats.page_cache_bytes as u64);
+        gauge("trailkeeper_index_cache_bytes", "Segment indexes held for lookups.", stats.index_cache_bytes as u64);
         gauge("trailkeeper_pending_append_bytes", "Bytes waiting for the journal writer.", stats.pending_bytes as u64);
         gauge("trailkeeper_next_sequence", "The sequence number the next event gets.", stats.next_seq);
         gauge(

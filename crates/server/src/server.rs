@@ -75,6 +75,7 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         max_pending_bytes: config.max_pending_bytes,
         sync: config.sync,
         page_cache_bytes: config.page_cache_bytes,
+        index_cache_bytes: config.index_cache_bytes,
         ..LogOptions::default()
     };
     let log = EventLog::open(&data_dir, options)?;

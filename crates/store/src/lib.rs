@@ -15,8 +15,8 @@
 pub mod error;
 pub mod expired;
 pub mod fsutil;
+mod hash_filter;
 pub mod hot;
-mod id_filter;
 pub mod journal;
 mod log;
 pub mod merkle;

@@ -27,10 +27,10 @@ use trailkeeper_core::{LookupKey, ParsedRecord, time::format_date};
 use crate::error::StoreError;
 use crate::expired;
 use crate::fsutil;
+use crate::hash_filter::HashFilter;
 use crate::hot::{HotTable, ScanBounds};
-use crate::id_filter::IdFilter;
 use crate::journal::{self, JournalEntry, JournalWriter};
-use crate::segment::{PageCache, Segment, SegmentMeta, event_id_hash, write_segment};
+use crate::segment::{IndexCache, PageCache, Segment, SegmentMeta, event_id_hash, write_segment_cached};
 use crate::{EventKey, HashMap, HashSet, StoredEvent};
 
 /// How the log batches, seals and pushes back. Defaults suit one machine.
@@ -48,6 +48,9 @@ pub struct LogOptions {
     pub sync: bool,
     /// Bytes of decoded segment pages kept for lookups (0 disables the cache).
     pub page_cache_bytes: usize,
+    /// Bytes of segment indexes kept in memory for lookups (0: each lookup reads the
+    /// indexes it needs from disk).
+    pub index_cache_bytes: usize,
 }
 
 impl Default for LogOptions {
@@ -59,6 +62,7 @@ impl Default for LogOptions {
             max_frozen_tables: 3,
             sync: true,
             page_cache_bytes: 256 * 1024 * 1024,
+            index_cache_bytes: 512 * 1024 * 1024,
         }
     }
 }
@@ -144,6 +148,9 @@ pub struct LogStats {
     pub sealed_bytes: u64,
     pub next_seq: u64,
     pub pending_bytes: usize,
+    /// What the lookup caches hold now.
+    pub page_cache_bytes: usize,
+    pub index_cache_bytes: usize,
 }
 
 type Done = Box<dyn FnOnce(Result<Vec<AppendOutcome>, StoreError>) + Send>;
@@ -185,13 +192,19 @@ struct State {
 }
 
 impl State {
-    fn contains(&self, account_id: &str, event_id: &str, event_time_ms: i64) -> Result<bool, StoreError> {
+    fn contains(
+        &self,
+        account_id: &str,
+        event_id: &str,
+        event_time_ms: i64,
+        indexes: &IndexCache,
+    ) -> Result<bool, StoreError> {
         if self.active.contains(account_id, event_id)
             || self.frozen.iter().any(|table| table.contains(account_id, event_id))
         {
             return Ok(true);
         }
-        self.segments.contains(account_id, event_id, event_time_ms)
+        self.segments.contains(account_id, event_id, event_time_ms, indexes)
     }
 }
 
@@ -210,7 +223,7 @@ struct SegmentSet {
 #[derive(Default)]
 struct DaySegments {
     segments: Vec<Arc<Segment>>,
-    id_filter: IdFilter,
+    id_filter: HashFilter,
 }
 
 impl DaySegments {
@@ -223,17 +236,19 @@ impl DaySegments {
         self.segments.push(segment);
     }
 
+    /// The filter keeps the removed segment's hashes: they only cost a "maybe" now and
+    /// then, while rebuilding it from the other segments' hashes would happen under the
+    /// state lock. Retention drops old days whole, and an emptied day goes with its filter.
     fn remove(&mut self, removed: &Arc<Segment>) {
         self.segments.retain(|segment| !Arc::ptr_eq(segment, removed));
-        self.id_filter = filter_with_room(&self.segments, 0);
     }
 }
 
 /// A filter of `segments`' hashes with room for `extra` more and as many again as it then
 /// holds: rebuilding when full costs O(1) per hash overall.
-fn filter_with_room(segments: &[Arc<Segment>], extra: usize) -> IdFilter {
+fn filter_with_room(segments: &[Arc<Segment>], extra: usize) -> HashFilter {
     let count: usize = segments.iter().map(|segment| segment.event_id_hashes().len()).sum();
-    IdFilter::with_hashes(2 * (count + extra), segments.iter().flat_map(|segment| segment.event_id_hashes()))
+    HashFilter::with_hashes(2 * (count + extra), segments.iter().flat_map(|segment| segment.event_id_hashes()))
 }
 
 /// New segments about to be published, with new filters for the days they would overfill,
@@ -241,7 +256,7 @@ fn filter_with_room(segments: &[Arc<Segment>], extra: usize) -> IdFilter {
 /// state lock would hold up every acknowledgement.
 struct Publication {
     segments: Vec<Arc<Segment>>,
-    filters: Vec<((String, i64), IdFilter)>,
+    filters: Vec<((String, i64), HashFilter)>,
 }
 
 /// The order of a stream's segments: descending by their newest event, which lets a
@@ -309,10 +324,14 @@ impl SegmentSet {
         if let Some(list) = self.by_stream.get_mut(&meta.account_id).and_then(|regions| regions.get_mut(&meta.region)) {
             list.retain(keep);
         }
-        if let Some(day) =
-            self.by_account_day.get_mut(&meta.account_id).and_then(|days| days.get_mut(&day_of(meta.min_time_ms)))
-        {
-            day.remove(removed);
+        if let Some(days) = self.by_account_day.get_mut(&meta.account_id) {
+            let day = day_of(meta.min_time_ms);
+            if let Some(segments) = days.get_mut(&day) {
+                segments.remove(removed);
+                if segments.segments.is_empty() {
+                    days.remove(&day);
+                }
+            }
         }
     }
 
@@ -330,7 +349,13 @@ impl SegmentSet {
 
     /// An event ID names one event, and a retried record carries the same eventTime, so
     /// only the segments of the event's own date (in any Region) can hold a duplicate.
-    fn contains(&self, account_id: &str, event_id: &str, event_time_ms: i64) -> Result<bool, StoreError> {
+    fn contains(
+        &self,
+        account_id: &str,
+        event_id: &str,
+        event_time_ms: i64,
+        indexes: &IndexCache,
+    ) -> Result<bool, StoreError> {
         let Some(day) = self.by_account_day.get(account_id).and_then(|days| days.get(&day_of(event_time_ms))) else {
             return Ok(false);
         };
@@ -339,7 +364,7 @@ impl SegmentSet {
             return Ok(false);
         }
         for segment in &day.segments {
-            if segment.event_id_hashes().binary_search(&hash).is_ok() && segment.contains_event_id(event_id)? {
+            if segment.may_hold_event_id(hash) && segment.contains_event_id(event_id, indexes)? {
                 return Ok(true);
             }
         }
@@ -354,7 +379,7 @@ impl SegmentSet {
             .flat_map(|days| days.values())
             .filter(move |day| day.id_filter.may_contain(hash))
             .flat_map(|day| day.segments.iter())
-            .filter(move |segment| segment.event_id_hashes().binary_search(&hash).is_ok())
+            .filter(move |segment| segment.may_hold_event_id(hash))
     }
 
     fn all(&self) -> impl Iterator<Item = &Arc<Segment>> {
@@ -384,6 +409,7 @@ struct Shared {
     /// Serialises manifest rewrites between the sealer and retention.
     manifest_lock: Mutex<()>,
     pages: PageCache,
+    indexes: IndexCache,
 }
 
 /// The event log. Cheap to clone; every clone is the same log.
@@ -459,6 +485,7 @@ impl EventLog {
             queue_ready: Condvar::new(),
             manifest_lock: Mutex::new(()),
             pages: PageCache::new(options.page_cache_bytes),
+            indexes: IndexCache::new(options.index_cache_bytes),
             options,
         });
         let (seal_tx, seal_rx) = mpsc::channel();
@@ -527,6 +554,8 @@ impl EventLog {
             }
         };
 
+        // Each account's segments that overlap the bounds, newest first.
+        let mut streams: Vec<Vec<Arc<Segment>>> = Vec::new();
         {
             let state = self.shared.state.read().unwrap_or_else(PoisonError::into_inner);
             let accounts: Vec<String> = match scope {
@@ -549,44 +578,48 @@ impl EventLog {
                         }
                     }
                 }
-                let mut by_event_id: Vec<Arc<Segment>>;
-                let segments = match bounds.attribute {
+                let mut segments: Vec<Arc<Segment>> = match bounds.attribute {
                     // Only the segments whose index holds the ID's hash, found through the
-                    // per-(account, day) sets, instead of a probe into every segment.
-                    Some((LookupKey::EventId, event_id)) => {
-                        by_event_id = state
-                            .segments
-                            .with_event_id_hash(account, event_id_hash(event_id))
-                            .filter(|segment| segment.meta().region == region)
-                            .cloned()
-                            .collect();
-                        by_event_id.sort_by_key(newest_first);
-                        by_event_id.as_slice()
-                    }
-                    _ => state.segments.stream(account, region),
+                    // per-(account, day) filters, instead of a probe into every segment.
+                    Some((LookupKey::EventId, event_id)) => state
+                        .segments
+                        .with_event_id_hash(account, event_id_hash(event_id))
+                        .filter(|segment| segment.meta().region == region)
+                        .cloned()
+                        .collect(),
+                    _ => state.segments.stream(account, region).to_vec(),
                 };
-                for segment in segments {
+                segments.retain(|segment| {
                     let meta = segment.meta();
-                    if bounds.start_ms.is_some_and(|start| meta.max_time_ms < start)
-                        || bounds.end_ms.is_some_and(|end| meta.min_time_ms > end)
-                    {
-                        continue;
-                    }
-                    // Segments are in descending order of their newest event: once the
-                    // page is full of newer events, no older segment can contribute.
-                    if best.len() >= limit && best.peek().is_some_and(|worst| meta.max_time_ms < worst.0.time_ms) {
-                        break;
-                    }
-                    for row in segment
-                        .scan(bounds.kind, bounds.attribute, bounds.start_ms, bounds.end_ms, bounds.before)
-                        .take(limit)
-                    {
-                        if !offer(row.key, &mut best) {
-                            break;
-                        }
-                        candidates.push((row.key, Source::Sealed(Arc::clone(segment), row.row)));
-                    }
+                    bounds.start_ms.is_none_or(|start| meta.max_time_ms >= start)
+                        && bounds.end_ms.is_none_or(|end| meta.min_time_ms <= end)
+                });
+                segments.sort_by_key(newest_first);
+                streams.push(segments);
+            }
+        }
+
+        // Segments are read outside the state lock: a scan may load an index from disk,
+        // and the writer waits for that lock to publish.
+        for segment in streams.iter().flatten() {
+            // Segments are in descending order of their newest event: once the page is
+            // full of newer events, no older segment can contribute.
+            if best.len() >= limit && best.peek().is_some_and(|worst| segment.meta().max_time_ms < worst.0.time_ms) {
+                continue;
+            }
+            let scan = segment.scan(
+                &self.shared.indexes,
+                bounds.kind,
+                bounds.attribute,
+                bounds.start_ms,
+                bounds.end_ms,
+                bounds.before,
+            )?;
+            for row in scan.take(limit) {
+                if !offer(row.key, &mut best) {
+                    break;
                 }
+                candidates.push((row.key, Source::Sealed(Arc::clone(segment), row.row)));
             }
         }
 
@@ -638,7 +671,7 @@ impl EventLog {
             state.segments.with_event_id_hash(account_id, hash).cloned().collect()
         };
         for segment in candidates {
-            if let Some((row, key)) = segment.find_event_id(event_id)? {
+            if let Some((row, key)) = segment.find_event_id(event_id, &self.shared.indexes)? {
                 let json = segment.read_json(&[row], &self.shared.pages)?.into_iter().next().unwrap_or_default();
                 return Ok(Some(LogEntry::sealed(segment.meta(), key, json)));
             }
@@ -681,7 +714,7 @@ impl EventLog {
         }
         let mut entries: Vec<LogEntry> = hot.into_iter().map(|event| LogEntry::hot(&event)).collect();
         for segment in sealed {
-            let rows = segment.rows_in_seq_range(after, sealed_through);
+            let rows = segment.rows_in_seq_range(after, sealed_through, &self.shared.indexes)?;
             if rows.is_empty() {
                 continue;
             }
@@ -720,12 +753,10 @@ impl EventLog {
                 state.segments.remove(segment);
             }
         }
+        // The files go when the last Arc does: here, or when a lookup that took the
+        // segment before it was dropped finishes with it.
         for segment in &expired {
-            for path in segment.paths() {
-                if let Err(error) = fs::remove_file(&path) {
-                    tracing::warn!(path = %path.display(), %error, "could not delete an expired segment file");
-                }
-            }
+            segment.retire();
         }
         Ok(metas)
     }
@@ -748,6 +779,8 @@ impl EventLog {
             sealed_bytes,
             next_seq: state.next_seq,
             pending_bytes,
+            page_cache_bytes: self.shared.pages.held_bytes(),
+            index_cache_bytes: self.shared.indexes.held_bytes(),
         }
     }
 
@@ -865,7 +898,8 @@ fn write_round(
             for event in &request.events {
                 let record = &event.record;
                 let seen = in_round.contains(&(record.fields.account_id(), record.fields.event_id()));
-                match state.contains(record.fields.account_id(), record.fields.event_id(), record.event_time_ms) {
+                let (account_id, event_id) = (record.fields.account_id(), record.fields.event_id());
+                match state.contains(account_id, event_id, record.event_time_ms, &shared.indexes) {
                     Err(error) => {
                         failed = Some(error);
                         break;
@@ -1011,7 +1045,7 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<(), StoreError> {
     let started = Instant::now();
     let mut segments = Vec::with_capacity(groups.len());
     for events in groups.values() {
-        segments.push(Arc::new(write_segment(&segments_dir, events)?));
+        segments.push(Arc::new(write_segment_cached(&segments_dir, events, &shared.indexes)?));
     }
     // Only manifest writers change the segment set, and each holds the manifest lock, so
     // the set read here is still current when the new segments are published below. The
@@ -1091,7 +1125,7 @@ fn write_manifest<'a>(
     let segments_dir = root.join("segments");
     let mut segments: Vec<String> = listed
         .filter_map(|segment| {
-            segment.paths()[0].strip_prefix(&segments_dir).ok().map(|p| p.to_string_lossy().into_owned())
+            segment.parquet_path().strip_prefix(&segments_dir).ok().map(|p| p.to_string_lossy().into_owned())
         })
         .collect();
     segments.sort();

@@ -8,8 +8,15 @@
 //! ```
 //!
 //! The `.idx` sidecar ([`index`]) answers Event History lookups and the eventID duplicate
-//! check from memory; the Parquet file ([`table`]) is read only for the JSON of the rows a
-//! lookup returns and to verify an eventID hash hit.
+//! check; the Parquet file ([`table`]) is read only for the JSON of the rows a lookup
+//! returns and to verify an eventID hash hit. An open segment keeps in memory only what
+//! decides whether it is worth reading: its sorted eventID hashes and a filter of the
+//! (attribute, value) pairs of its rows. The index itself is loaded when a lookup needs it
+//! and kept in the log's [`IndexCache`], so memory does not grow with the store.
+//!
+//! A segment that retention dropped ([`Segment::retire`]) keeps its files until the last
+//! reader lets go of it: a lookup that took the segment before it was dropped may still
+//! load its index.
 //!
 //! This module must never change a sealed file (retention deletes the pair whole), never
 //! report an eventID as present without comparing the stored ID itself (a false duplicate
@@ -19,7 +26,7 @@
 mod cache;
 mod index;
 
-pub use cache::PageCache;
+pub use cache::{IndexCache, PageCache};
 pub use index::event_id_hash;
 mod table;
 #[cfg(test)]
@@ -30,15 +37,18 @@ mod tests;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use trailkeeper_core::LookupKey;
 use trailkeeper_core::time::format_date;
 
 use crate::fsutil::sync_dir;
+use crate::hash_filter::HashFilter;
 use crate::{EventKey, HistoryKind, StoreError, StoredEvent};
 
-use index::{PostingCursor, SegmentIndex};
+use index::{PostingCursor, SegmentIndex, value_hash};
 use table::{EventTable, TableLayout};
 
 /// What a segment holds, as read from its files.
@@ -68,14 +78,24 @@ pub struct SegmentRow {
     pub row: u32,
 }
 
-/// An open sealed segment: its lookup index in memory and its Parquet metadata (with the
-/// offset index) cached, so that a lookup reads only the data pages of the rows it returns.
+/// Bits per (attribute, value) in a segment's value filter: about one absent value in 1,000
+/// passes, so a lookup of a value that few segments hold loads few indexes it did not need.
+const VALUE_FILTER_BITS: usize = 16;
+
+/// An open sealed segment: what decides whether it can hold an eventID or a value, and its
+/// Parquet metadata (with the offset index), so that a lookup reads only the data pages of
+/// the rows it returns. The index is loaded on demand.
 pub struct Segment {
     meta: SegmentMeta,
     parquet_path: PathBuf,
     index_path: PathBuf,
-    index: SegmentIndex,
+    /// The eventID hash of every row, sorted; the index holds the rows.
+    id_hashes: Box<[u32]>,
+    /// The [`value_hash`]es of the (attribute, value) pairs in the index's dictionary.
+    values: HashFilter,
     table: EventTable,
+    /// Set once retention dropped the segment: its files go when it is dropped.
+    retired: AtomicBool,
 }
 
 /// Writes one sealed segment from events that share account, Region and UTC date of event
@@ -86,10 +106,21 @@ pub struct Segment {
 /// `.parquet` never exists without its `.idx`; after a crash at most a `*.tmp` file or an
 /// orphan `.idx` is left behind, and writing the same events again gives the same names.
 pub fn write_segment(root: &Path, events: &[&StoredEvent]) -> Result<Segment, StoreError> {
-    write_segment_with(root, events, &TableLayout::DEFAULT)
+    write_segment_with(root, events, &TableLayout::DEFAULT, None)
 }
 
-fn write_segment_with(root: &Path, events: &[&StoredEvent], layout: &TableLayout) -> Result<Segment, StoreError> {
+/// [`write_segment`], with the new segment's index left in `indexes`: fresh events are the
+/// ones lookups ask for.
+pub fn write_segment_cached(root: &Path, events: &[&StoredEvent], indexes: &IndexCache) -> Result<Segment, StoreError> {
+    write_segment_with(root, events, &TableLayout::DEFAULT, Some(indexes))
+}
+
+fn write_segment_with(
+    root: &Path,
+    events: &[&StoredEvent],
+    layout: &TableLayout,
+    indexes: Option<&IndexCache>,
+) -> Result<Segment, StoreError> {
     let Some(first) = events.first() else {
         return Err(invalid_input(root, "a segment needs at least one event"));
     };
@@ -141,14 +172,22 @@ fn write_segment_with(root: &Path, events: &[&StoredEvent], layout: &TableLayout
         let _ = fs::remove_file(&index_tmp);
         return Err(error);
     }
-    Segment::open(&parquet_path)
+    let (segment, index) = Segment::open_with_index(&parquet_path)?;
+    if let Some(indexes) = indexes {
+        indexes.insert(segment.meta.min_seq, Arc::new(index));
+    }
+    Ok(segment)
 }
 
 impl Segment {
     /// Opens a sealed segment from its `.parquet` path; the `.idx` beside it is loaded
-    /// and checked (magic, version, checksum, structure) and the Parquet footer with its
-    /// offset index is cached.
+    /// and checked (magic, version, checksum, structure), what decides whether the segment
+    /// is worth reading is kept, and the Parquet footer with its offset index is cached.
     pub fn open(parquet_path: &Path) -> Result<Segment, StoreError> {
+        Segment::open_with_index(parquet_path).map(|(segment, _)| segment)
+    }
+
+    fn open_with_index(parquet_path: &Path) -> Result<(Segment, SegmentIndex), StoreError> {
         let index_path = parquet_path.with_extension("idx");
         let (mut meta, index) = index::load(&index_path)?;
         let stem = parquet_path.file_stem().and_then(|stem| stem.to_str()).unwrap_or_default();
@@ -170,90 +209,146 @@ impl Segment {
             });
         }
         meta.parquet_bytes = table.file_bytes();
-        Ok(Segment { meta, parquet_path: parquet_path.to_path_buf(), index_path, index, table })
+        let values = HashFilter::exact(VALUE_FILTER_BITS, &index.value_hashes());
+        let segment = Segment {
+            meta,
+            parquet_path: parquet_path.to_path_buf(),
+            index_path,
+            id_hashes: index.sorted_id_hashes().into_boxed_slice(),
+            values,
+            table,
+            retired: AtomicBool::new(false),
+        };
+        Ok((segment, index))
     }
 
     pub fn meta(&self) -> &SegmentMeta {
         &self.meta
     }
 
+    pub fn parquet_path(&self) -> &Path {
+        &self.parquet_path
+    }
+
     /// The [`event_id_hash`] of every event in the segment, sorted, so that the log can
     /// keep one set per account and day for deduplication.
     pub fn event_id_hashes(&self) -> &[u32] {
-        self.index.event_id_hashes()
+        &self.id_hashes
     }
 
-    /// The segment's files, Parquet first, for retention to delete.
-    pub fn paths(&self) -> [PathBuf; 2] {
-        [self.parquet_path.clone(), self.index_path.clone()]
+    /// Whether any row is found under this (attribute, value): false is certain, true is
+    /// almost always right (about one absent value in 1,000 says true).
+    fn may_hold(&self, key: LookupKey, value: &str) -> bool {
+        self.values.may_contain(value_hash(key.tag(), value))
+    }
+
+    /// The segment's index, from `indexes` or else read from its file and left there.
+    fn index(&self, indexes: &IndexCache) -> Result<Arc<SegmentIndex>, StoreError> {
+        if let Some(index) = indexes.get(self.meta.min_seq) {
+            return Ok(index);
+        }
+        let (meta, index) = index::load(&self.index_path)?;
+        if meta.name != self.meta.name || meta.event_count != self.meta.event_count {
+            return Err(StoreError::Corrupt {
+                path: self.index_path.clone(),
+                offset: 0,
+                what: "segment index",
+                detail: format!("the index changed since segment {} was opened", self.meta.name),
+            });
+        }
+        let index = Arc::new(index);
+        indexes.insert(self.meta.min_seq, Arc::clone(&index));
+        Ok(index)
+    }
+
+    /// Whether some row's eventID has this [`event_id_hash`].
+    pub fn may_hold_event_id(&self, hash: u32) -> bool {
+        self.id_hashes.binary_search(&hash).is_ok()
     }
 
     /// Whether an event with this eventID is in the segment, whatever its category. A hash
-    /// hit in the index is confirmed by reading the stored eventID from the Parquet file.
-    pub fn contains_event_id(&self, event_id: &str) -> Result<bool, StoreError> {
-        let candidates = self.index.event_id_candidates(event_id);
-        if candidates.is_empty() {
-            return Ok(false);
-        }
-        let stored = self.table.read_event_ids(&candidates)?;
-        Ok(stored.iter().any(|id| id.as_ref() == event_id.as_bytes()))
+    /// hit is confirmed by reading the stored eventID from the Parquet file.
+    pub fn contains_event_id(&self, event_id: &str, indexes: &IndexCache) -> Result<bool, StoreError> {
+        Ok(self.find_event_id(event_id, indexes)?.is_some())
     }
 
     /// The row and key of the event with this eventID, whatever its category. A hash hit
-    /// in the index is confirmed by reading the stored eventID.
-    pub fn find_event_id(&self, event_id: &str) -> Result<Option<(u32, EventKey)>, StoreError> {
-        let mut candidates = self.index.event_id_candidates(event_id);
-        if candidates.is_empty() {
+    /// is confirmed by reading the stored eventID.
+    pub fn find_event_id(&self, event_id: &str, indexes: &IndexCache) -> Result<Option<(u32, EventKey)>, StoreError> {
+        if !self.may_hold_event_id(event_id_hash(event_id)) {
             return Ok(None);
         }
-        candidates.sort_unstable();
-        candidates.dedup();
+        let index = self.index(indexes)?;
+        let candidates = index.rows_with_id_hash(event_id_hash(event_id));
         let stored = self.table.read_event_ids(&candidates)?;
         Ok(candidates
             .iter()
             .zip(stored)
             .find(|(_, id)| id.as_ref() == event_id.as_bytes())
-            .map(|(&row, _)| (row, self.index.key(row))))
+            .map(|(&row, _)| (row, index.key(row))))
     }
 
     /// The rows of `kind` within the bounds, matching `attribute` if given, newest first.
-    /// Lazy: each `next` does only the work to find one more row.
+    /// Lazy: each `next` does only the work to find one more row. The index is loaded only
+    /// if the segment may hold the attribute's value.
     pub fn scan<'a>(
         &'a self,
+        indexes: &IndexCache,
         kind: HistoryKind,
         attribute: Option<(LookupKey, &'a str)>,
         start_ms: Option<i64>,
         end_ms: Option<i64>,
         before: Option<EventKey>,
-    ) -> impl Iterator<Item = SegmentRow> + 'a {
-        let lower = self.index.first_row_at_or_after(start_ms);
-        let upper = self.index.end_row(end_ms, before);
+    ) -> Result<Scan<'a>, StoreError> {
+        let absent = match attribute {
+            None => false,
+            Some((LookupKey::EventId, event_id)) => !self.may_hold_event_id(event_id_hash(event_id)),
+            Some((key, value)) => !self.may_hold(key, value),
+        };
+        if absent {
+            return Ok(Scan::Empty);
+        }
+        let index = self.index(indexes)?;
+        let lower = index.first_row_at_or_after(start_ms);
+        let upper = index.end_row(end_ms, before);
         let (source, verify_event_id) = match attribute {
             None => (RowSource::Descending { next: upper }, None),
             Some((LookupKey::EventId, event_id)) => {
-                let mut rows = self.index.event_id_candidates(event_id);
-                rows.sort_unstable_by(|a, b| b.cmp(a));
+                let mut rows = index.rows_with_id_hash(event_id_hash(event_id));
+                rows.reverse();
                 (RowSource::Candidates(rows.into_iter()), Some(event_id))
             }
-            Some((key, value)) => match self.index.postings(key, value) {
-                Some(postings) => (RowSource::Postings(postings.below(upper)), None),
-                None => (RowSource::Candidates(Vec::new().into_iter()), None),
+            Some((key, value)) => match index.postings_below(key, value, upper) {
+                Some(cursor) => (RowSource::Postings(cursor), None),
+                None => return Ok(Scan::Empty),
             },
         };
-        Scan { segment: self, kind, lower, upper, source, verify_event_id }
+        Ok(Scan::Rows(Rows { segment: self, index, kind, lower, upper, source, verify_event_id }))
     }
 
     /// The rows whose log position is in `(after, through]`, as `(key, row)` in seq order.
-    pub fn rows_in_seq_range(&self, after: u64, through: u64) -> Vec<(EventKey, u32)> {
+    pub fn rows_in_seq_range(
+        &self,
+        after: u64,
+        through: u64,
+        indexes: &IndexCache,
+    ) -> Result<Vec<(EventKey, u32)>, StoreError> {
         if self.meta.max_seq <= after || self.meta.min_seq > through {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        let mut rows: Vec<(EventKey, u32)> = (0..self.index.row_count())
-            .map(|row| (self.index.key(row), row))
+        let index = self.index(indexes)?;
+        let mut rows: Vec<(EventKey, u32)> = (0..index.row_count())
+            .map(|row| (index.key(row), row))
             .filter(|&(key, _)| key.seq > after && key.seq <= through)
             .collect();
         rows.sort_unstable_by_key(|&(key, _)| key.seq);
-        rows
+        Ok(rows)
+    }
+
+    /// Marks the segment as dropped by retention: its files are deleted once the last
+    /// holder lets go of it.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
     }
 
     /// The stored JSON text of the given rows, in the order asked, through `cache`.
@@ -281,51 +376,84 @@ pub fn read_all_rows(parquet_path: &Path, visit: impl FnMut(RawRow<'_>)) -> Resu
     table::read_all_rows(parquet_path, visit)
 }
 
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if !self.retired.load(Ordering::Acquire) {
+            return;
+        }
+        for path in [&self.parquet_path, &self.index_path] {
+            if let Err(error) = fs::remove_file(path) {
+                tracing::warn!(path = %path.display(), %error, "could not delete an expired segment file");
+            }
+        }
+    }
+}
+
 /// Where a scan takes its candidate rows from; every source yields rows in descending order.
-enum RowSource<'a> {
+enum RowSource {
     /// Every row below `next`.
     Descending { next: u32 },
     /// The posting list of one lookup attribute value.
-    Postings(PostingCursor<'a>),
+    Postings(PostingCursor),
     /// A few rows known up front: eventID hash hits.
     Candidates(std::vec::IntoIter<u32>),
 }
 
-impl RowSource<'_> {
-    fn next(&mut self) -> Option<u32> {
+impl RowSource {
+    fn next(&mut self, index: &SegmentIndex) -> Option<u32> {
         match self {
             RowSource::Descending { next } => {
                 *next = next.checked_sub(1)?;
                 Some(*next)
             }
-            RowSource::Postings(cursor) => cursor.next(),
+            RowSource::Postings(cursor) => index.next_posting(cursor),
             RowSource::Candidates(rows) => rows.next(),
         }
     }
 }
 
-struct Scan<'a> {
-    segment: &'a Segment,
-    kind: HistoryKind,
-    /// Rows below this are older than the start bound.
-    lower: u32,
-    /// Rows at or above this are newer than the end bound or not before the page token.
-    upper: u32,
-    source: RowSource<'a>,
-    /// For an eventID lookup, the ID each hash hit must be checked against.
-    verify_event_id: Option<&'a str>,
+/// The rows one [`Segment::scan`] finds, newest first.
+pub enum Scan<'a> {
+    /// The segment holds no row under the asked value; its index was not loaded.
+    Empty,
+    Rows(Rows<'a>),
 }
 
 impl Iterator for Scan<'_> {
     type Item = SegmentRow;
 
     fn next(&mut self) -> Option<SegmentRow> {
+        match self {
+            Scan::Empty => None,
+            Scan::Rows(rows) => rows.next(),
+        }
+    }
+}
+
+/// A scan over a loaded index, which it holds while it runs.
+pub struct Rows<'a> {
+    segment: &'a Segment,
+    index: Arc<SegmentIndex>,
+    kind: HistoryKind,
+    /// Rows below this are older than the start bound.
+    lower: u32,
+    /// Rows at or above this are newer than the end bound or not before the page token.
+    upper: u32,
+    source: RowSource,
+    /// For an eventID lookup, the ID each hash hit must be checked against.
+    verify_event_id: Option<&'a str>,
+}
+
+impl Iterator for Rows<'_> {
+    type Item = SegmentRow;
+
+    fn next(&mut self) -> Option<SegmentRow> {
         loop {
-            let row = self.source.next()?;
+            let row = self.source.next(&self.index)?;
             if row < self.lower {
                 return None;
             }
-            if row >= self.upper || !self.kind.includes(self.segment.index.category(row)) {
+            if row >= self.upper || !self.kind.includes(self.index.category(row)) {
                 continue;
             }
             if let Some(event_id) = self.verify_event_id
@@ -333,12 +461,12 @@ impl Iterator for Scan<'_> {
             {
                 continue;
             }
-            return Some(SegmentRow { key: self.segment.index.key(row), row });
+            return Some(SegmentRow { key: self.index.key(row), row });
         }
     }
 }
 
-impl Scan<'_> {
+impl Rows<'_> {
     fn event_id_matches(&self, row: u32, event_id: &str) -> bool {
         match self.segment.table.read_event_ids(&[row]) {
             Ok(stored) => stored.iter().any(|id| id.as_ref() == event_id.as_bytes()),

@@ -228,6 +228,7 @@ fn retention_drops_whole_segments() {
     assert_eq!(dropped.len(), before.segments);
     assert_eq!(dropped.iter().map(|meta| meta.event_count).sum::<u64>(), 40);
     assert!(page_through(&log, None).is_empty());
+    assert_eq!(files_under(&dir.path().join("segments")), 0, "the dropped segments' files are deleted");
     // Each drop is recorded, with the log positions it took, for verifiers.
     let recorded = trailkeeper_store::expired::read(dir.path()).unwrap();
     assert_eq!(recorded.len(), dropped.len());
@@ -301,4 +302,13 @@ fn reads_the_log_in_order_from_memory_segments_and_after_a_restart() {
     assert_eq!(reopened.last_seq(), 80);
     assert_eq!(follow(&reopened, 0, 13), expected);
     reopened.close();
+}
+
+/// How many files are under `dir`, at any depth.
+fn files_under(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .map(|path| if path.is_dir() { files_under(&path) } else { 1 })
+        .sum()
 }

@@ -221,9 +221,8 @@ mod tests {
         .unwrap();
         let scratch = tempfile::tempdir().unwrap();
         let rewritten = write_segment(scratch.path(), &events.iter().collect::<Vec<_>>()).unwrap();
-        let [parquet, index] = rewritten.paths();
-        std::fs::copy(parquet, &paths[0]).unwrap();
-        std::fs::copy(index, paths[0].with_extension("idx")).unwrap();
+        std::fs::copy(rewritten.parquet_path(), &paths[0]).unwrap();
+        std::fs::copy(rewritten.parquet_path().with_extension("idx"), paths[0].with_extension("idx")).unwrap();
         let (seq, hash) = leaf.unwrap();
         let leaves = dir.path().join(format!("merkle/account={ACCOUNT}/region={REGION}/leaves"));
         let mut bytes = std::fs::read(&leaves).unwrap();

@@ -238,9 +238,8 @@ fn rewrite_segment(parquet: &Path, change: impl FnOnce(&mut Vec<StoredEvent>)) {
     change(&mut events);
     let scratch = tempfile::tempdir().unwrap();
     let written = write_segment(scratch.path(), &events.iter().collect::<Vec<_>>()).unwrap();
-    let [new_parquet, new_index] = written.paths();
-    std::fs::copy(new_parquet, parquet).unwrap();
-    std::fs::copy(new_index, parquet.with_extension("idx")).unwrap();
+    std::fs::copy(written.parquet_path(), parquet).unwrap();
+    std::fs::copy(written.parquet_path().with_extension("idx"), parquet.with_extension("idx")).unwrap();
 }
 
 #[test]

@@ -1,20 +1,39 @@
-//! A bounded cache of decoded `event_json` pages, shared by every segment of a log.
+//! Bounded caches shared by every segment of a log: decoded `event_json` pages
+//! ([`PageCache`]) and segment indexes ([`IndexCache`]).
 //!
 //! Event History reads newest first, and the newest pages of popular users and actions
 //! are asked for again and again; decoding a 128 KiB zstd page for one event each time is
-//! what a cache saves. Eviction is two generations: entries live in `current`; when it
-//! holds half the budget it becomes `previous` and the old `previous` is dropped. A hit in
-//! `previous` moves the page back to `current`. That approximates LRU with O(1) work.
+//! what a cache saves. Likewise a segment's index is read from its `.idx` file only when a
+//! lookup needs it, and the indexes of recent and popular segments stay.
+//!
+//! Eviction is two generations: entries live in `current`; when it holds half the budget
+//! it becomes `previous` and the old `previous` is dropped. A hit in `previous` moves the
+//! entry back to `current`. That approximates LRU with O(1) work. An evicted entry lives on
+//! while a reader still holds it.
 
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 
 use crate::HashMap;
 
+use super::index::SegmentIndex;
+
 /// (segment, page): segments are told apart by their first sequence number, which no
 /// other segment shares.
 type PageKey = (u64, u32);
+
+/// Decoded `event_json` pages by (segment, page).
+pub type PageCache = BoundedCache<PageKey, Page>;
+
+/// Segment indexes by segment (its first sequence number).
+pub type IndexCache = BoundedCache<u64, Arc<SegmentIndex>>;
+
+/// What a cached value holds in memory, counted against the budget.
+pub trait Footprint {
+    fn footprint(&self) -> usize;
+}
 
 /// One decoded page of a string column, shared by the cache and every reader of it.
 pub type Page = Arc<PageValues>;
@@ -52,66 +71,86 @@ impl PageValues {
         let value = self.data.slice(start as usize + 4..end as usize);
         std::str::from_utf8(&value).is_ok().then_some(value)
     }
+}
 
-    /// What the page holds in memory, for the cache's budget.
+impl Footprint for Page {
     fn footprint(&self) -> usize {
         self.data.len() + self.starts.len() * 4 + 64
     }
 }
 
-pub struct PageCache {
+impl Footprint for Arc<SegmentIndex> {
+    fn footprint(&self) -> usize {
+        self.heap_bytes() + 256
+    }
+}
+
+pub struct BoundedCache<K, V> {
     budget_bytes: usize,
-    // A mutex: every operation is a hash probe or insert; pages are decoded outside it.
-    generations: Mutex<Generations>,
+    // A mutex: every operation is a hash probe or insert; values are built outside it.
+    generations: Mutex<Generations<K, V>>,
 }
 
-#[derive(Default)]
-struct Generations {
-    current: HashMap<PageKey, (Page, usize)>,
+struct Generations<K, V> {
+    current: HashMap<K, (V, usize)>,
     current_bytes: usize,
-    previous: HashMap<PageKey, (Page, usize)>,
+    previous: HashMap<K, (V, usize)>,
+    previous_bytes: usize,
 }
 
-impl std::fmt::Debug for PageCache {
+impl<K, V> std::fmt::Debug for BoundedCache<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PageCache").field("budget_bytes", &self.budget_bytes).finish_non_exhaustive()
+        f.debug_struct("BoundedCache").field("budget_bytes", &self.budget_bytes).finish_non_exhaustive()
     }
 }
 
-impl PageCache {
-    /// A cache holding at most about `budget_bytes` of decoded JSON; 0 disables it.
-    pub fn new(budget_bytes: usize) -> PageCache {
-        PageCache { budget_bytes, generations: Mutex::new(Generations::default()) }
+impl<K: Hash + Eq, V: Clone + Footprint> BoundedCache<K, V> {
+    /// A cache holding at most about `budget_bytes` of values; 0 disables it.
+    pub fn new(budget_bytes: usize) -> BoundedCache<K, V> {
+        let generations = Generations {
+            current: HashMap::default(),
+            current_bytes: 0,
+            previous: HashMap::default(),
+            previous_bytes: 0,
+        };
+        BoundedCache { budget_bytes, generations: Mutex::new(generations) }
     }
 
-    pub(super) fn get(&self, key: PageKey) -> Option<Page> {
+    pub(super) fn get(&self, key: K) -> Option<V> {
         let mut generations = self.generations.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((page, _)) = generations.current.get(&key) {
-            return Some(Arc::clone(page));
+        if let Some((value, _)) = generations.current.get(&key) {
+            return Some(value.clone());
         }
-        let (page, bytes) = generations.previous.remove(&key)?;
-        let hit = Arc::clone(&page);
-        generations.insert(key, page, bytes, self.budget_bytes);
+        let (value, bytes) = generations.previous.remove(&key)?;
+        generations.previous_bytes -= bytes;
+        let hit = value.clone();
+        generations.insert(key, value, bytes, self.budget_bytes);
         Some(hit)
     }
 
-    pub(super) fn insert(&self, key: PageKey, page: Page) {
+    pub(super) fn insert(&self, key: K, value: V) {
         if self.budget_bytes == 0 {
             return;
         }
-        let bytes = page.footprint();
-        self.generations.lock().unwrap_or_else(PoisonError::into_inner).insert(key, page, bytes, self.budget_bytes);
+        let bytes = value.footprint();
+        self.generations.lock().unwrap_or_else(PoisonError::into_inner).insert(key, value, bytes, self.budget_bytes);
+    }
+
+    /// The bytes the cache holds, both generations.
+    pub fn held_bytes(&self) -> usize {
+        let generations = self.generations.lock().unwrap_or_else(PoisonError::into_inner);
+        generations.current_bytes + generations.previous_bytes
     }
 }
 
-impl Generations {
-    fn insert(&mut self, key: PageKey, page: Page, bytes: usize, budget_bytes: usize) {
+impl<K: Hash + Eq, V> Generations<K, V> {
+    fn insert(&mut self, key: K, value: V, bytes: usize, budget_bytes: usize) {
         if self.current_bytes + bytes > budget_bytes / 2 {
             self.previous = std::mem::take(&mut self.current);
-            self.current_bytes = 0;
+            self.previous_bytes = std::mem::take(&mut self.current_bytes);
         }
         self.current_bytes += bytes;
-        if let Some((_, replaced)) = self.current.insert(key, (page, bytes)) {
+        if let Some((_, replaced)) = self.current.insert(key, (value, bytes)) {
             self.current_bytes -= replaced;
         }
     }

@@ -1,5 +1,6 @@
 //! The `.idx` sidecar of a sealed segment: what Event History lookups and the eventID
-//! duplicate check need, held in memory in a compact form, and its file format.
+//! duplicate check need, its file format, and its compact in-memory form, which is loaded
+//! when a lookup needs it and kept in the log's [`IndexCache`](super::IndexCache).
 //!
 //! File format (little-endian):
 //!
@@ -22,12 +23,14 @@
 //! descending order: the first row, then each gap minus one, as varints. Decoding walks
 //! them in the order lookups want them (newest first) without a buffer.
 //!
-//! In memory a row costs 4 bytes of time, 4 of seq (8 if the segment's seq range passes
-//! 2^32), 1 of category, 8 for the eventID hash table and about one byte per posting
-//! (6–8 postings per management event), and per distinct (attribute, value) 20 bytes of
-//! entry, 8 of probe table and the value's text. That was 29 bytes per event measured with
-//! 64-byte entries and no probe table; the change cut the resident memory of a 10.5M-event
-//! store at start by 16 MB (1.5 bytes per event).
+//! Loaded, a row costs 4 bytes of time, 4 of seq (8 if the segment's seq range passes
+//! 2^32), 1 of category, 4 for its place in the eventID hash order and about one byte per
+//! posting (6–8 postings per management event), and per distinct (attribute, value) 20
+//! bytes of entry, 8 of probe table and the value's text: about 33 bytes per event. What
+//! stays resident for every segment is smaller: the sorted eventID hashes (4 bytes per
+//! event, [`SegmentIndex::sorted_id_hashes`]) and a filter of the dictionary's values
+//! ([`SegmentIndex::value_hashes`]). Loading sorts nothing: an eventID's rows are found
+//! by a scan of the row hashes, which only a resident hash hit asks for.
 //!
 //! The eventID hash is only 32 bits because every hit is verified against the stored ID
 //! anyway: in a segment of a million events one lookup in about 4,300 of an absent ID pays
@@ -59,16 +62,15 @@ const SKIP_INTERVAL: u32 = 64;
 
 /// The in-memory lookup index of one segment. Rows are numbered in Event History order
 /// (ascending [`EventKey`]), which is also their order in the Parquet file.
-pub(super) struct SegmentIndex {
+pub struct SegmentIndex {
     first_time_ms: i64,
     /// Each row's event time minus `first_time_ms`; one UTC day fits in 32 bits.
     time_offsets: Vec<u32>,
     seqs: Seqs,
     /// Each row's [`Category::tag`].
     categories: Vec<u8>,
-    /// eventID hashes, sorted, and beside each the row it came from.
+    /// Each row's [`event_id_hash`].
     id_hashes: Vec<u32>,
-    id_rows: Vec<u32>,
     dictionary: Dictionary,
 }
 
@@ -153,34 +155,60 @@ impl SegmentIndex {
         })
     }
 
-    /// The rows whose eventID hashes like `event_id`'s: almost always the one row holding
-    /// it or none, but a hash hit must still be verified against the stored eventID.
-    /// The event-ID hash of every row, sorted.
-    pub(super) fn event_id_hashes(&self) -> &[u32] {
-        &self.id_hashes
+    /// The rows whose eventID hashes to `hash`, ascending.
+    pub(super) fn rows_with_id_hash(&self, hash: u32) -> Vec<u32> {
+        (0..self.row_count()).filter(|&row| self.id_hashes[row as usize] == hash).collect()
     }
 
-    pub(super) fn event_id_candidates(&self, event_id: &str) -> Vec<u32> {
-        let hash = event_id_hash(event_id);
-        let start = self.id_hashes.partition_point(|&probe| probe < hash);
-        let end = start + self.id_hashes[start..].partition_point(|&probe| probe == hash);
-        self.id_rows[start..end].to_vec()
+    /// Every row's eventID hash, sorted.
+    pub(super) fn sorted_id_hashes(&self) -> Vec<u32> {
+        let mut hashes = self.id_hashes.clone();
+        hashes.sort_unstable();
+        hashes
     }
 
-    /// The posting list of an attribute value (case-sensitive), if any row holds it.
-    pub(super) fn postings(&self, key: LookupKey, value: &str) -> Option<PostingList<'_>> {
+    /// A cursor over the rows below `upper` holding an attribute value (case-sensitive),
+    /// newest first, if any row holds it.
+    pub(super) fn postings_below(&self, key: LookupKey, value: &str, upper: u32) -> Option<PostingCursor> {
+        let number = self.dictionary.find(key.tag(), value)?;
+        Some(self.dictionary.postings_of(number).below(number, upper))
+    }
+
+    /// The next row of a cursor from [`SegmentIndex::postings_below`] on this index.
+    pub(super) fn next_posting(&self, cursor: &mut PostingCursor) -> Option<u32> {
+        cursor.next(self.dictionary.postings_of(cursor.entry).bytes)
+    }
+
+    /// The [`value_hash`] of every (attribute, value) the segment's rows are found under.
+    pub(super) fn value_hashes(&self) -> Vec<u32> {
         let dictionary = &self.dictionary;
-        let number = dictionary.find(key.tag(), value)?;
-        let entry = &dictionary.entries[number];
-        let next = dictionary.entries.get(number + 1);
-        let postings_end = next.map_or(dictionary.postings.len(), |next| next.postings_start as usize);
-        let skips_end = next.map_or(dictionary.skips.len(), |next| next.skips_start as usize);
-        Some(PostingList {
-            bytes: &dictionary.postings[entry.postings_start as usize..postings_end],
-            count: entry.count,
-            skips: &dictionary.skips[entry.skips_start as usize..skips_end],
-        })
+        (0..dictionary.entries.len())
+            .map(|number| value_hash(dictionary.entries[number].key, dictionary.value(number)))
+            .collect()
     }
+
+    /// What the index holds on the heap.
+    pub(super) fn heap_bytes(&self) -> usize {
+        let dictionary = &self.dictionary;
+        let seqs = match &self.seqs {
+            Seqs::Narrow { offsets, .. } => offsets.capacity() * 4,
+            Seqs::Wide(seqs) => seqs.capacity() * 8,
+        };
+        self.time_offsets.capacity() * 4
+            + seqs
+            + self.categories.capacity()
+            + self.id_hashes.capacity() * 4
+            + dictionary.entries.capacity() * size_of::<DictionaryEntry>()
+            + dictionary.values.capacity()
+            + dictionary.postings.capacity()
+            + dictionary.skips.capacity() * size_of::<Skip>()
+            + dictionary.slots.capacity() * 4
+    }
+}
+
+/// The hash under which a segment's value filter holds an (attribute, value) pair.
+pub(super) fn value_hash(key: u8, value: &str) -> u32 {
+    (Dictionary::hash(key, value) >> 32) as u32
 }
 
 impl Dictionary {
@@ -190,9 +218,24 @@ impl Dictionary {
         &self.values[start..end]
     }
 
+    fn hash(key: u8, value: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&foldhash::fast::FixedState::with_seed(0), (key, value))
+    }
+
     fn slot_of(&self, key: u8, value: &str) -> usize {
-        let hash = std::hash::BuildHasher::hash_one(&foldhash::fast::FixedState::with_seed(0), (key, value));
-        hash as usize & (self.slots.len() - 1)
+        Dictionary::hash(key, value) as usize & (self.slots.len() - 1)
+    }
+
+    fn postings_of(&self, number: usize) -> PostingList<'_> {
+        let entry = &self.entries[number];
+        let next = self.entries.get(number + 1);
+        let postings_end = next.map_or(self.postings.len(), |next| next.postings_start as usize);
+        let skips_end = next.map_or(self.skips.len(), |next| next.skips_start as usize);
+        PostingList {
+            bytes: &self.postings[entry.postings_start as usize..postings_end],
+            count: entry.count,
+            skips: &self.skips[entry.skips_start as usize..skips_end],
+        }
     }
 
     /// The number of the entry for (key, value), by linear probing.
@@ -242,40 +285,43 @@ fn partition_point(len: u32, is_before: impl Fn(u32) -> bool) -> u32 {
 
 /// One value's rows, descending. Checked when the index was loaded, so decoding cannot
 /// fail; it still stops quietly rather than panic if it somehow did.
-pub(super) struct PostingList<'a> {
+struct PostingList<'a> {
     bytes: &'a [u8],
     count: u32,
     skips: &'a [Skip],
 }
 
-impl<'a> PostingList<'a> {
-    /// A cursor at the first posting below `upper`.
-    pub(super) fn below(&self, upper: u32) -> PostingCursor<'a> {
+impl PostingList<'_> {
+    /// A cursor at the first posting below `upper` of dictionary entry `entry`, this list.
+    fn below(&self, entry: usize, upper: u32) -> PostingCursor {
         // Skips are in descending row order: resume from the last one still at or above
         // `upper`, then step over at most SKIP_INTERVAL postings.
         let resume = self.skips.partition_point(|skip| skip.row >= upper);
         let mut cursor = match resume.checked_sub(1).and_then(|at| self.skips.get(at)) {
             Some(skip) => PostingCursor {
-                bytes: self.bytes,
+                entry,
                 position: skip.next_byte as usize,
                 pending: Some(skip.row),
                 remaining: skip.remaining,
             },
             None => {
-                let mut cursor = PostingCursor { bytes: self.bytes, position: 0, pending: None, remaining: self.count };
-                cursor.pending = cursor.decode_first();
+                let mut cursor = PostingCursor { entry, position: 0, pending: None, remaining: self.count };
+                cursor.pending = cursor.decode_first(self.bytes);
                 cursor
             }
         };
         while cursor.pending.is_some_and(|row| row >= upper) {
-            cursor.next();
+            cursor.next(self.bytes);
         }
         cursor
     }
 }
 
-pub(super) struct PostingCursor<'a> {
-    bytes: &'a [u8],
+/// A place in one posting list. It holds no reference to the index, so that a scan can
+/// own the index it reads; each step is given the list's bytes.
+pub(super) struct PostingCursor {
+    /// The dictionary entry whose postings these are.
+    entry: usize,
     position: usize,
     /// The next row to yield.
     pending: Option<u32>,
@@ -283,18 +329,18 @@ pub(super) struct PostingCursor<'a> {
     remaining: u32,
 }
 
-impl PostingCursor<'_> {
-    fn decode_first(&mut self) -> Option<u32> {
+impl PostingCursor {
+    fn decode_first(&mut self, bytes: &[u8]) -> Option<u32> {
         self.remaining = self.remaining.checked_sub(1)?;
-        let row = read_varint(self.bytes, &mut self.position)?;
+        let row = read_varint(bytes, &mut self.position)?;
         u32::try_from(row).ok()
     }
 
-    pub(super) fn next(&mut self) -> Option<u32> {
+    fn next(&mut self, bytes: &[u8]) -> Option<u32> {
         let current = self.pending.take()?;
         if self.remaining > 0 {
             self.remaining -= 1;
-            self.pending = read_varint(self.bytes, &mut self.position)
+            self.pending = read_varint(bytes, &mut self.position)
                 .and_then(|gap| u32::try_from(gap).ok())
                 .and_then(|gap| current.checked_sub(gap)?.checked_sub(1));
         }
@@ -435,8 +481,7 @@ pub(super) fn load(path: &Path) -> Result<(SegmentMeta, SegmentIndex), StoreErro
         return Err(corrupt(HEADER_LEN, format!("body is {} bytes, header says {raw_len}", body.len())));
     }
     let mut reader = BodyReader { bytes: &body, position: 0, path: path.to_path_buf() };
-    let index = decode_body(&mut reader, file.len() as u64)?;
-    Ok(index)
+    decode_body(&mut reader, file.len() as u64)
 }
 
 fn decode_body(reader: &mut BodyReader<'_>, file_len: u64) -> Result<(SegmentMeta, SegmentIndex), StoreError> {
@@ -491,12 +536,11 @@ fn decode_body(reader: &mut BodyReader<'_>, file_len: u64) -> Result<(SegmentMet
         return Err(reader.corrupt(format!("row {position} has unknown category tag {}", categories[position])));
     }
 
-    let mut id_pairs = Vec::with_capacity(rows);
-    for row in 0..row_count {
-        id_pairs.push((reader.u32()?, row));
-    }
-    id_pairs.sort_unstable();
-    let (id_hashes, id_rows) = id_pairs.into_iter().unzip();
+    let id_hashes = reader
+        .bytes(rows * 4)?
+        .chunks_exact(4)
+        .map(|hash| u32::from_le_bytes([hash[0], hash[1], hash[2], hash[3]]))
+        .collect();
 
     let dictionary = decode_dictionary(reader, row_count)?;
     if reader.remaining() > 0 {
@@ -517,7 +561,7 @@ fn decode_body(reader: &mut BodyReader<'_>, file_len: u64) -> Result<(SegmentMet
         parquet_bytes: 0,
         index_bytes: file_len,
     };
-    let index = SegmentIndex { first_time_ms, time_offsets, seqs, categories, id_hashes, id_rows, dictionary };
+    let index = SegmentIndex { first_time_ms, time_offsets, seqs, categories, id_hashes, dictionary };
     Ok((meta, index))
 }
 
@@ -639,11 +683,6 @@ impl<'a> BodyReader<'a> {
 
     fn u8(&mut self) -> Result<u8, StoreError> {
         Ok(self.bytes(1)?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32, StoreError> {
-        let bytes = self.bytes(4)?;
-        Ok(u32::from_le_bytes(bytes.try_into().unwrap_or_default()))
     }
 
     fn u64(&mut self) -> Result<u64, StoreError> {

@@ -25,6 +25,7 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::column::page::{Page as ParquetPage, PageReader as _};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{ColumnChunkMetaData, PageIndexPolicy, SortingColumn};
+use parquet::file::page_index::offset_index::PageLocation;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::serialized_reader::SerializedPageReader;
@@ -266,23 +267,27 @@ pub(super) fn read_all_rows(path: &Path, mut visit: impl FnMut(super::RawRow<'_>
     Ok(rows)
 }
 
-/// An open segment Parquet file with its footer and offset index cached.
+/// An open segment Parquet file with what reading its two columns' pages needs from the
+/// footer and the offset index. The rest of the footer is not kept: it cost about 35 KB
+/// per segment, more than everything else an open segment holds.
 pub(super) struct EventTable {
     path: PathBuf,
     file: Arc<SharedFile>,
-    metadata: ArrowReaderMetadata,
+    /// The row count of each row group.
+    group_rows: Vec<usize>,
     event_id: ColumnPages,
     event_json: ColumnPages,
 }
 
 /// Where the data pages of one column are, so that a row's page is read without the rest.
 struct ColumnPages {
-    leaf: usize,
     /// Each row group's chunk of the column, described to the page reader as uncompressed
     /// so that it hands over the zstd frame and [`decompress`] opens it with this thread's
     /// context: parquet-rs creates a compression and a decompression context for every
     /// page reader, which cost about as much as decompressing a small page.
     chunks: Vec<ColumnChunkMetaData>,
+    /// Each row group's page locations, from the offset index.
+    locations: Vec<Vec<PageLocation>>,
     /// The first row of each page, in file row numbers, then the row count.
     starts: Vec<u64>,
     /// Each page's row group and position in the group's offset index.
@@ -344,9 +349,10 @@ impl EventTable {
                         .map_err(|error| parquet_error(error.to_string()))?,
                 );
             }
-            let (mut starts, mut places) = (Vec::new(), Vec::new());
+            let (mut starts, mut places, mut locations) = (Vec::new(), Vec::new(), Vec::new());
             for (group, columns) in offset_index.iter().enumerate() {
                 let column = columns.get(leaf).ok_or_else(|| parquet_error(format!("no offset index for {name}")))?;
+                locations.push(column.page_locations().clone());
                 for (position, location) in column.page_locations().iter().enumerate() {
                     let first = u64::try_from(location.first_row_index)
                         .map_err(|_| parquet_error("negative page row".into()))?;
@@ -358,10 +364,14 @@ impl EventTable {
             if !starts.is_sorted() {
                 return Err(parquet_error(format!("{name} pages are out of order")));
             }
-            Ok(ColumnPages { leaf, chunks, starts, places })
+            if locations.len() != chunks.len() {
+                return Err(parquet_error(format!("the offset index of {name} does not match the row groups")));
+            }
+            Ok(ColumnPages { chunks, locations, starts, places })
         };
         let (event_id, event_json) = (column_pages(EVENT_ID)?, column_pages(EVENT_JSON)?);
-        Ok(EventTable { path: path.to_path_buf(), file: Arc::new(file), metadata, event_id, event_json })
+        let group_rows = row_group_starts.windows(2).map(|pair| (pair[1] - pair[0]) as usize).collect();
+        Ok(EventTable { path: path.to_path_buf(), file: Arc::new(file), group_rows, event_id, event_json })
     }
 
     pub(super) fn num_rows(&self) -> u64 {
@@ -435,21 +445,13 @@ impl EventTable {
     fn read_page(&self, column: &ColumnPages, page: usize) -> Result<Page, StoreError> {
         let parquet_error = |detail: String| StoreError::Parquet { path: self.path.clone(), detail };
         let (group, position) = column.places[page];
-        let metadata = self.metadata.metadata();
-        let locations = metadata
-            .offset_index()
-            .and_then(|index| index.get(group))
-            .and_then(|columns| columns.get(column.leaf))
-            .map(|index| index.page_locations())
-            .ok_or_else(|| parquet_error(format!("no offset index for row group {group}")))?;
         // The reader is given the locations up to the page, so that it still sees where
         // the column chunk's first page starts, and steps over the earlier ones unread.
-        let group_rows = metadata.row_group(group).num_rows();
         let mut reader = SerializedPageReader::new(
             Arc::clone(&self.file),
             &column.chunks[group],
-            usize::try_from(group_rows).unwrap_or(0),
-            Some(locations[..=position].to_vec()),
+            self.group_rows[group],
+            Some(column.locations[group][..=position].to_vec()),
         )
         .map_err(|error| parquet_error(error.to_string()))?;
         for _ in 0..position {

@@ -39,7 +39,13 @@ fn write(root: &Path, events: &[StoredEvent]) -> Segment {
 }
 
 fn index_path(segment: &Segment) -> PathBuf {
-    segment.paths()[1].clone()
+    segment.index_path.clone()
+}
+
+/// No cache: every call reads the index from its file, as a lookup does once the cache
+/// has let it go.
+fn uncached() -> IndexCache {
+    IndexCache::new(0)
 }
 
 #[test]
@@ -53,7 +59,7 @@ fn round_trip_keeps_json_bytes_and_meta() {
     let dir = tempfile::tempdir().expect("tempdir");
     let events = generated(3000, 7);
     let segment = write(dir.path(), &events);
-    let reopened = Segment::open(&segment.paths()[0]).expect("reopen");
+    let reopened = Segment::open(segment.parquet_path()).expect("reopen");
 
     let meta = reopened.meta();
     assert_eq!(meta, segment.meta());
@@ -64,11 +70,11 @@ fn round_trip_keeps_json_bytes_and_meta() {
     assert_eq!(meta.min_time_ms, events.iter().map(|e| e.event_time_ms).min().expect("events"));
     assert_eq!(meta.max_time_ms, events.iter().map(|e| e.event_time_ms).max().expect("events"));
     assert_eq!(meta.max_ingest_ms, events.iter().map(|e| e.ingest_time_ms).max().expect("events"));
-    assert_eq!(meta.parquet_bytes, std::fs::metadata(&segment.paths()[0]).expect("stat").len());
+    assert_eq!(meta.parquet_bytes, std::fs::metadata(segment.parquet_path()).expect("stat").len());
     assert_eq!(meta.index_bytes, std::fs::metadata(index_path(&segment)).expect("stat").len());
     let expected_dir = dir.path().join("account=123456789012").join("region=us-east-1").join("date=2026-03-14");
-    assert_eq!(segment.paths()[0], expected_dir.join(format!("{}.parquet", meta.name)));
-    assert_eq!(segment.paths()[1], expected_dir.join(format!("{}.idx", meta.name)));
+    assert_eq!(segment.parquet_path(), expected_dir.join(format!("{}.parquet", meta.name)));
+    assert_eq!(segment.index_path, expected_dir.join(format!("{}.idx", meta.name)));
     let leftovers: Vec<_> = std::fs::read_dir(&expected_dir)
         .expect("list")
         .filter_map(|entry| entry.ok())
@@ -77,7 +83,8 @@ fn round_trip_keeps_json_bytes_and_meta() {
     assert!(leftovers.is_empty());
 
     // Every row, newest first, reads back byte for byte.
-    let rows: Vec<SegmentRow> = reopened.scan(HistoryKind::Management, None, None, None, None).collect();
+    let rows: Vec<SegmentRow> =
+        reopened.scan(&uncached(), HistoryKind::Management, None, None, None, None).expect("scan").collect();
     assert_eq!(rows.len(), 3000);
     let mut by_key: Vec<&StoredEvent> = events.iter().collect();
     by_key.sort_by_key(|event| std::cmp::Reverse(event.key()));
@@ -106,20 +113,83 @@ fn contains_event_id_is_exact() {
     events[17].category = Category::Data;
     let segment = write(dir.path(), &events);
     for event in &events {
-        assert!(segment.contains_event_id(event.event_id()).expect("lookup"), "{}", event.event_id());
+        assert!(segment.contains_event_id(event.event_id(), &uncached()).expect("lookup"), "{}", event.event_id());
     }
     let absent = Generator::new(12).next_event().event_id().to_owned();
-    assert!(!segment.contains_event_id(&absent).expect("lookup"));
-    assert!(!segment.contains_event_id("").expect("lookup"));
-    assert!(!segment.contains_event_id(&events[3].event_id().to_uppercase()).expect("lookup"));
+    assert!(!segment.contains_event_id(&absent, &uncached()).expect("lookup"));
+    assert!(!segment.contains_event_id("", &uncached()).expect("lookup"));
+    assert!(!segment.contains_event_id(&events[3].event_id().to_uppercase(), &uncached()).expect("lookup"));
     // A data event is never in Event History, even by its ID, but dedup still sees it.
     let data_id = events[17].event_id();
-    assert_eq!(segment.scan(HistoryKind::Management, Some((LookupKey::EventId, data_id)), None, None, None).count(), 0);
+    assert_eq!(
+        segment
+            .scan(&uncached(), HistoryKind::Management, Some((LookupKey::EventId, data_id)), None, None, None)
+            .expect("scan")
+            .count(),
+        0
+    );
     let found: Vec<_> = segment
-        .scan(HistoryKind::Management, Some((LookupKey::EventId, events[3].event_id())), None, None, None)
+        .scan(&uncached(), HistoryKind::Management, Some((LookupKey::EventId, events[3].event_id())), None, None, None)
+        .expect("scan")
         .collect();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].key, events[3].key());
+}
+
+#[test]
+fn the_index_is_loaded_only_for_a_value_the_segment_may_hold_and_then_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = generated(2_000, 21);
+    let segment = Segment::open(write(dir.path(), &events).parquet_path()).expect("reopen");
+    let indexes = IndexCache::new(64 << 20);
+    let management = HistoryKind::Management;
+
+    // Values no row holds: the resident filters answer, nothing is read. The filter lets
+    // about one absent value in 1,000 through, so of these 200 at most a few load it.
+    let absent: Vec<String> = (0..200).map(|i| format!("nobody-{i}")).collect();
+    let loads = absent
+        .iter()
+        .filter(|value| {
+            let scan = segment
+                .scan(&indexes, management, Some((LookupKey::Username, value.as_str())), None, None, None)
+                .expect("scan");
+            assert_eq!(scan.count(), 0);
+            indexes.held_bytes() > 0
+        })
+        .count();
+    assert!(loads <= 3, "{loads} absent values loaded the index");
+    let unknown_id = segment.scan(&indexes, management, Some((LookupKey::EventId, "no-such-id")), None, None, None);
+    assert_eq!(unknown_id.expect("scan").count(), 0);
+
+    // A value some row holds loads the index once; it stays for the next lookups.
+    let management_events = || events.iter().filter(|event| event.category == Category::Management);
+    let user = management_events().find_map(|event| event.fields.username()).expect("a management event's user");
+    let found =
+        segment.scan(&indexes, management, Some((LookupKey::Username, user)), None, None, None).expect("scan").count();
+    assert_eq!(found, management_events().filter(|event| event.fields.username() == Some(user)).count());
+    let held = indexes.held_bytes();
+    assert!(held > 2_000 * 8, "the loaded index is {held} bytes");
+    let all = segment.scan(&indexes, management, None, None, None, None).expect("scan").count();
+    assert_eq!(all, management_events().count());
+    assert_eq!(indexes.held_bytes(), held, "the second lookup used the cached index");
+}
+
+#[test]
+fn a_retired_segment_stays_readable_until_its_last_holder_lets_go() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = generated(300, 22);
+    let segment = std::sync::Arc::new(Segment::open(write(dir.path(), &events).parquet_path()).expect("reopen"));
+    let (parquet, index) = (segment.parquet_path().to_path_buf(), index_path(&segment));
+    let held_by_a_lookup = std::sync::Arc::clone(&segment);
+    segment.retire();
+    drop(segment);
+    assert!(parquet.exists() && index.exists(), "a holder remains");
+    let scan = held_by_a_lookup.scan(&uncached(), HistoryKind::Management, None, None, None, None);
+    let rows: Vec<u32> = scan.expect("scan").map(|found| found.row).collect();
+    assert_eq!(rows.len(), events.iter().filter(|event| event.category == Category::Management).count());
+    assert_eq!(held_by_a_lookup.read_json(&rows, &PageCache::new(0)).expect("read").len(), rows.len());
+    drop(held_by_a_lookup);
+    assert!(!parquet.exists() && !index.exists(), "the files went with the last holder");
 }
 
 #[test]
@@ -131,10 +201,22 @@ fn an_event_id_hash_collision_is_not_a_duplicate() {
         .expect("a 32-bit collision among a few hundred thousand IDs");
     let dir = tempfile::tempdir().expect("tempdir");
     let segment = write(dir.path(), &[event(1, DAY_START_MS, &stored, Category::Management, bare_fields())]);
-    assert!(segment.contains_event_id(&stored).expect("lookup"));
-    assert!(!segment.contains_event_id(&other).expect("lookup"));
-    assert_eq!(segment.scan(HistoryKind::Management, Some((LookupKey::EventId, &other)), None, None, None).count(), 0);
-    assert_eq!(segment.scan(HistoryKind::Management, Some((LookupKey::EventId, &stored)), None, None, None).count(), 1);
+    assert!(segment.contains_event_id(&stored, &uncached()).expect("lookup"));
+    assert!(!segment.contains_event_id(&other, &uncached()).expect("lookup"));
+    assert_eq!(
+        segment
+            .scan(&uncached(), HistoryKind::Management, Some((LookupKey::EventId, &other)), None, None, None)
+            .expect("scan")
+            .count(),
+        0
+    );
+    assert_eq!(
+        segment
+            .scan(&uncached(), HistoryKind::Management, Some((LookupKey::EventId, &stored)), None, None, None)
+            .expect("scan")
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -143,17 +225,29 @@ fn one_event_without_optional_fields() {
     let only = event(42, DAY_START_MS + 5, "only-one", Category::Management, bare_fields());
     let segment = write(dir.path(), std::slice::from_ref(&only));
     assert_eq!(segment.meta().name, format!("{:020}-{:020}", 42, 42));
-    let rows: Vec<_> = segment.scan(HistoryKind::Management, None, None, None, None).collect();
+    let rows: Vec<_> =
+        segment.scan(&uncached(), HistoryKind::Management, None, None, None, None).expect("scan").collect();
     assert_eq!(rows, vec![SegmentRow { key: only.key(), row: 0 }]);
     assert_eq!(segment.read_json(&[0], &PageCache::new(1 << 20)).expect("read"), vec![only.json.clone()]);
-    assert!(segment.contains_event_id("only-one").expect("lookup"));
-    let by_name = segment.scan(HistoryKind::Management, Some((LookupKey::EventName, "GetObject")), None, None, None);
+    assert!(segment.contains_event_id("only-one", &uncached()).expect("lookup"));
+    let by_name = segment
+        .scan(&uncached(), HistoryKind::Management, Some((LookupKey::EventName, "GetObject")), None, None, None)
+        .expect("scan");
     assert_eq!(by_name.count(), 1);
     for key in [LookupKey::ReadOnly, LookupKey::Username, LookupKey::AccessKeyId, LookupKey::ResourceName] {
-        assert_eq!(segment.scan(HistoryKind::Management, Some((key, "")), None, None, None).count(), 0);
+        assert_eq!(
+            segment
+                .scan(&uncached(), HistoryKind::Management, Some((key, "")), None, None, None)
+                .expect("scan")
+                .count(),
+            0
+        );
     }
-    assert_eq!(segment.scan(HistoryKind::Insight, None, None, None, None).count(), 0);
-    assert_eq!(segment.scan(HistoryKind::Management, None, None, None, Some(only.key())).count(), 0);
+    assert_eq!(segment.scan(&uncached(), HistoryKind::Insight, None, None, None, None).expect("scan").count(), 0);
+    assert_eq!(
+        segment.scan(&uncached(), HistoryKind::Management, None, None, None, Some(only.key())).expect("scan").count(),
+        0
+    );
 }
 
 #[test]
@@ -165,7 +259,11 @@ fn wide_seq_ranges_round_trip() {
         event(7, DAY_START_MS + 1, "c", Category::Insight, bare_fields()),
     ];
     let segment = write(dir.path(), &events);
-    let keys: Vec<_> = segment.scan(HistoryKind::Management, None, None, None, None).map(|row| row.key).collect();
+    let keys: Vec<_> = segment
+        .scan(&uncached(), HistoryKind::Management, None, None, None, None)
+        .expect("scan")
+        .map(|row| row.key)
+        .collect();
     assert_eq!(keys, vec![events[1].key(), events[0].key()]);
     assert_eq!(segment.meta().max_seq, u64::MAX / 2);
 }
@@ -203,7 +301,7 @@ fn damaged_index_files_are_corrupt_never_a_panic() {
         })
         .collect();
     let segment = write(dir.path(), &events);
-    let parquet = segment.paths()[0].clone();
+    let parquet = segment.parquet_path().to_path_buf();
     let idx = index_path(&segment);
     let pristine = std::fs::read(&idx).expect("read idx");
     let assert_corrupt = |bytes: &[u8], what: &str| {
@@ -362,11 +460,11 @@ proptest! {
             let end = end.map(|offset| DAY_START_MS + offset);
             let before = before.map(|(time, seq)| EventKey { time_ms: DAY_START_MS + time, seq });
             let expected = brute_force(&events, kind, attribute, start, end, before);
-            let rows: Vec<SegmentRow> = segment.scan(kind, attribute, start, end, before).collect();
+            let rows: Vec<SegmentRow> = segment.scan(&uncached(), kind, attribute, start, end, before).expect("scan").collect();
             let keys: Vec<EventKey> = rows.iter().map(|row| row.key).collect();
             prop_assert_eq!(&keys, &expected);
             // A caller that stops early gets the newest rows.
-            let first: Vec<EventKey> = segment.scan(kind, attribute, start, end, before).take(take).map(|row| row.key).collect();
+            let first: Vec<EventKey> = segment.scan(&uncached(), kind, attribute, start, end, before).expect("scan").take(take).map(|row| row.key).collect();
             prop_assert_eq!(&first[..], &expected[..take.min(expected.len())]);
             // Row numbers lead to the right events.
             let wanted: Vec<u32> = rows.iter().map(|row| row.row).collect();
@@ -377,7 +475,7 @@ proptest! {
         }
         let ids: HashSet<&str> = events.iter().map(|event| event.event_id()).collect();
         for probe in ["id-0", "id-5", "id-299", "id-300", "nope"] {
-            prop_assert_eq!(segment.contains_event_id(probe).expect("lookup"), ids.contains(probe));
+            prop_assert_eq!(segment.contains_event_id(probe, &uncached()).expect("lookup"), ids.contains(probe));
         }
     }
 }

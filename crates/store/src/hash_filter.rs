@@ -1,10 +1,13 @@
-//! A split-block Bloom filter over 32-bit eventID hashes: which (account, day) might hold
-//! an event ID, for deduplication and EventId lookups.
+//! A split-block Bloom filter over 32-bit hashes. The log keeps one per (account, day) of
+//! eventID hashes, which tells deduplication and EventId lookups which days might hold an
+//! event ID, and one per segment of its (attribute, value) pairs, which tells a lookup
+//! whether to load the segment's index at all.
 //!
-//! It replaces a hash set of the same hashes, which cost 5 bytes per bucket and up to twice
-//! as many buckets as hashes (8 bytes per event on average, a sixth of the store's memory).
-//! At [`BITS_PER_HASH`] bits a hash, about 1 probe in 100 for an absent hash says "maybe";
-//! the caller then checks each segment's sorted hashes, as it already did for a hit.
+//! The day filters replaced hash sets of the same hashes, which cost 5 bytes per bucket and
+//! up to twice as many buckets as hashes (8 bytes per event on average, a sixth of the
+//! store's memory). At [`BITS_PER_HASH`] bits a hash, about 1 probe in 100 for an absent
+//! hash says "maybe"; the caller then checks each segment's sorted hashes, as it already
+//! did for a hit.
 //!
 //! The layout is Parquet's split-block filter: 256-bit blocks of eight 32-bit words, one
 //! bit set in every word, so a probe touches one cache line.
@@ -17,23 +20,32 @@ const SALT: [u32; 8] =
     [0x47b6_137b, 0x4497_4d91, 0x8824_ad5b, 0xa2b7_289d, 0x7054_95c7, 0x2df1_424b, 0x9efc_4947, 0x5c6b_fb31];
 
 #[derive(Default)]
-pub(crate) struct IdFilter {
+pub(crate) struct HashFilter {
     blocks: Vec<[u32; 8]>,
     /// How many hashes the filter holds, and how many it was sized for.
     len: usize,
     capacity: usize,
 }
 
-impl IdFilter {
+impl HashFilter {
     /// A filter holding `hashes`, with room for at least `capacity` of them.
-    pub(crate) fn with_hashes<'a>(capacity: usize, hashes: impl IntoIterator<Item = &'a u32>) -> IdFilter {
-        let capacity = capacity.max(1024).next_power_of_two();
-        let block_count = (capacity * BITS_PER_HASH).div_ceil(256);
-        let mut filter = IdFilter { blocks: vec![[0; 8]; block_count], len: 0, capacity };
-        for &hash in hashes {
-            filter.set(hash);
-        }
+    /// Rounded up to a power of two of at least 1,024, at [`BITS_PER_HASH`] bits each.
+    pub(crate) fn with_hashes<'a>(capacity: usize, hashes: impl IntoIterator<Item = &'a u32>) -> HashFilter {
+        let mut filter = HashFilter::sized(capacity.max(1024).next_power_of_two(), BITS_PER_HASH);
+        filter.insert_all(hashes);
         filter
+    }
+
+    /// A filter of exactly `hashes` at `bits_per_hash` bits each, for a set that never grows.
+    pub(crate) fn exact(bits_per_hash: usize, hashes: &[u32]) -> HashFilter {
+        let mut filter = HashFilter::sized(hashes.len(), bits_per_hash);
+        filter.insert_all(hashes);
+        filter
+    }
+
+    fn sized(capacity: usize, bits_per_hash: usize) -> HashFilter {
+        let block_count = (capacity * bits_per_hash).div_ceil(256).max(1);
+        HashFilter { blocks: vec![[0; 8]; block_count], len: 0, capacity }
     }
 
     /// Whether `extra` more hashes fit without raising the false-positive rate.
@@ -87,9 +99,9 @@ mod tests {
     #[test]
     fn holds_every_inserted_hash_and_few_others() {
         let inserted: Vec<u32> = (0..100_000).map(spread).collect();
-        let mut filter = IdFilter::with_hashes(50_000, &inserted[..50_000]);
+        let mut filter = HashFilter::with_hashes(50_000, &inserted[..50_000]);
         assert!(!filter.has_room_for(100_000));
-        filter = IdFilter::with_hashes(inserted.len(), &inserted[..50_000]);
+        filter = HashFilter::with_hashes(inserted.len(), &inserted[..50_000]);
         assert!(filter.has_room_for(50_000));
         filter.insert_all(&inserted[50_000..]);
         assert!(!filter.has_room_for(131_072 - 100_000 + 1));
@@ -100,8 +112,20 @@ mod tests {
     }
 
     #[test]
+    fn an_exact_filter_holds_its_hashes_and_few_others() {
+        let inserted: Vec<u32> = (0..3_000).map(spread).collect();
+        let filter = HashFilter::exact(16, &inserted);
+        assert_eq!(filter.blocks.len(), (3_000 * 16usize).div_ceil(256));
+        assert!(inserted.iter().all(|&hash| filter.may_contain(hash)));
+        let false_positives = (3_000..203_000).map(spread).filter(|&hash| filter.may_contain(hash)).count();
+        // At 16 bits a hash, about 1 in 1,000.
+        assert!(false_positives < 400, "{false_positives} of 200,000 absent hashes said maybe");
+    }
+
+    #[test]
     fn an_empty_filter_holds_nothing() {
-        assert!(!IdFilter::default().may_contain(7));
-        assert!(!IdFilter::with_hashes(0, &[]).may_contain(7));
+        assert!(!HashFilter::default().may_contain(7));
+        assert!(!HashFilter::with_hashes(0, &[]).may_contain(7));
+        assert!(!HashFilter::exact(16, &[]).may_contain(7));
     }
 }
