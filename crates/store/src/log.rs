@@ -444,8 +444,14 @@ impl EventLog {
         let manifest = read_manifest(root)?;
         let mut state = State { sealed_through_seq: manifest.sealed_through_seq, ..State::default() };
         let listed: HashSet<&str> = manifest.segments.iter().map(String::as_str).collect();
-        for relative in &manifest.segments {
-            let segment = Segment::open(&segments_dir.join(relative))?;
+        // Every index is read here anyway (for the filters and the eventID hashes). Opened
+        // oldest first, the cache keeps the newest: the first lookups after a restart, which
+        // mostly ask for recent events, find their indexes loaded.
+        let indexes = IndexCache::new(options.index_cache_bytes);
+        let mut oldest_first: Vec<&String> = manifest.segments.iter().collect();
+        oldest_first.sort_by_key(|relative| age_order(relative));
+        for relative in oldest_first {
+            let segment = Segment::open_cached(&segments_dir.join(relative), &indexes)?;
             state.segments.add(Arc::new(segment));
         }
         remove_unlisted_segments(&segments_dir, &listed)?;
@@ -485,7 +491,7 @@ impl EventLog {
             queue_ready: Condvar::new(),
             manifest_lock: Mutex::new(()),
             pages: PageCache::new(options.page_cache_bytes),
-            indexes: IndexCache::new(options.index_cache_bytes),
+            indexes,
             options,
         });
         let (seal_tx, seal_rx) = mpsc::channel();
@@ -1115,6 +1121,15 @@ fn read_manifest(root: &Path) -> Result<Manifest, StoreError> {
         }
         Err(error) => Err(StoreError::Io { path, source: error }),
     }
+}
+
+/// A manifest entry's (date, file name): segments of one date are named by their first
+/// log position, so this orders them by age without opening them.
+fn age_order(relative: &str) -> (&str, &str) {
+    let mut parts = relative.rsplit('/');
+    let name = parts.next().unwrap_or_default();
+    let date = parts.find_map(|part| part.strip_prefix("date=")).unwrap_or_default();
+    (date, name)
 }
 
 fn write_manifest<'a>(

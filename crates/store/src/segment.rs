@@ -172,11 +172,10 @@ fn write_segment_with(
         let _ = fs::remove_file(&index_tmp);
         return Err(error);
     }
-    let (segment, index) = Segment::open_with_index(&parquet_path)?;
-    if let Some(indexes) = indexes {
-        indexes.insert(segment.meta.min_seq, Arc::new(index));
+    match indexes {
+        Some(indexes) => Segment::open_cached(&parquet_path, indexes),
+        None => Segment::open(&parquet_path),
     }
-    Ok(segment)
 }
 
 impl Segment {
@@ -185,6 +184,13 @@ impl Segment {
     /// is worth reading is kept, and the Parquet footer with its offset index is cached.
     pub fn open(parquet_path: &Path) -> Result<Segment, StoreError> {
         Segment::open_with_index(parquet_path).map(|(segment, _)| segment)
+    }
+
+    /// [`Segment::open`], leaving the index it read in `indexes`.
+    pub fn open_cached(parquet_path: &Path, indexes: &IndexCache) -> Result<Segment, StoreError> {
+        let (segment, index) = Segment::open_with_index(parquet_path)?;
+        indexes.insert(segment.meta.min_seq, Arc::new(index));
+        Ok(segment)
     }
 
     fn open_with_index(parquet_path: &Path) -> Result<(Segment, SegmentIndex), StoreError> {

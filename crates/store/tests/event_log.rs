@@ -17,8 +17,12 @@ use trailkeeper_store::{
 const ACCOUNT: &str = "111122223333";
 
 fn record(id: usize, time: &str, user: &str) -> NewEvent {
+    record_in("us-east-1", id, time, user)
+}
+
+fn record_in(region: &str, id: usize, time: &str, user: &str) -> NewEvent {
     let json = format!(
-        r#"{{"eventVersion":"1.09","userIdentity":{{"type":"IAMUser","userName":"{user}"}},"eventTime":"{time}","eventSource":"iam.amazonaws.com","eventName":"Op{}","awsRegion":"us-east-1","eventID":"event-{id}","readOnly":{},"recipientAccountId":"{ACCOUNT}","eventCategory":"Management"}}"#,
+        r#"{{"eventVersion":"1.09","userIdentity":{{"type":"IAMUser","userName":"{user}"}},"eventTime":"{time}","eventSource":"iam.amazonaws.com","eventName":"Op{}","awsRegion":"{region}","eventID":"event-{id}","readOnly":{},"recipientAccountId":"{ACCOUNT}","eventCategory":"Management"}}"#,
         id % 3,
         id.is_multiple_of(2)
     );
@@ -94,8 +98,17 @@ fn wait_sealed(log: &EventLog) {
 
 #[test]
 fn finds_every_event_newest_first_across_hot_and_sealed_data() {
+    finds_every_event_newest_first(small_seals());
+}
+
+#[test]
+fn finds_every_event_when_each_lookup_reads_its_segment_indexes_from_disk() {
+    finds_every_event_newest_first(LogOptions { index_cache_bytes: 0, ..small_seals() });
+}
+
+fn finds_every_event_newest_first(options: LogOptions) {
     let dir = tempfile::tempdir().unwrap();
-    let log = EventLog::open(dir.path(), small_seals()).unwrap();
+    let log = EventLog::open(dir.path(), options).unwrap();
     for chunk in (0..80).collect::<Vec<_>>().chunks(10) {
         append(&log, chunk.iter().map(|&i| record(i, &time(i), if i % 4 == 0 { "alice" } else { "bob" })).collect());
     }
@@ -239,6 +252,37 @@ fn retention_drops_whole_segments() {
     let reopened = EventLog::open(dir.path(), small_seals()).unwrap();
     assert_eq!(reopened.stats().segments, 0);
     reopened.close();
+}
+
+#[test]
+fn a_restart_finds_the_newest_segment_indexes_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), LogOptions { seal_after_bytes: 2 * 1024, ..small_seals() }).unwrap();
+    for chunk in (0..80).collect::<Vec<_>>().chunks(5) {
+        append(&log, chunk.iter().map(|&i| record(i, &time(i), "a")).collect());
+    }
+    // Older events of a Region the manifest lists after us-east-1.
+    for chunk in (100..140).collect::<Vec<_>>().chunks(5) {
+        append(&log, chunk.iter().map(|&i| record_in("us-west-2", i, "2024-07-01T10:00:00Z", "a")).collect());
+    }
+    log.close();
+    let reopened = EventLog::open(dir.path(), small_seals()).unwrap();
+    let (segments, loaded) = (reopened.stats().segments, reopened.stats().index_cache_bytes);
+    assert!(segments > 4);
+    assert!(loaded > 0, "opening read every index, and the cache kept them");
+    reopened.close();
+    // A cache with room for about four indexes keeps the newest ones.
+    let small = LogOptions { index_cache_bytes: 4 * loaded / segments, ..small_seals() };
+    let reopened = EventLog::open(dir.path(), small).unwrap();
+    let held = reopened.stats().index_cache_bytes;
+    assert!(held > 0 && held < loaded, "{held} of {loaded} bytes held");
+    assert_eq!(ids(&reopened, &all(None), 1), vec!["event-79".to_owned()]);
+    assert_eq!(reopened.stats().index_cache_bytes, held, "the newest segment's index was already there");
+    reopened.close();
+    let uncached = EventLog::open(dir.path(), LogOptions { index_cache_bytes: 0, ..small_seals() }).unwrap();
+    assert_eq!(uncached.stats().index_cache_bytes, 0);
+    assert_eq!(ids(&uncached, &all(None), 1), vec!["event-79".to_owned()]);
+    uncached.close();
 }
 
 #[test]
