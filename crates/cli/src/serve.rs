@@ -15,6 +15,11 @@ pub fn serve(overrides: Overrides) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    match trailkeeper_store::fsutil::raise_open_file_limit() {
+        Ok((before, after)) if after > before => tracing::info!(before, after, "raised the open-file limit"),
+        Ok((limit, _)) => tracing::info!(limit, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
+    }
     let tls = config.tls.as_ref().map(server::load_tls).transpose().context("cannot set up TLS")?;
     let listen = config.listen;
     let data_dir = config.data_dir.clone();
