@@ -192,19 +192,15 @@ struct State {
 }
 
 impl State {
-    fn contains(
-        &self,
-        account_id: &str,
-        event_id: &str,
-        event_time_ms: i64,
-        indexes: &IndexCache,
-    ) -> Result<bool, StoreError> {
+    /// Whether the log already holds an event with this record's (account, eventID).
+    fn contains(&self, record: &ParsedRecord, indexes: &IndexCache) -> Result<bool, StoreError> {
+        let (account_id, event_id) = (record.fields.account_id(), record.fields.event_id());
         if self.active.contains(account_id, event_id)
             || self.frozen.iter().any(|table| table.contains(account_id, event_id))
         {
             return Ok(true);
         }
-        self.segments.contains(account_id, event_id, event_time_ms, indexes)
+        self.segments.contains(account_id, event_id, record.event_time_ms, indexes)
     }
 }
 
@@ -904,8 +900,7 @@ fn write_round(
             for event in &request.events {
                 let record = &event.record;
                 let seen = in_round.contains(&(record.fields.account_id(), record.fields.event_id()));
-                let (account_id, event_id) = (record.fields.account_id(), record.fields.event_id());
-                match state.contains(account_id, event_id, record.event_time_ms, &shared.indexes) {
+                match state.contains(record, &shared.indexes) {
                     Err(error) => {
                         failed = Some(error);
                         break;
