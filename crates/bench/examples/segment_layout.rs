@@ -1,4 +1,4 @@
-//! Disk bytes per event, index memory, sealing throughput and point-read latency of sealed
+//! Disk bytes per event, loaded index memory, sealing throughput and point-read latency of sealed
 //! segments, measured on the realistic generator's records.
 //!
 //! ```text
@@ -25,7 +25,7 @@ use trailkeeper_bench::{Generator, GeneratorConfig};
 use trailkeeper_core::time::format_date;
 use trailkeeper_core::{RecordDefaults, parse_record};
 use trailkeeper_store::StoredEvent;
-use trailkeeper_store::segment::{PageCache, Segment, write_segment};
+use trailkeeper_store::segment::{IndexCache, PageCache, Segment, write_segment};
 
 const SINGLE_ROW_READS: usize = 5_000;
 const FIFTY_ROW_READS: usize = 500;
@@ -87,11 +87,9 @@ fn measure(root: &Path, events: &[StoredEvent]) -> anyhow::Result<()> {
     let index_bytes: u64 = written.iter().map(|segment| segment.meta().index_bytes).sum();
     drop(written);
 
-    // What open segments hold in memory: the resident set grows by their indexes and
-    // Parquet footers. Allocator slack makes this an upper bound.
-    let before = resident_bytes();
-    let segments = paths.iter().map(|path| Segment::open(path)).collect::<Result<Vec<_>, _>>()?;
-    let resident = resident_bytes().zip(before).map(|(after, before)| after.saturating_sub(before));
+    // What a loaded index costs in the index cache, which holds every one of them here.
+    let indexes = IndexCache::new(usize::MAX);
+    let segments = paths.iter().map(|path| Segment::open_cached(path, &indexes)).collect::<Result<Vec<_>, _>>()?;
 
     let per_event = |bytes: u64| bytes as f64 / count as f64;
     println!(
@@ -101,10 +99,7 @@ fn measure(root: &Path, events: &[StoredEvent]) -> anyhow::Result<()> {
         per_event(index_bytes),
         per_event(parquet_bytes + index_bytes)
     );
-    match resident {
-        Some(bytes) => println!("open segments resident memory: {:.1} B/event", per_event(bytes)),
-        None => println!("open segments resident memory: unknown (no /proc/self/statm)"),
-    }
+    println!("loaded indexes in memory: {:.1} B/event", per_event(indexes.held_bytes() as u64));
     println!(
         "sealing on one thread: {:.0} events/s ({:.2} s)",
         count as f64 / write_time.as_secs_f64(),
@@ -183,11 +178,4 @@ fn print_latency(what: &str, samples: Vec<Duration>) {
             summary.count
         );
     }
-}
-
-/// The process's resident set size, from `/proc/self/statm` (Linux).
-fn resident_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
 }

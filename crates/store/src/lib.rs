@@ -31,6 +31,12 @@ pub use error::{ErrorKind, StoreError};
 /// several times faster than SipHash on short keys (event IDs, attribute values) and still
 /// seeded per process against collision flooding.
 pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// The UTC day of a time in epoch milliseconds, as days since 1970-01-01: what a segment's
+/// date partition and a deduplication filter are keyed by.
+pub(crate) fn day_of(time_ms: i64) -> i64 {
+    time_ms.div_euclid(86_400_000)
+}
+
 /// Spreads a uniform 32-bit hash over 64 bits (an odd multiplier: a bijection), for tables
 /// that keep only 32 bits of a hash but index by the high bits (hashbrown's control bytes,
 /// the ID filter's block number).

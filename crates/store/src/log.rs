@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use trailkeeper_core::record::{RecordDefaults, parse_record};
-use trailkeeper_core::{LookupKey, ParsedRecord, time::format_date};
+use trailkeeper_core::{LookupKey, ParsedRecord};
 
 use crate::error::StoreError;
 use crate::expired;
@@ -31,7 +31,7 @@ use crate::hash_filter::HashFilter;
 use crate::hot::{HotTable, ScanBounds};
 use crate::journal::{self, JournalEntry, JournalWriter};
 use crate::segment::{IndexCache, PageCache, Segment, SegmentMeta, event_id_hash, write_segment_cached};
-use crate::{EventKey, HashMap, HashSet, StoredEvent};
+use crate::{EventKey, HashMap, HashSet, StoredEvent, day_of};
 
 /// How the log batches, seals and pushes back. Defaults suit one machine.
 #[derive(Debug, Clone)]
@@ -259,10 +259,6 @@ struct Publication {
 /// lookup stop at the first segment older than a full page.
 fn newest_first(segment: &Arc<Segment>) -> std::cmp::Reverse<(i64, u64)> {
     std::cmp::Reverse((segment.meta().max_time_ms, segment.meta().max_seq))
-}
-
-fn day_of(time_ms: i64) -> i64 {
-    time_ms.div_euclid(86_400_000)
 }
 
 impl SegmentSet {
@@ -1039,9 +1035,9 @@ pub(crate) fn lower_this_threads_priority() {
 
 fn seal(shared: &Shared, job: &SealJob) -> Result<(), StoreError> {
     let segments_dir = shared.root.join("segments");
-    let mut groups: BTreeMap<(&str, &str, String), Vec<&StoredEvent>> = BTreeMap::new();
+    let mut groups: BTreeMap<(&str, &str, i64), Vec<&StoredEvent>> = BTreeMap::new();
     for event in job.table.events() {
-        groups.entry((event.account_id(), event.region(), format_date(event.event_time_ms))).or_default().push(event);
+        groups.entry((event.account_id(), event.region(), day_of(event.event_time_ms))).or_default().push(event);
     }
     let started = Instant::now();
     let mut segments = Vec::with_capacity(groups.len());

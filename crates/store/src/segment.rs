@@ -46,7 +46,7 @@ use trailkeeper_core::time::format_date;
 
 use crate::fsutil::sync_dir;
 use crate::hash_filter::HashFilter;
-use crate::{EventKey, HistoryKind, StoreError, StoredEvent};
+use crate::{EventKey, HistoryKind, StoreError, StoredEvent, day_of};
 
 use index::{PostingCursor, SegmentIndex, value_hash};
 use table::{EventTable, TableLayout};
@@ -134,7 +134,7 @@ fn write_segment_with(
         if event.account_id() != first.account_id() || event.region() != first.region() {
             return Err(invalid_input(root, "events of one segment must share account and region"));
         }
-        if format_date(event.event_time_ms) != date {
+        if day_of(event.event_time_ms) != day_of(first.event_time_ms) {
             return Err(invalid_input(root, "events of one segment must share the UTC date of their event time"));
         }
     }

@@ -397,18 +397,20 @@ pub(super) fn encode(events: &[&StoredEvent]) -> Vec<u8> {
     }
 
     // Rows are pushed in ascending order; the postings are written descending.
-    let mut postings: std::collections::BTreeMap<(u8, &str), Vec<u32>> = std::collections::BTreeMap::new();
+    let mut by_value: crate::HashMap<(u8, &str), Vec<u32>> = crate::HashMap::default();
     for (row, event) in events.iter().enumerate() {
         if !event.category.in_event_history() {
             continue;
         }
         for (key, value) in event.fields.lookup_values() {
             if key != LookupKey::EventId {
-                postings.entry((key.tag(), value)).or_default().push(row as u32);
+                by_value.entry((key.tag(), value)).or_default().push(row as u32);
             }
         }
     }
-    // BTreeMap orders &str keys by their bytes, the order loading checks and lookups search.
+    // &str orders by its bytes: the order loading checks and lookups search.
+    let mut postings: Vec<((u8, &str), Vec<u32>)> = by_value.into_iter().collect();
+    postings.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     put_varint(&mut body, postings.len() as u64);
     let mut encoded = Vec::new();
     for ((tag, value), rows) in &postings {
