@@ -12,7 +12,8 @@
 //! returns and to verify an eventID hash hit. An open segment keeps in memory only what
 //! decides whether it is worth reading: its sorted eventID hashes and a filter of the
 //! (attribute, value) pairs of its rows. The index itself is loaded when a lookup needs it
-//! and kept in the log's [`IndexCache`], so memory does not grow with the store.
+//! and kept in the log's [`IndexCache`]: an open segment costs about 6 bytes per event
+//! instead of its index's 28–33.
 //!
 //! A segment that retention dropped ([`Segment::retire`]) keeps its files until the last
 //! reader lets go of it: a lookup that took the segment before it was dropped may still
