@@ -576,6 +576,11 @@ impl EventLog {
                         }
                     }
                 }
+                let overlaps = |segment: &&Arc<Segment>| {
+                    let meta = segment.meta();
+                    bounds.start_ms.is_none_or(|start| meta.max_time_ms >= start)
+                        && bounds.end_ms.is_none_or(|end| meta.min_time_ms <= end)
+                };
                 let mut segments: Vec<Arc<Segment>> = match bounds.attribute {
                     // Only the segments whose index holds the ID's hash, found through the
                     // per-(account, day) filters, instead of a probe into every segment.
@@ -583,15 +588,11 @@ impl EventLog {
                         .segments
                         .with_event_id_hash(account, event_id_hash(event_id))
                         .filter(|segment| segment.meta().region == region)
+                        .filter(overlaps)
                         .cloned()
                         .collect(),
-                    _ => state.segments.stream(account, region).to_vec(),
+                    _ => state.segments.stream(account, region).iter().filter(overlaps).cloned().collect(),
                 };
-                segments.retain(|segment| {
-                    let meta = segment.meta();
-                    bounds.start_ms.is_none_or(|start| meta.max_time_ms >= start)
-                        && bounds.end_ms.is_none_or(|end| meta.min_time_ms <= end)
-                });
                 segments.sort_by_key(newest_first);
                 streams.push(segments);
             }
@@ -599,25 +600,28 @@ impl EventLog {
 
         // Segments are read outside the state lock: a scan may load an index from disk,
         // and the writer waits for that lock to publish.
-        for segment in streams.iter().flatten() {
-            // Segments are in descending order of their newest event: once the page is
-            // full of newer events, no older segment can contribute.
-            if best.len() >= limit && best.peek().is_some_and(|worst| segment.meta().max_time_ms < worst.0.time_ms) {
-                continue;
-            }
-            let scan = segment.scan(
-                &self.shared.indexes,
-                bounds.kind,
-                bounds.attribute,
-                bounds.start_ms,
-                bounds.end_ms,
-                bounds.before,
-            )?;
-            for row in scan.take(limit) {
-                if !offer(row.key, &mut best) {
+        for stream in &streams {
+            for segment in stream {
+                // Segments are in descending order of their newest event: once the page is
+                // full of newer events, no older segment of the stream can contribute.
+                if best.len() >= limit && best.peek().is_some_and(|worst| segment.meta().max_time_ms < worst.0.time_ms)
+                {
                     break;
                 }
-                candidates.push((row.key, Source::Sealed(Arc::clone(segment), row.row)));
+                let scan = segment.scan(
+                    &self.shared.indexes,
+                    bounds.kind,
+                    bounds.attribute,
+                    bounds.start_ms,
+                    bounds.end_ms,
+                    bounds.before,
+                )?;
+                for row in scan.take(limit) {
+                    if !offer(row.key, &mut best) {
+                        break;
+                    }
+                    candidates.push((row.key, Source::Sealed(Arc::clone(segment), row.row)));
+                }
             }
         }
 

@@ -282,11 +282,12 @@ impl Segment {
     /// The row and key of the event with this eventID, whatever its category. A hash hit
     /// is confirmed by reading the stored eventID.
     pub fn find_event_id(&self, event_id: &str, indexes: &IndexCache) -> Result<Option<(u32, EventKey)>, StoreError> {
-        if !self.may_hold_event_id(event_id_hash(event_id)) {
+        let hash = event_id_hash(event_id);
+        if !self.may_hold_event_id(hash) {
             return Ok(None);
         }
         let index = self.index(indexes)?;
-        let candidates = index.rows_with_id_hash(event_id_hash(event_id));
+        let candidates = index.rows_with_id_hash(hash);
         let stored = self.table.read_event_ids(&candidates)?;
         Ok(candidates
             .iter()
