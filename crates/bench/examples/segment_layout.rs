@@ -8,7 +8,8 @@
 //! It generates the records, parses each as ingest does, groups them by (account, Region,
 //! UTC date) as the sealer does, writes every group with `write_segment` on one thread, then
 //! reads every record back (checking it byte for byte) and times random point reads: one
-//! row, and 50 rows scattered through one segment, as a LookupEvents page reads them.
+//! row, 50 rows scattered through one segment (a LookupEvents page of a rare value), and
+//! the rows of 50 consecutive events (a page without a lookup attribute).
 
 // This example's whole job is to print results.
 #![allow(clippy::print_stdout)]
@@ -113,7 +114,7 @@ fn measure(root: &Path, events: &[StoredEvent]) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(2026);
     let mut single = Vec::with_capacity(SINGLE_ROW_READS);
     for _ in 0..SINGLE_ROW_READS {
-        let segment = pick_segment(&segments, &mut rng);
+        let segment = &segments[pick_segment(&segments, &mut rng)];
         let row = rng.random_range(0..segment.meta().event_count as u32);
         let started = Instant::now();
         segment.read_json(&[row], &uncached)?;
@@ -121,14 +122,34 @@ fn measure(root: &Path, events: &[StoredEvent]) -> anyhow::Result<()> {
     }
     let mut fifty = Vec::with_capacity(FIFTY_ROW_READS);
     for _ in 0..FIFTY_ROW_READS {
-        let segment = pick_segment(&segments, &mut rng);
+        let segment = &segments[pick_segment(&segments, &mut rng)];
         let rows: Vec<u32> = (0..50).map(|_| rng.random_range(0..segment.meta().event_count as u32)).collect();
         let started = Instant::now();
         segment.read_json(&rows, &uncached)?;
         fifty.push(started.elapsed());
     }
     print_latency("read_json, 1 row", single);
+    // A page of LookupEvents without an attribute: 50 events in a row by log position.
+    let in_seq_order: Vec<Vec<u32>> = segments
+        .iter()
+        .map(|segment| {
+            let rows = segment.rows_in_seq_range(0, u64::MAX, &indexes)?;
+            Ok(rows.into_iter().map(|(_, row)| row).collect())
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut consecutive = Vec::with_capacity(FIFTY_ROW_READS);
+    for _ in 0..FIFTY_ROW_READS {
+        let number = pick_segment(&segments, &mut rng);
+        let rows = &in_seq_order[number];
+        let start = rng.random_range(0..rows.len().saturating_sub(50).max(1));
+        let page = &rows[start..rows.len().min(start + 50)];
+        let segment = &segments[number];
+        let started = Instant::now();
+        segment.read_json(page, &uncached)?;
+        consecutive.push(started.elapsed());
+    }
     print_latency("read_json, 50 scattered rows", fifty);
+    print_latency("read_json, 50 consecutive events", consecutive);
     Ok(())
 }
 
@@ -139,13 +160,18 @@ fn verify_every_record(
 ) -> anyhow::Result<()> {
     for (segment, group) in segments.iter().zip(groups.values()) {
         let mut expected: Vec<&StoredEvent> = group.clone();
-        expected.sort_unstable_by_key(|event| event.key());
-        let rows: Vec<u32> = (0..expected.len() as u32).collect();
-        for chunk in rows.chunks(4096) {
-            let jsons = segment.read_json(chunk, &PageCache::new(0))?;
-            for (&row, json) in chunk.iter().zip(&jsons) {
-                if json != &expected[row as usize].json {
-                    bail!("row {row} of segment {} does not read back byte for byte", segment.meta().name);
+        expected.sort_unstable_by_key(|event| event.seq);
+        // Every row, in seq order, with its place in the Parquet file.
+        let rows = segment.rows_in_seq_range(0, u64::MAX, &IndexCache::new(0))?;
+        if rows.len() != expected.len() {
+            bail!("segment {} holds {} rows, not {}", segment.meta().name, rows.len(), expected.len());
+        }
+        for (chunk, expected) in rows.chunks(4096).zip(expected.chunks(4096)) {
+            let file_rows: Vec<u32> = chunk.iter().map(|&(_, row)| row).collect();
+            let jsons = segment.read_json(&file_rows, &PageCache::new(0))?;
+            for ((key, json), event) in chunk.iter().map(|(key, _)| key).zip(&jsons).zip(expected) {
+                if key.seq != event.seq || json != &event.json {
+                    bail!("event {} of segment {} does not read back byte for byte", event.seq, segment.meta().name);
                 }
             }
         }
@@ -154,17 +180,18 @@ fn verify_every_record(
     Ok(())
 }
 
-/// A segment chosen with probability proportional to its events, as random events would be.
-fn pick_segment<'a>(segments: &'a [Segment], rng: &mut StdRng) -> &'a Segment {
+/// The number of a segment chosen with probability proportional to its events, as random
+/// events would be.
+fn pick_segment(segments: &[Segment], rng: &mut StdRng) -> usize {
     let total: u64 = segments.iter().map(|segment| segment.meta().event_count).sum();
     let mut target = rng.random_range(0..total);
-    for segment in segments {
+    for (number, segment) in segments.iter().enumerate() {
         if target < segment.meta().event_count {
-            return segment;
+            return number;
         }
         target -= segment.meta().event_count;
     }
-    &segments[segments.len() - 1]
+    segments.len() - 1
 }
 
 fn print_latency(what: &str, samples: Vec<Duration>) {

@@ -72,7 +72,8 @@ pub struct SegmentMeta {
     pub index_bytes: u64,
 }
 
-/// One row a scan matched: its Event History key and its row number in the segment.
+/// One row a scan matched: its Event History key and its row number in the Parquet file,
+/// which [`Segment::read_json`] takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentRow {
     pub key: EventKey,
@@ -159,8 +160,10 @@ fn write_segment_with(
     let index_tmp = dir.join(format!("{name}.idx.tmp"));
 
     let written = (|| {
-        table::write(&parquet_tmp, &sorted, layout)?;
-        let index_bytes = index::encode(&sorted);
+        let file_order = table::file_order(&sorted);
+        let in_file: Vec<&StoredEvent> = file_order.iter().map(|&row| sorted[row as usize]).collect();
+        table::write(&parquet_tmp, &in_file, layout)?;
+        let index_bytes = index::encode(&sorted, &file_order);
         write_file_synced(&index_tmp, &index_bytes)?;
         fs::rename(&index_tmp, &index_path).map_err(StoreError::io(&index_path))?;
         fs::rename(&parquet_tmp, &parquet_path).map_err(StoreError::io(&parquet_path))?;
@@ -279,7 +282,7 @@ impl Segment {
         Ok(self.find_event_id(event_id, indexes)?.is_some())
     }
 
-    /// The row and key of the event with this eventID, whatever its category. A hash hit
+    /// The Parquet row and key of the event with this eventID, whatever its category. A hash hit
     /// is confirmed by reading the stored eventID.
     pub fn find_event_id(&self, event_id: &str, indexes: &IndexCache) -> Result<Option<(u32, EventKey)>, StoreError> {
         let hash = event_id_hash(event_id);
@@ -288,12 +291,14 @@ impl Segment {
         }
         let index = self.index(indexes)?;
         let candidates = index.rows_with_id_hash(hash);
-        let stored = self.table.read_event_ids(&candidates)?;
+        let file_rows: Vec<u32> = candidates.iter().map(|&row| index.file_row(row)).collect();
+        let stored = self.table.read_event_ids(&file_rows)?;
         Ok(candidates
             .iter()
+            .zip(file_rows)
             .zip(stored)
             .find(|(_, id)| id.as_ref() == event_id.as_bytes())
-            .map(|(&row, _)| (row, index.key(row))))
+            .map(|((&row, file_row), _)| (file_row, index.key(row))))
     }
 
     /// The rows of `kind` within the bounds, matching `attribute` if given, newest first.
@@ -334,7 +339,8 @@ impl Segment {
         Ok(Scan::Rows(Rows { segment: self, index, kind, lower, upper, source, verify_event_id }))
     }
 
-    /// The rows whose log position is in `(after, through]`, as `(key, row)` in seq order.
+    /// The rows whose log position is in `(after, through]`, as `(key, Parquet row)` in seq
+    /// order.
     pub fn rows_in_seq_range(
         &self,
         after: u64,
@@ -346,7 +352,7 @@ impl Segment {
         }
         let index = self.index(indexes)?;
         let mut rows: Vec<(EventKey, u32)> = (0..index.row_count())
-            .map(|row| (index.key(row), row))
+            .map(|row| (index.key(row), index.file_row(row)))
             .filter(|&(key, _)| key.seq > after && key.seq <= through)
             .collect();
         rows.sort_unstable_by_key(|&(key, _)| key.seq);
@@ -359,7 +365,7 @@ impl Segment {
         self.retired.store(true, Ordering::Release);
     }
 
-    /// The stored JSON text of the given rows, in the order asked, through `cache`.
+    /// The stored JSON text of the given Parquet rows, in the order asked, through `cache`.
     pub fn read_json(&self, rows: &[u32], cache: &PageCache) -> Result<Vec<Bytes>, StoreError> {
         if let Some(&row) = rows.iter().find(|&&row| u64::from(row) >= self.meta.event_count) {
             return Err(invalid_input(&self.parquet_path, format!("row {row} is past the segment's end")));
@@ -465,11 +471,11 @@ impl Iterator for Rows<'_> {
                 continue;
             }
             if let Some(event_id) = self.verify_event_id
-                && !self.event_id_matches(row, event_id)
+                && !self.event_id_matches(self.index.file_row(row), event_id)
             {
                 continue;
             }
-            return Some(SegmentRow { key: self.index.key(row), row });
+            return Some(SegmentRow { key: self.index.key(row), row: self.index.file_row(row) });
         }
     }
 }

@@ -17,16 +17,19 @@
 //! account, Region, date; `max_ingest_ms` (i64); the row count; the first row's time (i64)
 //! then each later row's time minus the previous one (varint); the first row's seq (u64)
 //! then each later seq minus the previous one (zigzag varint); one category tag per row;
-//! one 32-bit eventID hash per row; then the dictionary: its entry count, and per entry
+//! one 32-bit eventID hash per row; since version 2, the Parquet file's rows in file order,
+//! each as the row it is here minus the previous one's (zigzag varint; version 1 files
+//! hold their rows in the same order as the index); then the dictionary: its entry count, and per entry
 //! (sorted by key tag, then value bytes) the key tag, the value, the posting count, the
 //! posting byte length and the postings. Postings are the rows holding the value in
 //! descending order: the first row, then each gap minus one, as varints. Decoding walks
 //! them in the order lookups want them (newest first) without a buffer.
 //!
 //! Loaded, a row costs 4 bytes of time, 4 of seq (8 if the segment's seq range passes
-//! 2^32), 1 of category, 4 for its place in the eventID hash order and about one byte per
-//! posting (6–8 postings per management event), and per distinct (attribute, value) 20
-//! bytes of entry, 8 of probe table and the value's text: about 33 bytes per event. What
+//! 2^32), 1 of category, 4 of eventID hash, 2 of Parquet row (4 past 65,536 rows) and
+//! about one byte per posting (6–8 postings per management event), and per distinct
+//! (attribute, value) 20 bytes of entry, 8 of probe table and the value's text: about 35
+//! bytes per event. What
 //! stays resident for every segment is smaller: the sorted eventID hashes (4 bytes per
 //! event, [`SegmentIndex::sorted_id_hashes`]) and a filter of the dictionary's values
 //! ([`SegmentIndex::value_hashes`]). Loading sorts nothing: an eventID's rows are found
@@ -50,7 +53,9 @@ use super::SegmentMeta;
 use crate::{EventKey, StoreError, StoredEvent};
 
 const MAGIC: [u8; 8] = *b"TKSEGIDX";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// Version 1 has no file row order: its Parquet rows are in index order.
+const VERSION_IN_INDEX_ORDER: u32 = 1;
 const HEADER_LEN: usize = 32;
 /// The body is mostly varints and hashes, which zstd shrinks little; a claimed expansion
 /// past this is a damaged header, refused before allocating for it.
@@ -61,7 +66,8 @@ const ZSTD_LEVEL: i32 = 9;
 const SKIP_INTERVAL: u32 = 64;
 
 /// The in-memory lookup index of one segment. Rows are numbered in Event History order
-/// (ascending [`EventKey`]), which is also their order in the Parquet file.
+/// (ascending [`EventKey`]); the Parquet file holds them in another order, which keeps
+/// similar records together for compression (see `table::file_order`).
 pub struct SegmentIndex {
     first_time_ms: i64,
     /// Each row's event time minus `first_time_ms`; one UTC day fits in 32 bits.
@@ -71,12 +77,44 @@ pub struct SegmentIndex {
     categories: Vec<u8>,
     /// Each row's [`event_id_hash`].
     id_hashes: Vec<u32>,
+    /// Each row's row number in the Parquet file.
+    file_rows: FileRows,
     dictionary: Dictionary,
 }
 
 enum Seqs {
     Narrow { base: u64, offsets: Vec<u32> },
     Wide(Vec<u64>),
+}
+
+/// Two bytes a row for segments of up to 65,536 rows (nearly all of them), since every
+/// byte a loaded index saves is room in the index cache.
+enum FileRows {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
+impl FileRows {
+    fn new(file_rows: Vec<u32>) -> FileRows {
+        match file_rows.iter().map(|&row| u16::try_from(row)).collect() {
+            Ok(narrow) => FileRows::Narrow(narrow),
+            Err(_) => FileRows::Wide(file_rows),
+        }
+    }
+
+    fn get(&self, row: u32) -> u32 {
+        match self {
+            FileRows::Narrow(rows) => u32::from(rows[row as usize]),
+            FileRows::Wide(rows) => rows[row as usize],
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            FileRows::Narrow(rows) => rows.capacity() * 2,
+            FileRows::Wide(rows) => rows.capacity() * 4,
+        }
+    }
 }
 
 impl Seqs {
@@ -155,6 +193,11 @@ impl SegmentIndex {
         })
     }
 
+    /// Where a row is in the Parquet file.
+    pub(super) fn file_row(&self, row: u32) -> u32 {
+        self.file_rows.get(row)
+    }
+
     /// The rows whose eventID hashes to `hash`, ascending.
     pub(super) fn rows_with_id_hash(&self, hash: u32) -> Vec<u32> {
         (0..self.row_count()).filter(|&row| self.id_hashes[row as usize] == hash).collect()
@@ -198,6 +241,7 @@ impl SegmentIndex {
             + seqs
             + self.categories.capacity()
             + self.id_hashes.capacity() * 4
+            + self.file_rows.heap_bytes()
             + dictionary.entries.capacity() * size_of::<DictionaryEntry>()
             + dictionary.values.capacity()
             + dictionary.postings.capacity()
@@ -365,8 +409,9 @@ pub fn event_id_hash(event_id: &str) -> u32 {
 }
 
 /// Encodes the index file of `events`, which are sorted by [`EventKey`] and share account,
-/// Region and date (the caller has checked).
-pub(super) fn encode(events: &[&StoredEvent]) -> Vec<u8> {
+/// Region and date (the caller has checked). `file_order` lists the rows in the order the
+/// Parquet file holds them.
+pub(super) fn encode(events: &[&StoredEvent], file_order: &[u32]) -> Vec<u8> {
     let mut body = Vec::with_capacity(events.len() * 24);
     let (account_id, region, date) = match events.first() {
         Some(first) => (first.account_id(), first.region(), format_date(first.event_time_ms)),
@@ -394,6 +439,11 @@ pub(super) fn encode(events: &[&StoredEvent]) -> Vec<u8> {
     body.extend(events.iter().map(|event| event.category.tag()));
     for event in events {
         body.extend_from_slice(&event_id_hash(event.event_id()).to_le_bytes());
+    }
+    let mut previous_row = 0u32;
+    for &row in file_order {
+        put_varint(&mut body, zigzag(i64::from(row) - i64::from(previous_row)));
+        previous_row = row;
     }
 
     // Rows are pushed in ascending order; the postings are written descending.
@@ -461,7 +511,7 @@ pub(super) fn load(path: &Path) -> Result<(SegmentMeta, SegmentIndex), StoreErro
         return Err(corrupt(0, "bad magic".to_owned()));
     }
     let version = u32::from_le_bytes([file[8], file[9], file[10], file[11]]);
-    if version != VERSION {
+    if version != VERSION && version != VERSION_IN_INDEX_ORDER {
         return Err(corrupt(8, format!("unsupported version {version}")));
     }
     let stored_crc = u32::from_le_bytes([file[12], file[13], file[14], file[15]]);
@@ -483,10 +533,14 @@ pub(super) fn load(path: &Path) -> Result<(SegmentMeta, SegmentIndex), StoreErro
         return Err(corrupt(HEADER_LEN, format!("body is {} bytes, header says {raw_len}", body.len())));
     }
     let mut reader = BodyReader { bytes: &body, position: 0, path: path.to_path_buf() };
-    decode_body(&mut reader, file.len() as u64)
+    decode_body(&mut reader, version, file.len() as u64)
 }
 
-fn decode_body(reader: &mut BodyReader<'_>, file_len: u64) -> Result<(SegmentMeta, SegmentIndex), StoreError> {
+fn decode_body(
+    reader: &mut BodyReader<'_>,
+    version: u32,
+    file_len: u64,
+) -> Result<(SegmentMeta, SegmentIndex), StoreError> {
     let account_id = reader.string()?.to_owned();
     let region = reader.string()?.to_owned();
     let date = reader.string()?.to_owned();
@@ -544,6 +598,12 @@ fn decode_body(reader: &mut BodyReader<'_>, file_len: u64) -> Result<(SegmentMet
         .map(|hash| u32::from_le_bytes([hash[0], hash[1], hash[2], hash[3]]))
         .collect();
 
+    let file_rows = FileRows::new(if version == VERSION_IN_INDEX_ORDER {
+        (0..row_count).collect()
+    } else {
+        decode_file_order(reader, row_count)?
+    });
+
     let dictionary = decode_dictionary(reader, row_count)?;
     if reader.remaining() > 0 {
         return Err(reader.corrupt(format!("{} bytes follow the dictionary", reader.remaining())));
@@ -563,8 +623,27 @@ fn decode_body(reader: &mut BodyReader<'_>, file_len: u64) -> Result<(SegmentMet
         parquet_bytes: 0,
         index_bytes: file_len,
     };
-    let index = SegmentIndex { first_time_ms, time_offsets, seqs, categories, id_hashes, dictionary };
+    let index = SegmentIndex { first_time_ms, time_offsets, seqs, categories, id_hashes, file_rows, dictionary };
     Ok((meta, index))
+}
+
+/// Reads the file order and returns its inverse, each row's place in the file, checking
+/// that every row is placed exactly once.
+fn decode_file_order(reader: &mut BodyReader<'_>, row_count: u32) -> Result<Vec<u32>, StoreError> {
+    let mut file_rows = vec![u32::MAX; row_count as usize];
+    let mut row = 0i64;
+    for file_row in 0..row_count {
+        row = row
+            .checked_add(unzigzag(reader.varint()?))
+            .filter(|row| (0..i64::from(row_count)).contains(row))
+            .ok_or_else(|| reader.corrupt(format!("file row {file_row} names a row outside the segment")))?;
+        let slot = &mut file_rows[row as usize];
+        if *slot != u32::MAX {
+            return Err(reader.corrupt(format!("row {row} is in the file twice")));
+        }
+        *slot = file_row;
+    }
+    Ok(file_rows)
 }
 
 fn decode_dictionary(reader: &mut BodyReader<'_>, row_count: u32) -> Result<Dictionary, StoreError> {
@@ -740,4 +819,19 @@ fn zigzag(value: i64) -> u64 {
 
 fn unzigzag(value: u64) -> i64 {
     ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileRows;
+
+    #[test]
+    fn file_rows_take_two_bytes_up_to_65536_rows_and_four_past() {
+        let narrow = FileRows::new(vec![65_535, 0, 7]);
+        assert!(matches!(narrow, FileRows::Narrow(_)));
+        let wide = FileRows::new(vec![3, 65_536, 0]);
+        assert!(matches!(wide, FileRows::Wide(_)));
+        assert_eq!((0..3).map(|row| narrow.get(row)).collect::<Vec<_>>(), [65_535, 0, 7]);
+        assert_eq!((0..3).map(|row| wide.get(row)).collect::<Vec<_>>(), [3, 65_536, 0]);
+    }
 }

@@ -1,4 +1,4 @@
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -194,7 +194,7 @@ fn a_retired_segment_stays_readable_until_its_last_holder_lets_go() {
 
 #[test]
 fn an_event_id_hash_collision_is_not_a_duplicate() {
-    let mut seen = std::collections::HashMap::new();
+    let mut seen = HashMap::new();
     let (stored, other) = (0u32..)
         .map(|i| format!("collide-{i}"))
         .find_map(|id| seen.insert(super::index::event_id_hash(&id), id.clone()).map(|earlier| (earlier, id)))
@@ -322,20 +322,122 @@ fn damaged_index_files_are_corrupt_never_a_panic() {
     // A body that passes the checksum but is cut short is still caught.
     let body = zstd::bulk::decompress(&pristine[32..], 1 << 20).expect("decompress");
     for cut in [1, body.len() / 2, body.len() - 1] {
-        let short = &body[..cut];
-        let compressed = zstd::bulk::compress(short, 3).expect("compress");
-        let mut file = pristine[..32].to_vec();
-        file[16..24].copy_from_slice(&(short.len() as u64).to_le_bytes());
-        file[24..32].copy_from_slice(&(compressed.len() as u64).to_le_bytes());
-        file.extend_from_slice(&compressed);
-        let crc = crc32c::crc32c(&file[16..]);
-        file[12..16].copy_from_slice(&crc.to_le_bytes());
-        assert_corrupt(&file, &format!("body cut to {cut}"));
+        assert_corrupt(&framed(2, &body[..cut]), &format!("body cut to {cut}"));
     }
     std::fs::write(&idx, &pristine).expect("restore idx");
     assert!(Segment::open(&parquet).is_ok());
     std::fs::remove_file(&idx).expect("remove idx");
     assert_eq!(Segment::open(&parquet).err().map(|error| error.kind()), Some(ErrorKind::Io));
+}
+
+/// An index file of this version around `body`, with a valid checksum.
+fn framed(version: u32, body: &[u8]) -> Vec<u8> {
+    let compressed = zstd::bulk::compress(body, 3).expect("compress");
+    let mut file = b"TKSEGIDX".to_vec();
+    file.extend_from_slice(&version.to_le_bytes());
+    file.extend_from_slice(&[0; 4]);
+    file.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    file.extend_from_slice(&(compressed.len() as u64).to_le_bytes());
+    file.extend_from_slice(&compressed);
+    let crc = crc32c::crc32c(&file[16..]);
+    file[12..16].copy_from_slice(&crc.to_le_bytes());
+    file
+}
+
+/// Events that share user, source and name, so the file holds them in event key order.
+fn events_in_key_order(count: u64) -> Vec<StoredEvent> {
+    (0..count)
+        .map(|i| event(i + 1, DAY_START_MS + i as i64, &format!("id-{i}"), Category::Management, bare_fields()))
+        .collect()
+}
+
+/// The decompressed body of a segment of [`events_in_key_order`], and where its file order
+/// (`0, 2, 2, …`: each row one after the previous) starts.
+fn body_and_file_order(segment: &Segment, events: &[StoredEvent]) -> (Vec<u8>, usize) {
+    let file = std::fs::read(index_path(segment)).expect("read idx");
+    let body = zstd::bulk::decompress(&file[32..], 1 << 20).expect("decompress");
+    let mut expected: Vec<u8> = events.iter().flat_map(|event| event_id_hash(event.event_id()).to_le_bytes()).collect();
+    let hashes_len = expected.len();
+    expected.push(0);
+    expected.extend(std::iter::repeat_n(2, events.len() - 1));
+    let at = body.windows(expected.len()).position(|window| window == expected).expect("hashes then file order");
+    (body, at + hashes_len)
+}
+
+#[test]
+fn the_file_keeps_one_user_s_records_together_and_lookups_find_them_there() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = generated(500, 11);
+    let segment = write(dir.path(), &events);
+    let mut in_file = Vec::new();
+    read_all_rows(segment.parquet_path(), |row| in_file.push(row.seq as u64)).expect("read rows");
+    let by_seq: HashMap<u64, &StoredEvent> = events.iter().map(|event| (event.seq, event)).collect();
+    let order_key = |seq: &u64| {
+        let fields = &by_seq[seq].fields;
+        (fields.username().map(str::to_owned), fields.event_source().to_owned(), fields.event_name().to_owned())
+    };
+    assert!(in_file.windows(2).all(|pair| order_key(&pair[0]) <= order_key(&pair[1])), "file rows out of order");
+    let mut by_key: Vec<&StoredEvent> = events.iter().collect();
+    by_key.sort_by_key(|event| event.key());
+    assert_ne!(in_file, by_key.iter().map(|event| event.seq).collect::<Vec<_>>(), "the test needs a reordered file");
+
+    // Every way to a row reaches the right one.
+    let pages = PageCache::new(1 << 20);
+    for event in events.iter().step_by(7) {
+        let (row, key) = segment.find_event_id(event.event_id(), &uncached()).expect("find").expect("found");
+        assert_eq!(key, event.key());
+        assert_eq!(segment.read_json(&[row], &pages).expect("read"), vec![event.json.clone()]);
+    }
+    let rows = segment.rows_in_seq_range(100, 200, &uncached()).expect("seq range");
+    assert_eq!(rows.iter().map(|(key, _)| key.seq).collect::<Vec<_>>(), (101..=200).collect::<Vec<_>>());
+    let jsons = segment.read_json(&rows.iter().map(|(_, row)| *row).collect::<Vec<_>>(), &pages).expect("read");
+    assert!(rows.iter().zip(jsons).all(|((key, _), json)| json == by_seq[&key.seq].json));
+}
+
+#[test]
+fn a_version_1_index_in_event_key_order_still_opens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = events_in_key_order(30);
+    let segment = write(dir.path(), &events);
+    let (mut body, at) = body_and_file_order(&segment, &events);
+    body.drain(at..at + events.len());
+    let parquet = segment.parquet_path().to_path_buf();
+    std::fs::write(index_path(&segment), framed(1, &body)).expect("write idx");
+    drop(segment);
+
+    let reopened = Segment::open(&parquet).expect("open a version 1 index");
+    let scan = reopened.scan(&uncached(), HistoryKind::Management, None, None, None, None).expect("scan");
+    let rows: Vec<SegmentRow> = scan.collect();
+    assert_eq!(rows.iter().map(|row| row.row).collect::<Vec<_>>(), (0..30).rev().collect::<Vec<_>>());
+    let jsons = reopened.read_json(&rows.iter().map(|row| row.row).collect::<Vec<_>>(), &PageCache::new(0));
+    let expected: Vec<Bytes> = events.iter().rev().map(|event| event.json.clone()).collect();
+    assert_eq!(jsons.expect("read"), expected);
+}
+
+#[test]
+fn a_file_order_that_misplaces_a_row_is_corrupt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = events_in_key_order(30);
+    let segment = write(dir.path(), &events);
+    let (body, at) = body_and_file_order(&segment, &events);
+    let parquet = segment.parquet_path().to_path_buf();
+    let idx = index_path(&segment);
+    drop(segment);
+    // Row 0 twice (and row 29 never), then a row before the first and one past the last.
+    for (place, value, what) in [(1, 0u8, "twice"), (0, 1, "outside"), (29, 4, "outside")] {
+        let mut damaged = body.clone();
+        damaged[at + place] = value;
+        std::fs::write(&idx, framed(2, &damaged)).expect("write idx");
+        match Segment::open(&parquet) {
+            Err(error) => {
+                assert_eq!(error.kind(), ErrorKind::Corrupt);
+                assert!(error.to_string().contains(what), "{error}");
+            }
+            Ok(_) => panic!("a misplaced row at {place} opened"),
+        }
+    }
+    std::fs::write(&idx, framed(2, &body)).expect("write idx");
+    assert!(Segment::open(&parquet).is_ok());
 }
 
 const NAMES: &[&str] = &["GetObject", "PutObject", "AssumeRole"];
