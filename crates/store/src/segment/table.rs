@@ -52,11 +52,8 @@ const BATCH_JSON_BYTES: usize = 64 << 20;
 ///
 /// Measured with an earlier home-made generator (since removed) on 200,000 management
 /// events of 1,495 B of JSON on average, 2 cores, release build, with rows in event key
-/// order. Measure layouts now with `crates/bench/examples/segment_layout.rs` on the
-/// realistic generator (1,541 B of JSON per event): this layout gives 258 B/event of
-/// Parquet plus 10 B of `.idx` there in event key order, and 193 plus 12 in
-/// [`file_order`]. Parquet bytes per event (the `.idx` adds 7.9), and `read_json` latency
-/// p50 / p99 for one random row and for 50 rows scattered through the segment:
+/// order. Parquet bytes per event (the `.idx` adds 7.9), and `read_json` latency p50 / p99
+/// for one random row and for 50 rows scattered through the segment:
 ///
 /// | JSON page | zstd | Parquet B/event | 1 row µs | 50 rows ms | write events/s |
 /// |---|---|---|---|---|---|
@@ -67,15 +64,20 @@ const BATCH_JSON_BYTES: usize = 64 << 20;
 /// | 1 MiB   | 3 | 172.4 | 319 / 373 | 12.7 / 21.8 | 160,000 (100,000 events) |
 ///
 /// `event_json` is 87% of the file and zstd restarts on every page, so the page size is
-/// the knob. 128 KiB at level 3 is chosen: it is the largest page at which even the worst
-/// case (50 rows on 50 different pages, 2.7 ms of one core) leaves LookupEvents' 500
-/// requests/s on 2 cores inside the CPU budget, and level 3 seals faster than the 150,000
-/// events/s ingest milestone on one core, which level 6 does not. The row group size
-/// (128Ki or 1Mi rows) changed neither figure; 128Ki rows gives SQL engines parallelism.
-/// For scale: the same JSON as one zstd stream is 132 B/event at level 3 and 107 B/event
-/// at level 19 in event key order. Grouping similar records ([`file_order`]) is what
-/// brings pages near that: 152 B/event of `event_json` in a 54,000-event segment, next to
-/// 20.8 B/event of `event_id` (random UUIDs).
+/// the knob. 128 KiB is chosen: it is the largest page at which even the worst case (50
+/// rows on 50 different pages, 2.7 ms of one core) leaves LookupEvents' 500 requests/s on
+/// 2 cores inside the CPU budget. The row group size (128Ki or 1Mi rows) changed neither
+/// figure; 128Ki rows gives SQL engines parallelism.
+///
+/// Measure layouts now with `crates/bench/examples/segment_layout.rs` on the realistic
+/// generator (1,541 B of JSON per event). With rows in [`file_order`], 128 KiB pages at
+/// level 1 take 186.1 B/event of Parquet (plus 12.1 of `.idx`) against 192.8 at level 3,
+/// decode about 10% faster (1 row p50 45 against 51 µs, 50 scattered rows about 2.0
+/// against 2.3 ms) and seal no slower (150–173k against 135–156k events/s in three
+/// alternating runs), so level 1 is the default. In event key order the same pages took
+/// 258.3 at level 3. For scale: the JSON as one zstd stream is 132 B/event at level 3 and
+/// 107 at level 19 in event key order; a 54,000-event segment in file order at level 3 holds
+/// 152 B/event of `event_json` next to 20.8 of `event_id` (random UUIDs).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct TableLayout {
     /// Uncompressed size at which an `event_json` page is closed. Each point read
@@ -88,7 +90,7 @@ pub(super) struct TableLayout {
 
 impl TableLayout {
     pub(super) const DEFAULT: TableLayout =
-        TableLayout { json_page_bytes: 128 << 10, row_group_rows: 128 << 10, zstd_level: 3 };
+        TableLayout { json_page_bytes: 128 << 10, row_group_rows: 128 << 10, zstd_level: 1 };
 
     /// How many rows the writer hands a column at a time; page size limits are checked
     /// only between these, so it must be small against a JSON page.
