@@ -480,11 +480,17 @@ pub(super) fn encode(events: &[&StoredEvent], file_order: &[u32]) -> Vec<u8> {
         body.extend_from_slice(&encoded);
     }
 
+    frame(VERSION, &body)
+}
+
+/// An index file of `version` around a body: the header, the compressed body and the
+/// checksum over both.
+pub(super) fn frame(version: u32, body: &[u8]) -> Vec<u8> {
     // Compressing a buffer in memory cannot fail; an empty body would be refused on load.
-    let compressed = zstd::bulk::compress(&body, ZSTD_LEVEL).unwrap_or_default();
+    let compressed = zstd::bulk::compress(body, ZSTD_LEVEL).unwrap_or_default();
     let mut file = Vec::with_capacity(HEADER_LEN + compressed.len());
     file.extend_from_slice(&MAGIC);
-    file.extend_from_slice(&VERSION.to_le_bytes());
+    file.extend_from_slice(&version.to_le_bytes());
     file.extend_from_slice(&[0; 4]);
     file.extend_from_slice(&(body.len() as u64).to_le_bytes());
     file.extend_from_slice(&(compressed.len() as u64).to_le_bytes());

@@ -322,26 +322,12 @@ fn damaged_index_files_are_corrupt_never_a_panic() {
     // A body that passes the checksum but is cut short is still caught.
     let body = zstd::bulk::decompress(&pristine[32..], 1 << 20).expect("decompress");
     for cut in [1, body.len() / 2, body.len() - 1] {
-        assert_corrupt(&framed(2, &body[..cut]), &format!("body cut to {cut}"));
+        assert_corrupt(&index::frame(2, &body[..cut]), &format!("body cut to {cut}"));
     }
     std::fs::write(&idx, &pristine).expect("restore idx");
     assert!(Segment::open(&parquet).is_ok());
     std::fs::remove_file(&idx).expect("remove idx");
     assert_eq!(Segment::open(&parquet).err().map(|error| error.kind()), Some(ErrorKind::Io));
-}
-
-/// An index file of this version around `body`, with a valid checksum.
-fn framed(version: u32, body: &[u8]) -> Vec<u8> {
-    let compressed = zstd::bulk::compress(body, 3).expect("compress");
-    let mut file = b"TKSEGIDX".to_vec();
-    file.extend_from_slice(&version.to_le_bytes());
-    file.extend_from_slice(&[0; 4]);
-    file.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    file.extend_from_slice(&(compressed.len() as u64).to_le_bytes());
-    file.extend_from_slice(&compressed);
-    let crc = crc32c::crc32c(&file[16..]);
-    file[12..16].copy_from_slice(&crc.to_le_bytes());
-    file
 }
 
 /// Events that share user, source and name, so the file holds them in event key order.
@@ -402,7 +388,7 @@ fn a_version_1_index_in_event_key_order_still_opens() {
     let (mut body, at) = body_and_file_order(&segment, &events);
     body.drain(at..at + events.len());
     let parquet = segment.parquet_path().to_path_buf();
-    std::fs::write(index_path(&segment), framed(1, &body)).expect("write idx");
+    std::fs::write(index_path(&segment), index::frame(1, &body)).expect("write idx");
     drop(segment);
 
     let reopened = Segment::open(&parquet).expect("open a version 1 index");
@@ -427,7 +413,7 @@ fn a_file_order_that_misplaces_a_row_is_corrupt() {
     for (place, value, what) in [(1, 0u8, "twice"), (0, 1, "outside"), (29, 4, "outside")] {
         let mut damaged = body.clone();
         damaged[at + place] = value;
-        std::fs::write(&idx, framed(2, &damaged)).expect("write idx");
+        std::fs::write(&idx, index::frame(2, &damaged)).expect("write idx");
         match Segment::open(&parquet) {
             Err(error) => {
                 assert_eq!(error.kind(), ErrorKind::Corrupt);
@@ -436,7 +422,7 @@ fn a_file_order_that_misplaces_a_row_is_corrupt() {
             Ok(_) => panic!("a misplaced row at {place} opened"),
         }
     }
-    std::fs::write(&idx, framed(2, &body)).expect("write idx");
+    std::fs::write(&idx, index::frame(2, &body)).expect("write idx");
     assert!(Segment::open(&parquet).is_ok());
 }
 
