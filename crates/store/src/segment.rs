@@ -470,12 +470,13 @@ impl Iterator for Rows<'_> {
             if row >= self.upper || !self.kind.includes(self.index.category(row)) {
                 continue;
             }
+            let file_row = self.index.file_row(row);
             if let Some(event_id) = self.verify_event_id
-                && !self.event_id_matches(self.index.file_row(row), event_id)
+                && !self.event_id_matches(file_row, event_id)
             {
                 continue;
             }
-            return Some(SegmentRow { key: self.index.key(row), row: self.index.file_row(row) });
+            return Some(SegmentRow { key: self.index.key(row), row: file_row });
         }
     }
 }

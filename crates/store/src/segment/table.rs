@@ -36,10 +36,9 @@ use super::cache::{Page, PageCache, PageValues};
 use crate::{StoreError, StoredEvent};
 
 const EVENT_ID: &str = "event_id";
-/// The places in [`schema`] of the columns the rows are sorted by.
-const EVENT_SOURCE_COLUMN: i32 = 2;
-const EVENT_NAME_COLUMN: i32 = 3;
-const USERNAME_COLUMN: i32 = 8;
+/// The columns [`file_order`] sorts rows by, declared as the file's sorting columns, with
+/// whether their nulls come first.
+const SORTED_BY: [(&str, bool); 3] = [("username", true), ("event_source", false), ("event_name", false)];
 const EVENT_JSON: &str = "event_json";
 const EVENT_ID_PAGE_BYTES: usize = 8 << 10;
 
@@ -119,8 +118,15 @@ fn schema() -> SchemaRef {
     ]))
 }
 
-fn writer_properties(layout: &TableLayout) -> Result<WriterProperties, ParquetError> {
+fn writer_properties(schema: &Schema, layout: &TableLayout) -> Result<WriterProperties, ParquetError> {
     let column = |name: &str| ColumnPath::from(name);
+    let sorting_columns = SORTED_BY
+        .iter()
+        .map(|&(name, nulls_first)| {
+            let column_idx = i32::try_from(schema.index_of(name)?).unwrap_or(i32::MAX);
+            Ok(SortingColumn { column_idx, descending: false, nulls_first })
+        })
+        .collect::<Result<Vec<_>, ParquetError>>()?;
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(layout.zstd_level)?))
         .set_max_row_group_row_count(Some(layout.row_group_rows.max(1)))
@@ -135,11 +141,7 @@ fn writer_properties(layout: &TableLayout) -> Result<WriterProperties, ParquetEr
         // Verifying an eventID hash hit decompresses one page; random IDs compress no
         // better in large pages, so keep them small.
         .set_column_data_page_size_limit(column(EVENT_ID), EVENT_ID_PAGE_BYTES)
-        .set_sorting_columns(Some(vec![
-            SortingColumn { column_idx: USERNAME_COLUMN, descending: false, nulls_first: true },
-            SortingColumn { column_idx: EVENT_SOURCE_COLUMN, descending: false, nulls_first: false },
-            SortingColumn { column_idx: EVENT_NAME_COLUMN, descending: false, nulls_first: false },
-        ]));
+        .set_sorting_columns(Some(sorting_columns));
     // Times and seqs move little between similar records: deltas pack them in a few bytes.
     for name in ["event_time", "ingest_time", "seq"] {
         builder = builder
@@ -150,8 +152,7 @@ fn writer_properties(layout: &TableLayout) -> Result<WriterProperties, ParquetEr
 }
 
 /// The order in which the Parquet file holds a segment's rows (given in event key order):
-/// by user name (none first), event source, event name, then event key, the order declared
-/// as the file's sorting columns.
+/// by user name (none first), event source, event name ([`SORTED_BY`]), then event key.
 ///
 /// Records of one caller doing one thing differ in little but times and IDs, so zstd finds
 /// most of a page in the page itself: on the realistic generator, a 14,000-event segment's
@@ -160,14 +161,11 @@ fn writer_properties(layout: &TableLayout) -> Result<WriterProperties, ParquetEr
 /// name or access key reads; the index maps its rows to these.
 pub(super) fn file_order(events: &[&StoredEvent]) -> Vec<u32> {
     let mut order: Vec<u32> = (0..events.len() as u32).collect();
-    order.sort_by(|&a, &b| {
-        let (a_fields, b_fields) = (&events[a as usize].fields, &events[b as usize].fields);
-        (a_fields.username(), a_fields.event_source(), a_fields.event_name(), a).cmp(&(
-            b_fields.username(),
-            b_fields.event_source(),
-            b_fields.event_name(),
-            b,
-        ))
+    // The row number breaks every tie, so an unstable sort keeps event key order within a
+    // group.
+    order.sort_unstable_by_key(|&row| {
+        let fields = &events[row as usize].fields;
+        (fields.username(), fields.event_source(), fields.event_name(), row)
     });
     order
 }
@@ -178,7 +176,7 @@ pub(super) fn write(path: &Path, events: &[&StoredEvent], layout: &TableLayout) 
         |error: ParquetError| StoreError::Parquet { path: path.to_path_buf(), detail: error.to_string() };
     let schema = schema();
     let file = File::create(path).map_err(StoreError::io(path))?;
-    let properties = writer_properties(layout).map_err(parquet_error)?;
+    let properties = writer_properties(&schema, layout).map_err(parquet_error)?;
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(parquet_error)?;
     let mut start = 0;
     while start < events.len() {
