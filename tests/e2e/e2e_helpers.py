@@ -817,3 +817,32 @@ def read_ndjson(path: Path) -> list[dict]:
 
 def run_id() -> str:
     return uuid.uuid4().hex[:10]
+
+
+def stop_logging_and_wait_for_the_closing_digest(server: "TrailkeeperServer", trail: str, bucket: str) -> None:
+    """Stops `trail` logging and waits until its us-east-1 chain is closed: the newest digest
+    vouches for the log file that holds the StopLogging record. (A digest's end time alone
+    cannot tell the closing digest from a periodic one cut in the same second as the stop.)"""
+    assert server.aws("cloudtrail", "stop-logging", "--name", trail).returncode == 0
+    cloudtrail = server.client()
+    s3 = server.client(service="s3", s3={"addressing_style": "path"})
+    stop_attribute = [{"AttributeKey": "EventName", "AttributeValue": "StopLogging"}]
+    stop_id = eventually(
+        lambda: cloudtrail.lookup_events(LookupAttributes=stop_attribute, MaxResults=1)["Events"][0]["EventId"],
+        what="the StopLogging event",
+    )
+
+    def closed() -> bool:
+        prefix = f"AWSLogs/{ACCOUNT_ID}/CloudTrail-Digest/us-east-1/"
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        keys = sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+        if not keys:
+            return False
+        newest = json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=keys[-1])["Body"].read()))
+        for log_file in newest["logFiles"]:
+            body = s3.get_object(Bucket=log_file["s3Bucket"], Key=log_file["s3Object"])["Body"].read()
+            if any(record["eventID"] == stop_id for record in json.loads(gzip.decompress(body))["Records"]):
+                return True
+        return False
+
+    eventually(closed, timeout=20, interval=0.5, what="the digest that closes the chain")

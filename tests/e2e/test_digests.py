@@ -26,6 +26,7 @@ from e2e_helpers import (
     aws_validate_logs,
     eventually,
     make_record,
+    stop_logging_and_wait_for_the_closing_digest,
     utcnow,
 )
 
@@ -94,20 +95,7 @@ def start_validating_trail(server) -> dt.datetime:
 
 
 def stop_and_wait_for_the_final_digest(server) -> None:
-    assert server.aws("cloudtrail", "stop-logging", "--name", TRAIL).returncode == 0
-    s3 = s3_client(server)
-    stopped_at = utcnow()
-    eventually(lambda: final_digest_written(s3, stopped_at), timeout=20, interval=0.5, what="the final digest")
-
-
-def final_digest_written(s3, stopped_at: dt.datetime) -> bool:
-    keys = digest_keys(s3)
-    if not keys:
-        return False
-    digest, _, _ = read_digest(s3, keys[-1])
-    return dt.datetime.strptime(digest["digestEndTime"], "%Y-%m-%dT%H:%M:%SZ") >= stopped_at.replace(
-        tzinfo=None, microsecond=0
-    )
+    stop_logging_and_wait_for_the_closing_digest(server, TRAIL, BUCKET)
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,7 @@ from e2e_helpers import (
     eventually,
     iso,
     make_record,
+    stop_logging_and_wait_for_the_closing_digest,
     trailkeeper_bin,
     utcnow,
 )
@@ -148,18 +149,7 @@ def logged_chain(server_factory):
             + [make_record(event_time=now, region="eu-west-1", event_name=f"Call{second}") for _ in range(2)]
         )
         time.sleep(1)
-    assert server.aws("cloudtrail", "stop-logging", "--name", TRAIL).returncode == 0
-    stopped = time.time()
-    client = server.client()
-
-    def final_digest_written() -> bool:
-        status = client.get_trail_status(Name=TRAIL)
-        latest = status.get("LatestDigestDeliveryTime")
-        return latest is not None and latest.timestamp() >= stopped - 1 and "LatestDigestDeliveryError" not in status
-
-    eventually(final_digest_written, timeout=30, interval=0.5, what="the final digest after StopLogging")
-    # The chain is closed: nothing more is written. Let a delivery round or two pass to be sure.
-    time.sleep(3)
+    stop_logging_and_wait_for_the_closing_digest(server, TRAIL, BUCKET)
     assert server.stop() == 0
     end = utcnow() + dt.timedelta(seconds=1)
     return server, iso(start), iso(end)

@@ -254,7 +254,13 @@ impl Worker {
     /// be waiting.
     async fn round(&mut self, trail: &Trail) -> bool {
         let Some(full) = self.batch_round(trail).await else { return false };
-        self.digest_round(trail).await;
+        // Digests follow the trail as it is now, not as the round began. A stop that came
+        // while the batch was read, its record in the batch, makes this round's cut the
+        // closing one: a periodic cut would vouch for the stop's record and leave the
+        // closing digest to come a round later, empty.
+        if let Some(trail) = self.current_trail() {
+            self.digest_round(&trail).await;
+        }
         full && self.retry_at.is_none()
     }
 
