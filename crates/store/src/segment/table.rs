@@ -160,14 +160,33 @@ fn writer_properties(schema: &Schema, layout: &TableLayout) -> Result<WriterProp
 /// level 3). It also keeps a user's events on few pages, which is what a lookup by user
 /// name or access key reads; the index maps its rows to these.
 pub(super) fn file_order(events: &[&StoredEvent]) -> Vec<u32> {
-    let mut order: Vec<u32> = (0..events.len() as u32).collect();
+    // Each distinct (user, source, name) is looked up once per row and compared only among
+    // the distinct ones; the rows then sort as integers. Comparing the rows' own texts made
+    // every comparison chase two records through memory: a fifth of sealing's time.
+    let mut groups: crate::HashMap<(Option<&str>, &str, &str), u32> = crate::HashMap::default();
+    let group_of_row: Vec<u32> = events
+        .iter()
+        .map(|event| {
+            let fields = &event.fields;
+            let next = groups.len() as u32;
+            *groups.entry((fields.username(), fields.event_source(), fields.event_name())).or_insert(next)
+        })
+        .collect();
+    let mut distinct: Vec<_> = groups.into_iter().collect();
+    distinct.sort_unstable();
+    let mut rank = vec![0u32; distinct.len()];
+    for (position, &(_, group)) in distinct.iter().enumerate() {
+        rank[group as usize] = position as u32;
+    }
     // The row number breaks every tie, so an unstable sort keeps event key order within a
     // group.
-    order.sort_unstable_by_key(|&row| {
-        let fields = &events[row as usize].fields;
-        (fields.username(), fields.event_source(), fields.event_name(), row)
-    });
-    order
+    let mut keys: Vec<u64> = group_of_row
+        .iter()
+        .enumerate()
+        .map(|(row, &group)| u64::from(rank[group as usize]) << 32 | row as u64)
+        .collect();
+    keys.sort_unstable();
+    keys.into_iter().map(|key| key as u32).collect()
 }
 
 /// Writes `events`, in [`file_order`], to a new Parquet file at `path` and fsyncs it.
