@@ -64,7 +64,7 @@ fn generate(count: usize) -> anyhow::Result<Vec<StoredEvent>> {
             ingest_time_ms: parsed.event_time_ms + 2_000,
             category: parsed.category,
             fields: parsed.fields,
-            json: parsed.json.into(),
+            json: parsed.json,
         });
     }
     Ok(events)

@@ -16,4 +16,4 @@ pub mod selectors;
 pub mod time;
 
 pub use lookup::{Category, FieldValues, LookupFields, LookupKey, Resource};
-pub use record::{ParsedRecord, RecordDefaults, RecordError, parse_record};
+pub use record::{ParsedRecord, RecordDefaults, RecordError, parse_record, parse_record_in};

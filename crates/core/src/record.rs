@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use bytes::Bytes;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
@@ -32,7 +33,7 @@ pub struct RecordDefaults<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedRecord {
     /// The record's JSON text as it will be stored and returned in `CloudTrailEvent`.
-    pub json: Vec<u8>,
+    pub json: Bytes,
     /// `eventTime` in epoch milliseconds.
     pub event_time_ms: i64,
     pub category: Category,
@@ -77,6 +78,38 @@ pub fn parse_record(
     raw: &[u8],
     defaults: RecordDefaults<'_>,
     ids: &mut dyn EventIdSource,
+) -> Result<ParsedRecord, RecordError> {
+    parse(raw, defaults, ids, Bytes::copy_from_slice)
+}
+
+/// [`parse_record`] for a record `raw` that lies within `body`, a request's buffer: a record
+/// kept as written (already compact, nothing filled in) shares `body` instead of being
+/// copied, so a request's events hold one buffer between them rather than one each. The
+/// buffer lives as long as any of its events does (until they are sealed).
+pub fn parse_record_in(
+    body: &Bytes,
+    raw: &[u8],
+    defaults: RecordDefaults<'_>,
+    ids: &mut dyn EventIdSource,
+) -> Result<ParsedRecord, RecordError> {
+    let within = body.as_ptr_range();
+    let shared = |text: &[u8]| {
+        let range = text.as_ptr_range();
+        if within.start <= range.start && range.end <= within.end {
+            body.slice_ref(text)
+        } else {
+            Bytes::copy_from_slice(text)
+        }
+    };
+    parse(raw, defaults, ids, shared)
+}
+
+/// Parses and checks a record; `keep` makes the stored text of a record kept as written.
+fn parse(
+    raw: &[u8],
+    defaults: RecordDefaults<'_>,
+    ids: &mut dyn EventIdSource,
+    keep: impl FnOnce(&[u8]) -> Bytes,
 ) -> Result<ParsedRecord, RecordError> {
     if raw.len() > MAX_RECORD_BYTES * 4 {
         // Whitespace could shrink it, but not by this much; refuse before parsing.
@@ -172,7 +205,10 @@ pub fn parse_record(
     });
 
     let json = if insert.is_empty() {
-        minified.into_owned()
+        match minified {
+            Cow::Borrowed(text) => keep(text),
+            Cow::Owned(text) => Bytes::from(text),
+        }
     } else {
         let mut json = Vec::with_capacity(minified.len() + insert.len());
         json.push(b'{');
@@ -183,7 +219,7 @@ pub fn parse_record(
             json.pop();
         }
         json.extend_from_slice(rest);
-        json
+        Bytes::from(json)
     };
     if json.len() > MAX_RECORD_BYTES {
         return Err(RecordError::TooLarge { size: json.len() });
@@ -413,6 +449,31 @@ mod tests {
     }
 
     #[test]
+    fn a_record_kept_as_written_shares_its_request_s_buffer_and_any_other_is_its_own() {
+        let complete = r#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"s","eventName":"X","eventID":"1","recipientAccountId":"1"}"#;
+        let spaced = r#"{"eventTime": "2024-01-01T00:00:00Z","eventSource":"s","eventName":"X","eventID":"2","recipientAccountId":"1"}"#;
+        let without_id =
+            r#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"s","eventName":"X","recipientAccountId":"1"}"#;
+        let body = Bytes::from(format!("{complete}\n{spaced}\n{without_id}\n"));
+        let lines: Vec<&[u8]> = body.split(|&byte| byte == b'\n').filter(|line| !line.is_empty()).collect();
+        let mut ids = || "00000000-0000-4000-8000-000000000001".to_owned();
+        let parsed: Vec<ParsedRecord> =
+            lines.iter().map(|line| parse_record_in(&body, line, DEFAULTS, &mut ids).unwrap()).collect();
+        let within = |json: &Bytes| body.as_ptr_range().contains(&json.as_ptr());
+
+        assert_eq!(parsed[0].json, complete.as_bytes());
+        assert!(within(&parsed[0].json), "a compact, complete record is a slice of the body");
+        assert_eq!(parsed[1].json, spaced.replace(": ", ":").as_bytes());
+        assert!(!within(&parsed[1].json), "a minified record is its own text");
+        assert_eq!(parsed[2].json, parse(without_id).unwrap().json);
+        assert!(!within(&parsed[2].json), "a record given an eventID is its own text");
+        // Text that is not within the body is copied, never sliced out of it.
+        let elsewhere = parse_record_in(&body, complete.as_bytes(), DEFAULTS, &mut ids).unwrap();
+        assert_eq!(elsewhere.json, complete.as_bytes());
+        assert!(!within(&elsewhere.json));
+    }
+
+    #[test]
     fn keeps_a_complete_record_byte_for_byte() {
         let text = r#"{"eventVersion":"1.09","userIdentity":{"type":"IAMUser","userName":"alice","accessKeyId":"AKIAEXAMPLE"},"eventTime":"2024-07-30T21:31:21Z","eventSource":"ec2.amazonaws.com","eventName":"RunInstances","awsRegion":"eu-west-1","readOnly":false,"eventID":"e1","recipientAccountId":"111122223333","eventCategory":"Management","resources":[{"ARN":"arn:aws:ec2:eu-west-1:111122223333:instance/i-1","type":"AWS::EC2::Instance","accountId":"111122223333"}],"unknownField":{"kept":[1,2.50,"x"]}}"#;
         let record = parse(text).unwrap();
@@ -442,7 +503,7 @@ mod tests {
     #[test]
     fn minifies_pretty_printed_records() {
         let record = parse("{\n  \"eventTime\": \"2024-01-01T00:00:00Z\",\n  \"eventSource\": \"a b\",\n  \"eventName\": \"X\", \"eventID\": \"1\", \"recipientAccountId\": \"1\"\n}").unwrap();
-        assert_eq!(record.json, br#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"a b","eventName":"X","eventID":"1","recipientAccountId":"1"}"#);
+        assert_eq!(&record.json[..], br#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"a b","eventName":"X","eventID":"1","recipientAccountId":"1"}"#);
     }
 
     #[test]

@@ -10,10 +10,11 @@ use axum::Extension;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use trailkeeper_core::ParsedRecord;
-use trailkeeper_core::record::{RecordDefaults, parse_record};
+use trailkeeper_core::record::{RecordDefaults, parse_record_in};
 use trailkeeper_store::AppendOutcome;
 
 use crate::api::{ApiError, Caller, ConnectionInfo, authenticate, new_request_id, read_body};
@@ -102,19 +103,14 @@ async fn ingest(
     let log = state.log.clone();
     // Decompress, parse, judge and submit on the blocking pool: all of it is CPU work.
     let (mut results, positions, acked) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let inflated;
-        let text: &[u8] = if gzipped {
-            inflated = gunzip(&body, limit)?;
-            &inflated
-        } else {
-            &body
-        };
-        let raw_records = split_records(text)?;
+        // Records kept as written share this buffer (see `parse_record_in`).
+        let text = if gzipped { Bytes::from(gunzip(&body, limit)?) } else { body };
+        let raw_records = split_records(&text)?;
         let mut results: Vec<RecordResult> = Vec::with_capacity(raw_records.len());
         let mut to_append: Vec<ParsedRecord> = Vec::new();
         let mut positions = Vec::new();
         for (index, raw) in raw_records.into_iter().enumerate() {
-            match judge(&judged_caller, raw) {
+            match judge(&judged_caller, &text, raw) {
                 Ok(record) => {
                     results.push(RecordResult {
                         index,
@@ -168,10 +164,10 @@ fn reserve(state: &AppState, bytes: usize) -> Result<tokio::sync::OwnedSemaphore
 /// A record ready to append, or the reason it was refused.
 type Judgement = Result<ParsedRecord, String>;
 
-fn judge(caller: &Caller, raw: &[u8]) -> Judgement {
+fn judge(caller: &Caller, body: &Bytes, raw: &[u8]) -> Judgement {
     let defaults = RecordDefaults { account_id: &caller.principal.account_id, region: &caller.region };
     let mut ids = || uuid::Uuid::new_v4().to_string();
-    match parse_record(raw, defaults, &mut ids) {
+    match parse_record_in(body, raw, defaults, &mut ids) {
         Err(error) => Err(error.to_string()),
         Ok(record) if !caller.principal.reaches(record.fields.account_id()) => {
             Err(format!("{} may not write events for account {}", caller.principal.arn(), record.fields.account_id()))

@@ -73,7 +73,7 @@ impl StoredEvent {
             ingest_time_ms,
             category: record.category,
             fields: record.fields,
-            json: Bytes::from(record.json),
+            json: record.json,
         }
     }
 

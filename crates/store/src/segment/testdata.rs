@@ -3,7 +3,6 @@
 //! size measurements use the realistic generator instead
 //! (`crates/bench/examples/segment_layout.rs`).
 
-use bytes::Bytes;
 use trailkeeper_core::{RecordDefaults, parse_record};
 
 use crate::StoredEvent;
@@ -86,7 +85,7 @@ impl Generator {
             ingest_time_ms: parsed.event_time_ms + 2_000 + (self.next_u64() % 500) as i64,
             category: parsed.category,
             fields: parsed.fields,
-            json: Bytes::from(parsed.json),
+            json: parsed.json,
         }
     }
 }
