@@ -190,6 +190,8 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
             StatusCode::PAYLOAD_TOO_LARGE,
         ));
     }
+    // The records stored from it keep this buffer until they are sealed: not its spare room.
+    text.shrink_to_fit();
     Ok(text)
 }
 
