@@ -359,8 +359,8 @@ fn the_file_keeps_one_user_s_records_together_and_lookups_find_them_there() {
     read_all_rows(segment.parquet_path(), |row| in_file.push(row.seq as u64)).expect("read rows");
     let by_seq: HashMap<u64, &StoredEvent> = events.iter().map(|event| (event.seq, event)).collect();
     let order_key = |seq: &u64| {
-        let fields = &by_seq[seq].fields;
         let event = by_seq[seq];
+        let fields = &event.fields;
         (
             fields.username().map(str::to_owned),
             fields.event_source().to_owned(),
