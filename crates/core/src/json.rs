@@ -1,6 +1,7 @@
 //! Byte-level JSON helpers that keep text exactly as written.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 fn is_json_whitespace(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
@@ -53,6 +54,64 @@ pub fn minify(text: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
+/// One member of a JSON object: where its key's text (inside the quotes, escapes as
+/// written) and its value's text sit in the object's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub key: Range<usize>,
+    pub value: Range<usize>,
+}
+
+/// The top-level members of a compact JSON object (as [`minify`] leaves it), in order. It
+/// reads only as much structure as finding each member takes and stops at the first
+/// thing that is not a member, so text that is not a compact object yields a prefix of
+/// its members, never a panic; the ranges always lie within `text`.
+pub fn top_level_members(text: &[u8]) -> impl Iterator<Item = Member> + '_ {
+    let mut at = if text.first() == Some(&b'{') { 1 } else { text.len() };
+    std::iter::from_fn(move || {
+        if text.get(at) != Some(&b'"') {
+            return None;
+        }
+        let key_end = string_end(text, at);
+        if text.get(key_end) != Some(&b':') {
+            return None;
+        }
+        let key = at + 1..key_end - 1;
+        let value_start = key_end + 1;
+        let value_end = value_end(text, value_start)?;
+        at = if text[value_end] == b',' { value_end + 1 } else { text.len() };
+        Some(Member { key, value: value_start..value_end })
+    })
+}
+
+/// The end of the compact JSON value starting at `start`: where the `,` or `}` that
+/// follows it sits. `None` for text that is no value followed by one of those.
+fn value_end(text: &[u8], start: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut at = start;
+    loop {
+        match *text.get(at)? {
+            b'"' => at = string_end(text, at),
+            b'{' | b'[' => {
+                depth += 1;
+                at += 1;
+            }
+            b',' | b'}' | b']' if depth == 0 => break,
+            b'}' | b']' => {
+                depth -= 1;
+                at += 1;
+            }
+            _ => at += 1,
+        }
+        // A string, object or array ends where its depth returns to zero; a scalar runs
+        // on to the delimiter.
+        if depth == 0 && matches!(text[start], b'"' | b'{' | b'[') {
+            break;
+        }
+    }
+    (at > start && matches!(text.get(at), Some(b',' | b'}'))).then_some(at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,12 +135,59 @@ mod tests {
         assert_eq!(&*minify(text), br#"{"a b":[1,"x\" y"],"c":"\\"}"#);
     }
 
+    fn members(text: &str) -> Vec<(&str, &str)> {
+        top_level_members(text.as_bytes()).map(|member| (&text[member.key], &text[member.value])).collect()
+    }
+
+    #[test]
+    fn finds_top_level_members_as_written() {
+        let text = r#"{"a":"x,}\"","b\"c":{"d":[1,{"e":"}"}]},"":[],"f":-1.5e3,"g":null}"#;
+        assert_eq!(
+            members(text),
+            [("a", r#""x,}\"""#), (r#"b\"c"#, r#"{"d":[1,{"e":"}"}]}"#), ("", "[]"), ("f", "-1.5e3"), ("g", "null")]
+        );
+        assert_eq!(members("{}"), []);
+    }
+
+    #[test]
+    fn stops_at_what_is_not_a_member() {
+        assert_eq!(members(r#"{"a":1,"b""#), [("a", "1")]);
+        assert_eq!(members(r#"{"a":"unterminated"#), []);
+        assert_eq!(members(r#"{"a":[1}"#), []);
+        assert_eq!(members(r#"{"a":1]"#), []);
+        assert_eq!(members(r#"{"a"}"#), []);
+        assert_eq!(members(r#"["a",1]"#), []);
+        assert_eq!(members(""), []);
+    }
+
     proptest! {
         #[test]
         fn minified_json_parses_to_the_same_value(value in arbitrary_json()) {
             let pretty = serde_json::to_vec_pretty(&value).unwrap();
             let compact = serde_json::to_vec(&value).unwrap();
             prop_assert_eq!(&*minify(&pretty), &compact[..]);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn members_are_the_objects_own(map in prop::collection::btree_map(".{0,8}", arbitrary_json(), 0..6)) {
+            let object = serde_json::Value::Object(map.clone().into_iter().collect());
+            let text = serde_json::to_string(&object).unwrap();
+            let found: Vec<(String, serde_json::Value)> = top_level_members(text.as_bytes())
+                .map(|member| {
+                    let key: String = serde_json::from_str(&format!("\"{}\"", &text[member.key])).unwrap();
+                    (key, serde_json::from_str(&text[member.value]).unwrap())
+                })
+                .collect();
+            prop_assert_eq!(found, map.into_iter().collect::<Vec<_>>());
+        }
+
+        #[test]
+        fn any_text_gives_members_within_it(text in prop::collection::vec(any::<u8>(), 0..64)) {
+            for member in top_level_members(&text) {
+                prop_assert!(member.key.end <= member.value.start && member.value.end <= text.len());
+            }
         }
     }
 

@@ -29,6 +29,7 @@ mod index;
 
 pub use cache::{IndexCache, PageCache};
 pub use index::event_id_hash;
+mod moved;
 mod table;
 #[cfg(test)]
 mod testdata;

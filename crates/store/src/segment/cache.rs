@@ -1,4 +1,4 @@
-//! Bounded caches shared by every segment of a log: decoded `event_json` pages
+//! Bounded caches shared by every segment of a log: decoded pages of string columns
 //! ([`PageCache`]) and segment indexes ([`IndexCache`]).
 //!
 //! Event History reads newest first, and the newest pages of popular users and actions
@@ -20,11 +20,11 @@ use crate::HashMap;
 
 use super::index::SegmentIndex;
 
-/// (segment, page): segments are told apart by their first sequence number, which no
-/// other segment shares.
-type PageKey = (u64, u32);
+/// (segment, column, page): segments are told apart by their first sequence number, which
+/// no other segment shares; columns by a number their reader gives them.
+type PageKey = (u64, u16, u32);
 
-/// Decoded `event_json` pages by (segment, page).
+/// Decoded pages of string columns by (segment, column, page).
 pub type PageCache = BoundedCache<PageKey, Page>;
 
 /// Segment indexes by segment (its first sequence number).
@@ -189,23 +189,23 @@ mod tests {
     fn keeps_recent_pages_within_budget() {
         // Each page costs its buffer, 4 bytes per row boundary and 64 of overhead: 86 bytes here.
         let cache = PageCache::new(400);
-        cache.insert((1, 0), page("0123456789"));
-        cache.insert((1, 1), page("0123456789"));
-        assert!(cache.get((1, 0)).is_some());
+        cache.insert((1, 0, 0), page("0123456789"));
+        cache.insert((1, 0, 1), page("0123456789"));
+        assert!(cache.get((1, 0, 0)).is_some());
         // The third page turns the generation over; the first two survive one more.
-        cache.insert((1, 2), page("0123456789"));
-        assert!(cache.get((1, 1)).is_some(), "a hit in the previous generation is kept");
-        cache.insert((1, 3), page("0123456789"));
-        cache.insert((1, 4), page("0123456789"));
-        cache.insert((1, 5), page("0123456789"));
-        assert!(cache.get((1, 0)).is_none(), "old pages leave");
-        assert!(cache.get((1, 5)).is_some());
+        cache.insert((1, 0, 2), page("0123456789"));
+        assert!(cache.get((1, 0, 1)).is_some(), "a hit in the previous generation is kept");
+        cache.insert((1, 0, 3), page("0123456789"));
+        cache.insert((1, 0, 4), page("0123456789"));
+        cache.insert((1, 0, 5), page("0123456789"));
+        assert!(cache.get((1, 0, 0)).is_none(), "old pages leave");
+        assert!(cache.get((1, 0, 5)).is_some());
     }
 
     #[test]
     fn zero_budget_caches_nothing() {
         let cache = PageCache::new(0);
-        cache.insert((1, 0), page("x"));
-        assert!(cache.get((1, 0)).is_none());
+        cache.insert((1, 0, 0), page("x"));
+        assert!(cache.get((1, 0, 0)).is_none());
     }
 }
