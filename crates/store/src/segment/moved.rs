@@ -10,9 +10,11 @@
 //! because `event_json` still holds its value. Files written before a column existed have no
 //! such column, and nothing is put back from it.
 //!
-//! Moving values that differ from record to record (random IDs above all) out of the JSON
-//! pages is what makes those pages compress: on the realistic generator, `requestID` alone
-//! in the middle of each record cost more than its own column does.
+//! Random IDs in the middle of each record are what kept zstd from the repeats between
+//! records of one caller within a JSON page: with `eventID` and `requestID` moved, sealed
+//! segments of the realistic generator take 174 B/event instead of 201. Moving
+//! `sourceIPAddress` and `userAgent` as well saved nothing more there, and every moved
+//! member costs a point read one more page (BENCHMARKS.md, 2026-12-06).
 
 use std::ops::Range;
 
@@ -27,23 +29,20 @@ pub(super) struct MovedMember {
 }
 
 /// Uncompressed size at which a moved member's column pages close. A record read
-/// decompresses one page of each column it needs; on the realistic generator, 8 KiB pages
-/// took 2.3 B/event more than 32 KiB ones and read a row 16% faster.
+/// decompresses one page of each column it needs, so they are small: random IDs compress
+/// no better in large pages, and with 128 KiB pages LookupEvents by ResourceName on a
+/// 10M-event store no longer kept up with 500 requests/s.
 pub(super) const MOVED_PAGE_BYTES: usize = 8 << 10;
 
 /// How many members move.
-pub(super) const MOVED_COUNT: usize = 4;
+pub(super) const MOVED_COUNT: usize = 2;
 
 /// The moved members. `eventID` goes to `event_id`, the column every row's eventID is
 /// kept in for the duplicate check, so it costs no column of its own; a record's eventID
 /// moves only where its text is that column's value. Ingest refuses an empty eventID and a
 /// repeated one, so an `eventID` of `""` in `event_json` is always a hole.
-pub(super) const MOVED: [MovedMember; MOVED_COUNT] = [
-    MovedMember { key: "eventID", column: "event_id" },
-    MovedMember { key: "requestID", column: "request_id" },
-    MovedMember { key: "sourceIPAddress", column: "source_ip_address" },
-    MovedMember { key: "userAgent", column: "user_agent" },
-];
+pub(super) const MOVED: [MovedMember; MOVED_COUNT] =
+    [MovedMember { key: "eventID", column: "event_id" }, MovedMember { key: "requestID", column: "request_id" }];
 
 /// Where each moved member's value sits in a record: the range of its first member of that
 /// name, quotes included, if that value is a string written without escapes.
@@ -145,10 +144,15 @@ mod tests {
 
     #[test]
     fn moves_plain_strings_and_leaves_empty_values_in_place() {
-        let record = r#"{"eventTime":"t","userAgent":"aws-cli/2","requestID":"r-1","eventID":"e-1","readOnly":true}"#;
+        let record = r#"{"eventTime":"t","requestID":"r-1","eventID":"e-1","userAgent":"","readOnly":true}"#;
         let (kept, values) = round_trip(record, "e-1");
-        assert_eq!(kept, r#"{"eventTime":"t","userAgent":"","requestID":"","eventID":"","readOnly":true}"#);
-        assert_eq!(values, ["e-1", "r-1", "", "aws-cli/2"]);
+        assert_eq!(kept, r#"{"eventTime":"t","requestID":"","eventID":"","userAgent":"","readOnly":true}"#);
+        assert_eq!(values, ["e-1", "r-1"]);
+        let (kept, values) = round_trip(r#"{"eventID":"e-1","requestID":""}"#, "e-1");
+        assert_eq!(
+            (kept.as_str(), values),
+            (r#"{"eventID":"","requestID":""}"#, vec!["e-1".to_owned(), String::new()])
+        );
     }
 
     #[test]
@@ -156,7 +160,7 @@ mod tests {
         for (record, event_id) in [
             (r#"{"eventID":"e\u002d1","requestID":null,"userAgent":{"a":"b"}}"#, "e-1"),
             (r#"{"eventID":"other","requestID":"","requestID":"second"}"#, "e-1"),
-            (r#"{"nested":{"requestID":"r"},"sourceIPAddress":""}"#, "e-1"),
+            (r#"{"nested":{"requestID":"r"},"requestID":7}"#, "e-1"),
         ] {
             let (kept, values) = round_trip(record, event_id);
             let moved = values.iter().filter(|value| !value.is_empty()).count();
@@ -169,7 +173,7 @@ mod tests {
         fn any_record_comes_back_as_written(
             members in proptest::collection::vec(
                 (
-                    proptest::sample::select(&["requestID", "sourceIPAddress", "userAgent", "other"][..]),
+                    proptest::sample::select(&["requestID", "userAgent", "other"][..]),
                     proptest::prop_oneof![
                         "[a-z0-9.-]{0,12}".prop_map(|text| format!("\"{text}\"")),
                         proptest::strategy::Just(r#""a\"b""#.to_owned()),
@@ -194,7 +198,7 @@ mod tests {
         // A file written before a column existed gives no value for it.
         let kept = br#"{"requestID":"","eventID":""}"#;
         let holes = holes(kept);
-        let back = rejoin(kept, &holes, &[Some(b"e-1"), None, None, None]);
+        let back = rejoin(kept, &holes, &[Some(b"e-1"), None]);
         assert_eq!(back, br#"{"requestID":"","eventID":"e-1"}"#);
     }
 }

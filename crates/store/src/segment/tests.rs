@@ -598,7 +598,7 @@ fn rewrite_without_moved_columns(parquet: &Path) {
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
         match field.name().as_str() {
-            "request_id" | "source_ip_address" | "user_agent" => continue,
+            "request_id" => continue,
             "event_json" => columns.push(std::sync::Arc::new(StringArray::from(records.clone()))),
             _ => columns.push(column.clone()),
         }
