@@ -119,6 +119,11 @@ fn parse(
     if minified.first() != Some(&b'{') {
         return Err(RecordError::NotJson("expected a JSON object".to_owned()));
     }
+    // The parser checks only the strings it reads; bytes in members it skips could be any.
+    // JSON is UTF-8 text, and a stored record must be, or no segment could hold it.
+    if let Err(error) = std::str::from_utf8(&minified) {
+        return Err(RecordError::NotJson(format!("not UTF-8 text at byte {}", error.valid_up_to())));
+    }
     let view: RecordView<'_> =
         serde_json::from_slice(&minified).map_err(|err| RecordError::NotJson(err.to_string()))?;
 
@@ -523,6 +528,14 @@ mod tests {
             parse(r#"{"eventTime":"soon","eventSource":"a","eventName":"b"}"#),
             Err(RecordError::BadTime(_))
         ));
+    }
+
+    #[test]
+    fn refuses_bytes_that_are_not_utf8_even_where_no_field_is_read() {
+        let text =
+            b"{\"eventTime\":\"2024-01-01T00:00:00Z\",\"eventSource\":\"a\",\"eventName\":\"b\",\"x\":{\"k\xff\":1}}";
+        let refused = parse_record(text, DEFAULTS, &mut || "id".to_owned());
+        assert_eq!(refused, Err(RecordError::NotJson("not UTF-8 text at byte 77".to_owned())));
     }
 
     #[test]
