@@ -164,3 +164,26 @@ def test_a_second_graceful_restart_changes_nothing(stored):
     client = server.client("us-east-1")
     events = lookup_all(client, LookupAttributes=by_attr("EventName", marker))
     assert sorted(e["EventId"] for e in events) == sorted(r["eventID"] for r in records if r["awsRegion"] == "us-east-1")
+
+
+def test_a_record_that_is_not_utf8_is_refused_and_its_neighbours_are_sealed(server):
+    """JSON is UTF-8 text: bytes that are not, even in a member no field is read from, refuse
+    the record alone, and the records around it reach the segments on shutdown."""
+    marker = f"E2eUtf8{uuid.uuid4().hex[:8]}"
+    good = [make_record(event_time=utcnow() - dt.timedelta(seconds=i), event_name=marker) for i in range(2)]
+    bad = json.dumps(make_record(event_time=utcnow(), event_name=marker)).encode()
+    bad = bad[:-1] + b', "extra": {"k\xff": 1}}'
+    body = b"".join([json.dumps(good[0]).encode(), b"\n", bad, b"\n", json.dumps(good[1]).encode(), b"\n"])
+    result = server.ingest(body=body, ndjson=True)
+    assert result.status == 200, result.text
+    results = sorted(result.json()["results"], key=lambda r: r["index"])
+    assert [r["status"] for r in results] == ["accepted", "rejected", "accepted"], results
+    assert "UTF-8" in results[1]["reason"], results[1]
+    assert server.stop() == 0, server.log_tail()
+    glob = f"{server.data_dir}/segments/**/*.parquet"
+    stored = duckdb.connect().execute(
+        "SELECT event_id FROM read_parquet(?, hive_partitioning = true, hive_types_autocast = false) "
+        "WHERE event_name = ?",
+        [glob, marker],
+    ).fetchall()
+    assert sorted(row[0] for row in stored) == sorted(r["eventID"] for r in good)
