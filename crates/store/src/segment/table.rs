@@ -311,8 +311,8 @@ pub(super) fn read_all_rows(path: &Path, mut visit: impl FnMut(super::RawRow<'_>
         leaves.push(leaf(name).ok_or_else(|| parquet_error(format!("no {name} column")))?);
     }
     // Files written before a member moved have no column for it.
-    let moved_present = MOVED.map(|moved| leaf(moved.column).is_some());
-    leaves.extend(MOVED.iter().filter_map(|moved| leaf(moved.column)));
+    let moved_present: Vec<bool> = MOVED[1..].iter().map(|moved| leaf(moved.column).is_some()).collect();
+    leaves.extend(MOVED[1..].iter().filter_map(|moved| leaf(moved.column)));
     let projection = ProjectionMask::leaves(schema, leaves);
     let reader = builder
         .with_projection(projection)
@@ -335,12 +335,11 @@ pub(super) fn read_all_rows(path: &Path, mut visit: impl FnMut(super::RawRow<'_>
                 .downcast_ref::<StringArray>()
                 .ok_or_else(|| parquet_error(format!("{name} is not text")))
         };
-        let jsons = strings(EVENT_JSON)?;
-        let mut moved_columns = Vec::with_capacity(MOVED_COUNT);
-        for (moved, present) in MOVED.iter().zip(moved_present) {
+        let (event_ids, jsons) = (strings(EVENT_ID)?, strings(EVENT_JSON)?);
+        let mut moved_columns = vec![Some(event_ids)];
+        for (moved, &present) in MOVED[1..].iter().zip(&moved_present) {
             moved_columns.push(if present { Some(strings(moved.column)?) } else { None });
         }
-        let event_ids = strings(EVENT_ID)?;
         for row in 0..batch.num_rows() {
             let kept = jsons.value(row);
             let holes = moved::holes(kept.as_bytes());
