@@ -481,33 +481,17 @@ impl EventTable {
         self.file.len
     }
 
-    /// The stored eventIDs of `rows`, in ascending row order.
+    /// The stored eventIDs of `rows`, in the order asked. Verifying a hash hit is a one-off
+    /// read, so its pages are not cached.
     pub(super) fn read_event_ids(&self, rows: &[u32]) -> Result<Vec<Bytes>, StoreError> {
-        let mut sorted = rows.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let mut values = Vec::with_capacity(sorted.len());
-        let mut current: Option<(usize, Page)> = None;
-        for row in sorted {
-            let page = self.event_id.page_of(row);
-            let values_of_page = match &current {
-                Some((number, values)) if *number == page => Arc::clone(values),
-                _ => {
-                    let read = self.read_page(&self.event_id, page)?;
-                    current = Some((page, Arc::clone(&read)));
-                    read
-                }
-            };
-            values.push(self.value_at(&self.event_id, &values_of_page, page, row)?);
-        }
-        Ok(values)
+        self.read_values(&self.event_id, rows, None)
     }
 
     /// The records of `rows`, in the order asked (repeats allowed): their `event_json` with
     /// the moved members put back. Whole pages are decoded and kept in `cache` under
     /// `segment_id`; pages already there cost nothing.
     pub(super) fn read_json(&self, rows: &[u32], cache: &PageCache, segment_id: u64) -> Result<Vec<Bytes>, StoreError> {
-        let kept = self.read_values(&self.event_json, 0, rows, cache, segment_id)?;
+        let kept = self.read_values(&self.event_json, rows, Some((cache, (segment_id, 0))))?;
         let holes: Vec<[Option<usize>; MOVED_COUNT]> = kept.iter().map(|text| moved::holes(text)).collect();
         let mut values: Vec<[Option<Bytes>; MOVED_COUNT]> = vec![[const { None }; MOVED_COUNT]; rows.len()];
         for index in 0..MOVED_COUNT {
@@ -523,7 +507,7 @@ impl EventTable {
                 continue;
             }
             let wanted_rows: Vec<u32> = wanted.iter().map(|&at| rows[at]).collect();
-            let read = self.read_values(column, 1 + index as u16, &wanted_rows, cache, segment_id)?;
+            let read = self.read_values(column, &wanted_rows, Some((cache, (segment_id, 1 + index as u16))))?;
             for (at, value) in wanted.into_iter().zip(read) {
                 values[at][index] = Some(value);
             }
@@ -541,28 +525,31 @@ impl EventTable {
             .collect())
     }
 
-    /// The values of one column at `rows`, in the order asked (repeats allowed), through
-    /// `cache`, where the column is told apart by `column_tag`.
+    /// The values of one column at `rows`, in the order asked (repeats allowed). Each page
+    /// is read once; with a cache, under the (segment, column) given with it.
     fn read_values(
         &self,
         column: &ColumnPages,
-        column_tag: u16,
         rows: &[u32],
-        cache: &PageCache,
-        segment_id: u64,
+        cache: Option<(&PageCache, (u64, u16))>,
     ) -> Result<Vec<Bytes>, StoreError> {
         let mut pages: Vec<usize> = rows.iter().map(|&row| column.page_of(row)).collect();
         pages.sort_unstable();
         pages.dedup();
         let mut decoded: Vec<(usize, Page)> = Vec::with_capacity(pages.len());
         for page in pages {
-            let key = (segment_id, column_tag, page as u32);
-            let values = match cache.get(key) {
-                Some(hit) => hit,
-                None => {
-                    let read = self.read_page(column, page)?;
-                    cache.insert(key, Arc::clone(&read));
-                    read
+            let values = match cache {
+                None => self.read_page(column, page)?,
+                Some((cache, (segment_id, column_tag))) => {
+                    let key = (segment_id, column_tag, page as u32);
+                    match cache.get(key) {
+                        Some(hit) => hit,
+                        None => {
+                            let read = self.read_page(column, page)?;
+                            cache.insert(key, Arc::clone(&read));
+                            read
+                        }
+                    }
                 }
             };
             decoded.push((page, values));

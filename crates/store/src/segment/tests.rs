@@ -220,6 +220,35 @@ fn an_event_id_hash_collision_is_not_a_duplicate() {
 }
 
 #[test]
+fn colliding_event_ids_in_one_segment_each_find_their_own_row() {
+    let mut seen = HashMap::new();
+    let (first, second) = (0u32..)
+        .map(|i| format!("collide-{i}"))
+        .find_map(|id| seen.insert(super::index::event_id_hash(&id), id.clone()).map(|earlier| (earlier, id)))
+        .expect("a 32-bit collision among a few hundred thousand IDs");
+    let by_user = |username| {
+        LookupFields::from(FieldValues {
+            event_name: "GetObject",
+            event_source: "s3.amazonaws.com",
+            username: Some(username),
+            ..FieldValues::default()
+        })
+    };
+    // The earlier event's caller sorts last, so the file holds the two in the other order.
+    let events = [
+        event(1, DAY_START_MS, &first, Category::Management, by_user("zed")),
+        event(2, DAY_START_MS + 1, &second, Category::Management, by_user("amy")),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let segment = write(dir.path(), &events);
+    for expected in &events {
+        let (row, key) = segment.find_event_id(expected.event_id(), &uncached()).expect("find").expect("found");
+        assert_eq!(key, expected.key());
+        assert_eq!(segment.read_json(&[row], &PageCache::new(0)).expect("read"), std::slice::from_ref(&expected.json));
+    }
+}
+
+#[test]
 fn one_event_without_optional_fields() {
     let dir = tempfile::tempdir().expect("tempdir");
     let only = event(42, DAY_START_MS + 5, "only-one", Category::Management, bare_fields());
