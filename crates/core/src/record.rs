@@ -119,13 +119,12 @@ fn parse(
     if minified.first() != Some(&b'{') {
         return Err(RecordError::NotJson("expected a JSON object".to_owned()));
     }
-    // The parser checks only the strings it reads; bytes in members it skips could be any.
-    // JSON is UTF-8 text, and a stored record must be, or no segment could hold it.
-    if let Err(error) = std::str::from_utf8(&minified) {
-        return Err(RecordError::NotJson(format!("not UTF-8 text at byte {}", error.valid_up_to())));
-    }
-    let view: RecordView<'_> =
-        serde_json::from_slice(&minified).map_err(|err| RecordError::NotJson(err.to_string()))?;
+    // Parsing bytes checks only the strings it reads; bytes in members it skips could be
+    // any. JSON is UTF-8 text, and a stored record must be, or no segment could hold it: the
+    // whole text is checked once, and parsed as text, which checks no string again.
+    let text = std::str::from_utf8(&minified)
+        .map_err(|error| RecordError::NotJson(format!("not UTF-8 text at byte {}", error.valid_up_to())))?;
+    let view: RecordView<'_> = serde_json::from_str(text).map_err(|err| RecordError::NotJson(err.to_string()))?;
 
     let event_time = view.event_time.ok_or(RecordError::MissingField("eventTime"))?.required_str("eventTime")?;
     let event_time_ms = parse_event_time(&event_time)?;
