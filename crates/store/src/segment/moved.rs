@@ -83,10 +83,11 @@ pub(super) fn split<'a>(record: &'a [u8], event_id: &[u8], kept: &mut Vec<u8>) -
     {
         values[0] = None;
     }
-    let mut cuts: Vec<Range<usize>> = values.iter().flatten().cloned().collect();
-    cuts.sort_unstable_by_key(|range| range.start);
+    // In text order; absent ones sort first and are skipped.
+    let mut cuts = values.clone();
+    cuts.sort_unstable_by_key(|range| range.as_ref().map(|range| range.start));
     let mut at = 0;
-    for cut in cuts {
+    for cut in cuts.into_iter().flatten() {
         kept.extend_from_slice(&record[at..cut.start]);
         kept.extend_from_slice(b"\"\"");
         at = cut.end;
@@ -108,12 +109,14 @@ pub(super) fn rejoin(
     holes: &[Option<usize>; MOVED_COUNT],
     values: &[Option<&[u8]>; MOVED_COUNT],
 ) -> Vec<u8> {
-    let mut fills: Vec<(usize, &[u8])> =
-        holes.iter().zip(values).filter_map(|(hole, value)| Some(((*hole)?, (*value)?))).collect();
-    fills.sort_unstable_by_key(|&(hole, _)| hole);
-    let mut record = Vec::with_capacity(kept.len() + fills.iter().map(|(_, value)| value.len()).sum::<usize>());
+    // In text order; holes without a value sort first and are skipped.
+    let mut fills: [Option<(usize, &[u8])>; MOVED_COUNT] =
+        std::array::from_fn(|index| Some((holes[index]?, values[index]?)));
+    fills.sort_unstable_by_key(|fill| fill.map(|(hole, _)| hole));
+    let mut record =
+        Vec::with_capacity(kept.len() + fills.iter().flatten().map(|(_, value)| value.len()).sum::<usize>());
     let mut at = 0;
-    for (hole, value) in fills {
+    for (hole, value) in fills.into_iter().flatten() {
         // The hole is the two quotes of `""`: the value goes between them.
         record.extend_from_slice(&kept[at..=hole]);
         record.extend_from_slice(value);
