@@ -9,6 +9,7 @@
 //! It opens the event log and reads `read_log` windows (16,384 positions by default, the
 //! Merkle follower's batch; deliveries read 8,192) from the first position until it has
 //! read the asked number of events, with the page cache at its default size unless given.
+//! The compactor does not run while it reads.
 
 #![allow(clippy::print_stdout)]
 
@@ -24,7 +25,8 @@ fn main() -> anyhow::Result<()> {
     let data_dir = PathBuf::from(args.next().context(usage)?);
     let wanted: u64 = args.next().context(usage)?.parse()?;
     let window: usize = args.next().map(|text| text.parse()).transpose()?.unwrap_or(16_384);
-    let mut options = LogOptions::default();
+    // Reading only: no merges while it is measured.
+    let mut options = LogOptions { compact: false, ..LogOptions::default() };
     if let Some(megabytes) = args.next() {
         options.page_cache_bytes = megabytes.parse::<usize>()? << 20;
     }

@@ -84,6 +84,8 @@ struct RawStorage {
     sync: Option<bool>,
     page_cache_megabytes: Option<u64>,
     index_cache_megabytes: Option<u64>,
+    compact: Option<bool>,
+    compact_settle_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -152,6 +154,8 @@ const ENV_SETTINGS: &[(&str, ValueKind)] = &[
     ("storage.sync", ValueKind::Boolean),
     ("storage.page_cache_megabytes", ValueKind::Integer),
     ("storage.index_cache_megabytes", ValueKind::Integer),
+    ("storage.compact", ValueKind::Boolean),
+    ("storage.compact_settle_seconds", ValueKind::Integer),
     ("tls.cert", ValueKind::Text),
     ("tls.key", ValueKind::Text),
 ];
@@ -192,6 +196,10 @@ pub struct Config {
     /// Bytes of decoded segment pages kept for lookups.
     pub page_cache_bytes: usize,
     pub index_cache_bytes: usize,
+    /// Merge small sealed segments in the background.
+    pub compact: bool,
+    /// How long a partition goes without a new segment before its small ones are merged.
+    pub compact_settle: Duration,
     pub tls: Option<TlsPaths>,
     pub users: Vec<UserSpec>,
     /// How long a trail batches events before it writes a log file.
@@ -455,6 +463,8 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         index_cache_bytes: usize::try_from(raw.storage.index_cache_megabytes.unwrap_or(512))
             .unwrap_or(usize::MAX)
             .saturating_mul(1024 * 1024),
+        compact: raw.storage.compact.unwrap_or(true),
+        compact_settle: Duration::from_secs(raw.storage.compact_settle_seconds.unwrap_or(120)),
         tls,
         users,
         delivery_interval: Duration::from_secs(delivery_interval_seconds),

@@ -76,6 +76,8 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         sync: config.sync,
         page_cache_bytes: config.page_cache_bytes,
         index_cache_bytes: config.index_cache_bytes,
+        compact: config.compact,
+        compact_settle: config.compact_settle,
         ..LogOptions::default()
     };
     let log = EventLog::open(&data_dir, options)?;

@@ -12,6 +12,7 @@
 //!
 //! This crate knows nothing of HTTP or AWS wire formats.
 
+mod compaction;
 pub mod error;
 pub mod expired;
 pub mod fsutil;
@@ -46,7 +47,7 @@ pub(crate) fn spread_hash(hash: u32) -> u64 {
 
 pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 pub use log::{
-    AccountScope, AppendOutcome, EventLog, FoundEvent, LogEntry, LogOptions, LogRead, LogStats, NewEvent,
+    AccountScope, AppendOutcome, EventLog, FoundEvent, LogEntry, LogOptions, LogRead, LogStats, NewEvent, ReadHold,
     sealed_segments,
 };
 

@@ -37,8 +37,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use trailkeeper_core::merkle::{self, Hash, ProofError};
 
-use crate::log::lower_this_threads_priority;
-use crate::{ErrorKind, EventLog, StoreError, fsutil};
+use crate::log::{SEALER_NICE, lower_this_threads_priority};
+use crate::{ErrorKind, EventLog, ReadHold, StoreError, fsutil};
 use tree::Tree;
 pub use tree::{CHUNK_LEAVES, CHUNK_LEVEL, RECORD_BYTES};
 
@@ -223,6 +223,8 @@ struct Shared {
     trees: RwLock<BTreeMap<TreeId, Arc<TreeEntry>>>,
     /// The follower's durable position, published after `state.json` is written.
     through_seq: AtomicU64,
+    /// Keeps compaction off the segments the follower has yet to read.
+    hold: ReadHold,
     control: Mutex<Control>,
     wake: Condvar,
 }
@@ -276,12 +278,14 @@ impl MerkleTrees {
         remove_unlisted_trees(&dir, &trees)?;
         tracing::info!(trees = trees.len(), through_seq = state.through_seq, "merkle trees opened");
 
+        let hold = log.hold(state.through_seq);
         let shared = Arc::new(Shared {
             dir,
             log,
             options,
             trees: RwLock::new(trees),
             through_seq: AtomicU64::new(state.through_seq),
+            hold,
             control: Mutex::new(Control::default()),
             wake: Condvar::new(),
         });
@@ -420,7 +424,7 @@ fn remove_unlisted_trees(dir: &Path, listed: &BTreeMap<TreeId, Arc<TreeEntry>>) 
 }
 
 fn run_follower(shared: &Shared) {
-    lower_this_threads_priority();
+    lower_this_threads_priority(SEALER_NICE);
     let mut backoff = Duration::from_millis(100);
     loop {
         let stopping = lock(&shared.control).stopping;
@@ -487,6 +491,7 @@ fn follow_once(shared: &Shared) -> Result<bool, StoreError> {
         *write(&entry.committed) = TreeHead { size: tree.size(), root: tree.root() };
     }
     shared.through_seq.store(batch.through, Ordering::Release);
+    shared.hold.advance(batch.through);
     Ok(true)
 }
 

@@ -40,7 +40,7 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use trailkeeper_core::LookupKey;
@@ -97,17 +97,21 @@ pub struct Segment {
     /// The [`value_hash`]es of the (attribute, value) pairs in the index's dictionary.
     values: HashFilter,
     table: EventTable,
-    /// Set once retention dropped the segment: its files go when it is dropped.
+    /// Names this open segment in the caches. A segment's first sequence number would not
+    /// do: a merged segment starts where the first of the segments it replaces did, and
+    /// both can be open at once while readers finish with the old ones.
+    cache_id: u64,
+    /// Set once the segment was dropped from the log (retention, or compaction replaced
+    /// it): its files go when it is dropped.
     retired: AtomicBool,
 }
 
+/// The source of [`Segment::cache_id`]s.
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
+
 /// Writes one sealed segment from events that share account, Region and UTC date of event
-/// time, and returns it opened.
-///
-/// Crash safety: both files are written under temporary names and fsynced, then the `.idx`
-/// is renamed into place before the `.parquet`, and the directory is fsynced. So a
-/// `.parquet` never exists without its `.idx`; after a crash at most a `*.tmp` file or an
-/// orphan `.idx` is left behind, and writing the same events again gives the same names.
+/// time, and returns it opened. Crash-safe as [`write_files`] says; writing the same events
+/// again gives the same names.
 pub fn write_segment(root: &Path, events: &[&StoredEvent]) -> Result<Segment, StoreError> {
     write_segment_with(root, events, &TableLayout::DEFAULT, None)
 }
@@ -155,20 +159,100 @@ fn write_segment_with(
         .join(format!("region={}", first.region()))
         .join(format!("date={date}"));
     create_dirs_durably(root, &dir)?;
+    let parquet_path = write_files(&dir, &name, |parquet_tmp| {
+        let file_order = table::file_order(&sorted);
+        let in_file: Vec<&StoredEvent> = file_order.iter().map(|&row| sorted[row as usize]).collect();
+        table::write(parquet_tmp, &in_file, layout)?;
+        Ok(index::encode(&sorted, &file_order))
+    })?;
+    match indexes {
+        Some(indexes) => Segment::open_cached(&parquet_path, indexes),
+        None => Segment::open(&parquet_path),
+    }
+}
+
+/// Merges segments of one partition (account, Region, date) into one new segment, which it
+/// returns opened with its index left in `indexes`. The inputs are not changed: replacing
+/// them in the manifest and deleting them is the caller's.
+///
+/// Fewer, larger segments are what compaction is for: rows grouped by caller span more of
+/// each page (sealed segments hold a few seconds of ingest each), a lookup opens fewer
+/// indexes, and an open segment's fixed costs are paid less often. The merged file is
+/// written at `zstd_level`, off the ingest path. Records are copied as stored, so the
+/// merged segment reads back byte for byte what its inputs did.
+pub fn merge_segments(
+    root: &Path,
+    inputs: &[&Segment],
+    zstd_level: i32,
+    indexes: &IndexCache,
+) -> Result<Segment, StoreError> {
+    let Some(first) = inputs.first() else {
+        return Err(invalid_input(root, "a merge needs at least one segment"));
+    };
+    let partition = |meta: &SegmentMeta| (meta.account_id.clone(), meta.region.clone(), meta.date.clone());
+    if inputs.iter().any(|input| partition(&input.meta) != partition(&first.meta)) {
+        return Err(invalid_input(root, "merged segments must share account, Region and date"));
+    }
+    if !is_partition_value(&first.meta.account_id) || !is_partition_value(&first.meta.region) {
+        return Err(invalid_input(root, "the segments' account or Region cannot name a partition directory"));
+    }
+    let min_seq = inputs.iter().map(|input| input.meta.min_seq).min().unwrap_or(0);
+    let max_seq = inputs.iter().map(|input| input.meta.max_seq).max().unwrap_or(0);
+    let name = format!("{min_seq:020}-{max_seq:020}");
+    if inputs.iter().any(|input| input.meta.name == name) {
+        return Err(invalid_input(root, "a segment to merge already spans all the others"));
+    }
+    let loaded = inputs.iter().map(|input| input.index(indexes)).collect::<Result<Vec<_>, _>>()?;
+    let layout = TableLayout { zstd_level, ..TableLayout::DEFAULT };
+    let dir = first.parquet_path.parent().unwrap_or(root).to_path_buf();
+    let parquet_path = write_files(&dir, &name, |parquet_tmp| {
+        let paths: Vec<&Path> = inputs.iter().map(|input| input.parquet_path.as_path()).collect();
+        let placed = table::merge(parquet_tmp, &paths, &layout)?;
+        let parts: Vec<(&SegmentMeta, &SegmentIndex, &[u32])> = inputs
+            .iter()
+            .zip(&loaded)
+            .zip(&placed)
+            .map(|((input, index), placed)| (&input.meta, &**index, placed.as_slice()))
+            .collect();
+        Ok(index::merge(&parts))
+    })?;
+    let merged = Segment::open_cached(&parquet_path, indexes)?;
+    let expected: u64 = inputs.iter().map(|input| input.meta.event_count).sum();
+    if merged.meta.event_count != expected {
+        merged.retire();
+        return Err(StoreError::Corrupt {
+            path: parquet_path,
+            offset: 0,
+            what: "merged segment",
+            detail: format!("{} events, not the {expected} of its inputs", merged.meta.event_count),
+        });
+    }
+    Ok(merged)
+}
+
+/// Writes a segment's two files into `dir` as `<name>.parquet` and `<name>.idx`: `write`
+/// writes the Parquet file at the temporary path it is given and returns the index file's
+/// bytes. Returns the Parquet path.
+///
+/// Crash safety: both files are written under temporary names and fsynced, then the `.idx`
+/// is renamed into place before the `.parquet`, and the directory is fsynced. So a
+/// `.parquet` never exists without its `.idx`; after a crash at most a `*.tmp` file or an
+/// orphan `.idx` is left behind.
+fn write_files(
+    dir: &Path,
+    name: &str,
+    write: impl FnOnce(&Path) -> Result<Vec<u8>, StoreError>,
+) -> Result<PathBuf, StoreError> {
     let parquet_path = dir.join(format!("{name}.parquet"));
     let index_path = dir.join(format!("{name}.idx"));
     let parquet_tmp = dir.join(format!("{name}.parquet.tmp"));
     let index_tmp = dir.join(format!("{name}.idx.tmp"));
-
     let written = (|| {
-        let file_order = table::file_order(&sorted);
-        let in_file: Vec<&StoredEvent> = file_order.iter().map(|&row| sorted[row as usize]).collect();
-        table::write(&parquet_tmp, &in_file, layout)?;
-        let index_bytes = index::encode(&sorted, &file_order);
+        let index_bytes = write(&parquet_tmp)?;
         write_file_synced(&index_tmp, &index_bytes)?;
         fs::rename(&index_tmp, &index_path).map_err(StoreError::io(&index_path))?;
         fs::rename(&parquet_tmp, &parquet_path).map_err(StoreError::io(&parquet_path))?;
-        sync_dir(&dir)
+        sync_dir(dir)
     })();
     if let Err(error) = written {
         // Leftover temporary files are harmless but waste space; the error that matters
@@ -177,10 +261,7 @@ fn write_segment_with(
         let _ = fs::remove_file(&index_tmp);
         return Err(error);
     }
-    match indexes {
-        Some(indexes) => Segment::open_cached(&parquet_path, indexes),
-        None => Segment::open(&parquet_path),
-    }
+    Ok(parquet_path)
 }
 
 impl Segment {
@@ -194,7 +275,7 @@ impl Segment {
     /// [`Segment::open`], leaving the index it read in `indexes`.
     pub fn open_cached(parquet_path: &Path, indexes: &IndexCache) -> Result<Segment, StoreError> {
         let (segment, index) = Segment::open_with_index(parquet_path)?;
-        indexes.insert(segment.meta.min_seq, Arc::new(index));
+        indexes.insert(segment.cache_id, Arc::new(index));
         Ok(segment)
     }
 
@@ -228,6 +309,7 @@ impl Segment {
             id_hashes: index.sorted_id_hashes().into_boxed_slice(),
             values,
             table,
+            cache_id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
             retired: AtomicBool::new(false),
         };
         Ok((segment, index))
@@ -255,7 +337,7 @@ impl Segment {
 
     /// The segment's index, from `indexes` or else read from its file and left there.
     fn index(&self, indexes: &IndexCache) -> Result<Arc<SegmentIndex>, StoreError> {
-        if let Some(index) = indexes.get(self.meta.min_seq) {
+        if let Some(index) = indexes.get(self.cache_id) {
             return Ok(index);
         }
         let (meta, index) = index::load(&self.index_path)?;
@@ -268,7 +350,7 @@ impl Segment {
             });
         }
         let index = Arc::new(index);
-        indexes.insert(self.meta.min_seq, Arc::clone(&index));
+        indexes.insert(self.cache_id, Arc::clone(&index));
         Ok(index)
     }
 
@@ -371,7 +453,7 @@ impl Segment {
         if let Some(&row) = rows.iter().find(|&&row| u64::from(row) >= self.meta.event_count) {
             return Err(invalid_input(&self.parquet_path, format!("row {row} is past the segment's end")));
         }
-        self.table.read_json(rows, cache, self.meta.min_seq)
+        self.table.read_json(rows, cache, self.cache_id)
     }
 }
 

@@ -159,9 +159,9 @@ fn stores_each_event_once_wherever_the_first_copy_is() {
 #[test]
 fn finds_duplicates_among_thousands_of_sealed_events_of_one_day() {
     // Enough events of one (account, day) that its eventID filter fills and is rebuilt
-    // several times, as seals publish their segments.
+    // several times, as seals publish their segments (which compaction would merge).
     let dir = tempfile::tempdir().unwrap();
-    let options = LogOptions { seal_after_bytes: 64 * 1024, sync: false, ..LogOptions::default() };
+    let options = LogOptions { seal_after_bytes: 64 * 1024, sync: false, compact: false, ..LogOptions::default() };
     let same_day = |i: usize| format!("2024-07-30T{:02}:{:02}:{:02}Z", i / 3600, (i / 60) % 60, i % 60);
     let log = EventLog::open(dir.path(), options.clone()).unwrap();
     for chunk in (0..6_000).collect::<Vec<_>>().chunks(100) {
@@ -257,6 +257,8 @@ fn retention_drops_whole_segments() {
 #[test]
 fn a_restart_finds_the_newest_segment_indexes_loaded() {
     let dir = tempfile::tempdir().unwrap();
+    // Merges would put their own indexes in the cache.
+    let small_seals = || LogOptions { compact: false, ..small_seals() };
     let log = EventLog::open(dir.path(), LogOptions { seal_after_bytes: 2 * 1024, ..small_seals() }).unwrap();
     for chunk in (0..80).collect::<Vec<_>>().chunks(5) {
         append(&log, chunk.iter().map(|&i| record(i, &time(i), "a")).collect());
@@ -355,4 +357,72 @@ fn files_under(dir: &std::path::Path) -> usize {
         .map(|entry| entry.unwrap().path())
         .map(|path| if path.is_dir() { files_under(&path) } else { 1 })
         .sum()
+}
+
+/// Waits until compaction leaves at most `segments` segments.
+fn wait_compacted(log: &EventLog, segments: usize) {
+    for _ in 0..1_000 {
+        if log.stats().frozen_tables == 0 && log.stats().segments <= segments {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("compaction left {} segments", log.stats().segments);
+}
+
+#[test]
+fn compaction_merges_segments_and_keeps_every_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // Small seals make dozens of segments in two Regions and two dates; once ingest stops,
+    // each partition settles at once and is merged whole.
+    let options = LogOptions { compact_settle: Duration::ZERO, ..small_seals() };
+    let log = EventLog::open(dir.path(), LogOptions { compact: false, ..options.clone() }).unwrap();
+    let region = |i: usize| if i % 5 == 0 { "eu-west-1" } else { "us-east-1" };
+    for chunk in (0..2_000).collect::<Vec<_>>().chunks(50) {
+        append(
+            &log,
+            chunk.iter().map(|&i| record_in(region(i), i, &time(i * 2 / 50), &format!("user-{}", i % 7))).collect(),
+        );
+    }
+    wait_sealed(&log);
+    let before = log.stats().segments;
+    assert!(before > 40, "{before} segments");
+    let expected_us: Vec<String> = page_through(&log, None);
+    assert_eq!(expected_us.len(), 1_600);
+    let by_user: Vec<Vec<String>> =
+        (0..7).map(|user| page_through(&log, Some((LookupKey::Username, &format!("user-{user}"))))).collect();
+    let last_seq = log.last_seq();
+    log.close();
+
+    let log = EventLog::open(dir.path(), options.clone()).unwrap();
+    // A reader that has yet to read the log holds compaction off it (the compactor starts
+    // two seconds after the log opens).
+    let hold = log.hold(0);
+    std::thread::sleep(Duration::from_millis(3_500));
+    assert_eq!(log.stats().segments, before, "nothing merged past a reader's position");
+    hold.advance(last_seq);
+    wait_compacted(&log, 4);
+    assert_eq!(log.stats().sealed_events, 2_000);
+    assert_eq!(page_through(&log, None), expected_us, "Event History is the same, in the same order");
+    for (user, expected) in by_user.iter().enumerate() {
+        assert_eq!(&page_through(&log, Some((LookupKey::Username, &format!("user-{user}")))), expected);
+    }
+    // Deduplication still sees every eventID.
+    let outcomes =
+        append(&log, (0..2_000).step_by(13).map(|i| record_in(region(i), i, &time(i * 2 / 50), "x")).collect());
+    assert!(outcomes.iter().all(|outcome| *outcome == AppendOutcome::Duplicate));
+    // Followers reading the log back from segments get every position once, in order.
+    let read = log.read_log(0, 100_000).unwrap();
+    assert_eq!(read.entries.iter().map(|entry| entry.seq).collect::<Vec<_>>(), (1..=last_seq).collect::<Vec<_>>());
+    // Only the merged segments' files are left.
+    assert_eq!(files_under(&dir.path().join("segments")), 2 * log.stats().segments);
+    log.close();
+
+    let reopened = EventLog::open(dir.path(), LogOptions { compact: false, ..options }).unwrap();
+    assert_eq!(page_through(&reopened, None), expected_us);
+    for i in (0..2_000).step_by(37).filter(|&i| region(i) == "us-east-1") {
+        let id = format!("event-{i}");
+        assert_eq!(ids(&reopened, &all(Some((LookupKey::EventId, &id))), 50), vec![id.clone()]);
+    }
+    reopened.close();
 }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use trailkeeper_core::logfile::{LogFileName, RECORDS_CLOSE, RECORDS_OPEN};
 use trailkeeper_core::selectors::{EventView, Selection, is_global_service_event};
 use trailkeeper_store::fsutil::write_atomic;
-use trailkeeper_store::{EventLog, LogEntry};
+use trailkeeper_store::{EventLog, LogEntry, ReadHold};
 
 use super::digest::{DigestState, PendingCut, log_file_entry, sign_digest, whole_seconds};
 use super::{DeliveryStateError, DeliveryStatus, MAX_BATCH_BYTES, TrailKey, batch_seed, round_interval, sink};
@@ -196,6 +196,9 @@ struct Worker {
     retry_at: Option<Instant>,
     backoff: Duration,
     last_saved: Instant,
+    /// Keeps compaction off the segments this trail has yet to deliver from (a batch is
+    /// redone from the saved cursor after a restart).
+    hold: ReadHold,
     /// The trail as last seen, for the final digest once it is deleted.
     last_trail: Option<Trail>,
 }
@@ -212,6 +215,7 @@ pub(super) async fn run(state: AppState, key: TrailKey, shutdown: CancellationTo
     });
     state.deliveries.publish_status(&key, &file.status);
     let mut worker = Worker {
+        hold: state.log.hold(file.cursor),
         read_position: file.cursor,
         state: state.clone(),
         key,
@@ -678,6 +682,7 @@ impl Worker {
             .map_err(|error| error.to_string())?
             .map_err(|error| error.to_string())?;
         self.last_saved = Instant::now();
+        self.hold.advance(self.file.cursor);
         Ok(())
     }
 }

@@ -20,14 +20,14 @@ use crate::HashMap;
 
 use super::index::SegmentIndex;
 
-/// (segment, column, page): segments are told apart by their first sequence number, which
-/// no other segment shares; columns by a number their reader gives them.
+/// (segment, column, page): segments are told apart by their cache ID, which no other open
+/// segment shares; columns by a number their reader gives them.
 type PageKey = (u64, u16, u32);
 
 /// Decoded pages of string columns by (segment, column, page).
 pub type PageCache = BoundedCache<PageKey, Page>;
 
-/// Segment indexes by segment (its first sequence number).
+/// Segment indexes by segment (its cache ID).
 pub type IndexCache = BoundedCache<u64, Arc<SegmentIndex>>;
 
 /// What a cached value holds in memory, counted against the budget.

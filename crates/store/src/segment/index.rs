@@ -412,41 +412,7 @@ pub fn event_id_hash(event_id: &str) -> u32 {
 /// Region and date (the caller has checked). `file_order` lists the rows in the order the
 /// Parquet file holds them.
 pub(super) fn encode(events: &[&StoredEvent], file_order: &[u32]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(events.len() * 24);
-    let (account_id, region, date) = match events.first() {
-        Some(first) => (first.account_id(), first.region(), format_date(first.event_time_ms)),
-        None => ("", "", String::new()),
-    };
-    put_str(&mut body, account_id);
-    put_str(&mut body, region);
-    put_str(&mut body, &date);
-    let max_ingest_ms = events.iter().map(|event| event.ingest_time_ms).max().unwrap_or(0);
-    body.extend_from_slice(&max_ingest_ms.to_le_bytes());
-    put_varint(&mut body, events.len() as u64);
-
-    let mut previous_time = events.first().map_or(0, |event| event.event_time_ms);
-    body.extend_from_slice(&previous_time.to_le_bytes());
-    for event in events.iter().skip(1) {
-        put_varint(&mut body, event.event_time_ms.abs_diff(previous_time));
-        previous_time = event.event_time_ms;
-    }
-    let mut previous_seq = events.first().map_or(0, |event| event.seq);
-    body.extend_from_slice(&previous_seq.to_le_bytes());
-    for event in events.iter().skip(1) {
-        put_varint(&mut body, zigzag(event.seq.wrapping_sub(previous_seq) as i64));
-        previous_seq = event.seq;
-    }
-    body.extend(events.iter().map(|event| event.category.tag()));
-    for event in events {
-        body.extend_from_slice(&event_id_hash(event.event_id()).to_le_bytes());
-    }
-    let mut previous_row = 0u32;
-    for &row in file_order {
-        put_varint(&mut body, zigzag(i64::from(row) - i64::from(previous_row)));
-        previous_row = row;
-    }
-
-    // Rows are pushed in ascending order; the postings are written descending.
+    let date = events.first().map(|first| format_date(first.event_time_ms)).unwrap_or_default();
     let mut by_value: crate::HashMap<(u8, &str), Vec<u32>> = crate::HashMap::default();
     for (row, event) in events.iter().enumerate() {
         if !event.category.in_event_history() {
@@ -458,29 +424,138 @@ pub(super) fn encode(events: &[&StoredEvent], file_order: &[u32]) -> Vec<u8> {
             }
         }
     }
-    // &str orders by its bytes: the order loading checks and lookups search.
-    let mut postings: Vec<((u8, &str), Vec<u32>)> = by_value.into_iter().collect();
-    postings.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    put_varint(&mut body, postings.len() as u64);
-    let mut encoded = Vec::new();
-    for ((tag, value), rows) in &postings {
-        body.push(*tag);
-        put_str(&mut body, value);
-        encoded.clear();
-        let mut previous = None;
-        for &row in rows.iter().rev() {
-            match previous {
-                None => put_varint(&mut encoded, u64::from(row)),
-                Some(previous) => put_varint(&mut encoded, u64::from(previous - row - 1)),
-            }
-            previous = Some(row);
-        }
-        put_varint(&mut body, rows.len() as u64);
-        put_varint(&mut body, encoded.len() as u64);
-        body.extend_from_slice(&encoded);
+    IndexParts {
+        account_id: events.first().map_or("", |first| first.account_id()),
+        region: events.first().map_or("", |first| first.region()),
+        date: &date,
+        max_ingest_ms: events.iter().map(|event| event.ingest_time_ms).max().unwrap_or(0),
+        keys: events.iter().map(|event| event.key()).collect(),
+        categories: events.iter().map(|event| event.category.tag()).collect(),
+        id_hashes: events.iter().map(|event| event_id_hash(event.event_id())).collect(),
+        file_order,
+        postings: by_value.into_iter().collect(),
     }
+    .encode()
+}
 
-    frame(VERSION, &body)
+/// Encodes the index of one segment merged from `inputs`: each an index of the same account,
+/// Region and date, with where each of its file rows went in the merged Parquet file (see
+/// `table::merge`). Nothing is parsed again: rows, hashes and posting lists are renumbered.
+pub(super) fn merge(inputs: &[(&SegmentMeta, &SegmentIndex, &[u32])]) -> Vec<u8> {
+    // Every input row, in Event History order of the merged segment.
+    let mut rows: Vec<(EventKey, u32, u32)> = Vec::new();
+    for (input, (_, index, _)) in inputs.iter().enumerate() {
+        rows.extend((0..index.row_count()).map(|row| (index.key(row), input as u32, row)));
+    }
+    rows.sort_unstable();
+    let mut new_rows: Vec<Vec<u32>> = inputs.iter().map(|(_, index, _)| vec![0; index.row_count() as usize]).collect();
+    let mut file_order = vec![0u32; rows.len()];
+    for (new_row, &(_, input, row)) in rows.iter().enumerate() {
+        let (_, index, file_rows) = &inputs[input as usize];
+        new_rows[input as usize][row as usize] = new_row as u32;
+        file_order[file_rows[index.file_row(row) as usize] as usize] = new_row as u32;
+    }
+    let mut by_value: crate::HashMap<(u8, &str), Vec<u32>> = crate::HashMap::default();
+    for ((_, index, _), new_rows) in inputs.iter().zip(&new_rows) {
+        let dictionary = &index.dictionary;
+        for number in 0..dictionary.entries.len() {
+            let postings = by_value.entry((dictionary.entries[number].key, dictionary.value(number))).or_default();
+            let list = dictionary.postings_of(number);
+            let mut cursor = list.below(number, u32::MAX);
+            while let Some(row) = cursor.next(list.bytes) {
+                postings.push(new_rows[row as usize]);
+            }
+        }
+    }
+    for postings in by_value.values_mut() {
+        postings.sort_unstable();
+    }
+    let first = inputs.first().map(|(meta, _, _)| *meta);
+    let row = |&(_, input, row): &(EventKey, u32, u32)| (inputs[input as usize].1, row);
+    IndexParts {
+        account_id: first.map_or("", |meta| meta.account_id.as_str()),
+        region: first.map_or("", |meta| meta.region.as_str()),
+        date: first.map_or("", |meta| meta.date.as_str()),
+        max_ingest_ms: inputs.iter().map(|(meta, _, _)| meta.max_ingest_ms).max().unwrap_or(0),
+        keys: rows.iter().map(|&(key, _, _)| key).collect(),
+        categories: rows.iter().map(row).map(|(index, row)| index.categories[row as usize]).collect(),
+        id_hashes: rows.iter().map(row).map(|(index, row)| index.id_hashes[row as usize]).collect(),
+        file_order: &file_order,
+        postings: by_value.into_iter().collect(),
+    }
+    .encode()
+}
+
+/// What an index file holds, before encoding: rows in [`EventKey`] order.
+struct IndexParts<'a> {
+    account_id: &'a str,
+    region: &'a str,
+    date: &'a str,
+    max_ingest_ms: i64,
+    keys: Vec<EventKey>,
+    categories: Vec<u8>,
+    id_hashes: Vec<u32>,
+    /// The rows in the order the Parquet file holds them.
+    file_order: &'a [u32],
+    /// Each (key tag, value) of the Event History rows with its rows, ascending.
+    postings: Vec<((u8, &'a str), Vec<u32>)>,
+}
+
+impl IndexParts<'_> {
+    fn encode(mut self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(self.keys.len() * 24);
+        put_str(&mut body, self.account_id);
+        put_str(&mut body, self.region);
+        put_str(&mut body, self.date);
+        body.extend_from_slice(&self.max_ingest_ms.to_le_bytes());
+        put_varint(&mut body, self.keys.len() as u64);
+
+        let mut previous_time = self.keys.first().map_or(0, |key| key.time_ms);
+        body.extend_from_slice(&previous_time.to_le_bytes());
+        for key in self.keys.iter().skip(1) {
+            put_varint(&mut body, key.time_ms.abs_diff(previous_time));
+            previous_time = key.time_ms;
+        }
+        let mut previous_seq = self.keys.first().map_or(0, |key| key.seq);
+        body.extend_from_slice(&previous_seq.to_le_bytes());
+        for key in self.keys.iter().skip(1) {
+            put_varint(&mut body, zigzag(key.seq.wrapping_sub(previous_seq) as i64));
+            previous_seq = key.seq;
+        }
+        body.extend_from_slice(&self.categories);
+        for hash in &self.id_hashes {
+            body.extend_from_slice(&hash.to_le_bytes());
+        }
+        let mut previous_row = 0u32;
+        for &row in self.file_order {
+            put_varint(&mut body, zigzag(i64::from(row) - i64::from(previous_row)));
+            previous_row = row;
+        }
+
+        // &str orders by its bytes: the order loading checks and lookups search. The
+        // postings are written descending.
+        self.postings.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        put_varint(&mut body, self.postings.len() as u64);
+        let mut encoded = Vec::new();
+        for ((tag, value), rows) in &self.postings {
+            body.push(*tag);
+            put_str(&mut body, value);
+            encoded.clear();
+            let mut previous = None;
+            for &row in rows.iter().rev() {
+                match previous {
+                    None => put_varint(&mut encoded, u64::from(row)),
+                    Some(previous) => put_varint(&mut encoded, u64::from(previous - row - 1)),
+                }
+                previous = Some(row);
+            }
+            put_varint(&mut body, rows.len() as u64);
+            put_varint(&mut body, encoded.len() as u64);
+            body.extend_from_slice(&encoded);
+        }
+
+        frame(VERSION, &body)
+    }
 }
 
 /// An index file of `version` around a body: the header, the compressed body and the

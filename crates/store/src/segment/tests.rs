@@ -688,3 +688,116 @@ fn moved_members_come_back_in_every_read() {
     .expect("read every row");
     assert_eq!(rows, 200);
 }
+
+/// Segments of one partition merged, against one segment written from all their events.
+fn merged_and_reference(
+    events: &[StoredEvent],
+    parts: usize,
+    zstd_level: i32,
+) -> (Segment, Segment, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inputs: Vec<Segment> =
+        events.chunks(events.len().div_ceil(parts)).map(|chunk| write(dir.path(), chunk)).collect();
+    let refs: Vec<&Segment> = inputs.iter().collect();
+    let merged = merge_segments(dir.path(), &refs, zstd_level, &uncached()).expect("merge");
+    let reference_dir = dir.path().join("reference");
+    let reference = write(&reference_dir, events);
+    (merged, reference, dir)
+}
+
+#[test]
+fn a_merged_segment_is_the_segment_its_events_would_have_made() {
+    // Late events make the inputs' time ranges overlap.
+    let events = generated(3000, 21);
+    let (merged, reference, _dir) = merged_and_reference(&events, 3, TableLayout::DEFAULT.zstd_level);
+    let (meta, expected) = (merged.meta(), reference.meta());
+    assert_eq!(
+        (meta.event_count, meta.min_seq, meta.max_seq, meta.min_time_ms, meta.max_time_ms, meta.max_ingest_ms),
+        (
+            expected.event_count,
+            expected.min_seq,
+            expected.max_seq,
+            expected.min_time_ms,
+            expected.max_time_ms,
+            expected.max_ingest_ms
+        )
+    );
+    assert_eq!(meta.name, expected.name);
+    // Same rows, same file order, same postings: the very same index file.
+    assert_eq!(
+        std::fs::read(index_path(&merged)).expect("merged idx"),
+        std::fs::read(index_path(&reference)).expect("reference idx")
+    );
+    let mut merged_rows = Vec::new();
+    read_all_rows(merged.parquet_path(), |row| {
+        merged_rows.push((row.seq, row.event_id.to_owned(), row.event_json.to_owned()))
+    })
+    .expect("read merged");
+    let mut reference_rows = Vec::new();
+    read_all_rows(reference.parquet_path(), |row| {
+        reference_rows.push((row.seq, row.event_id.to_owned(), row.event_json.to_owned()))
+    })
+    .expect("read reference");
+    assert_eq!(merged_rows, reference_rows, "the same records in the same file order");
+
+    let by_seq: HashMap<u64, &StoredEvent> = events.iter().map(|event| (event.seq, event)).collect();
+    let pages = PageCache::new(1 << 20);
+    for event in events.iter().step_by(11) {
+        let (row, key) = merged.find_event_id(event.event_id(), &uncached()).expect("find").expect("found");
+        assert_eq!(key, event.key());
+        assert_eq!(merged.read_json(&[row], &pages).expect("read"), vec![event.json.clone()]);
+    }
+    for (key, value) in events.iter().step_by(97).flat_map(|event| event.fields.lookup_values()) {
+        let scan = |segment: &Segment| -> Vec<EventKey> {
+            let rows = segment.scan(&uncached(), HistoryKind::Management, Some((key, value)), None, None, None);
+            rows.expect("scan").map(|row| row.key).collect()
+        };
+        assert_eq!(scan(&merged), scan(&reference), "{key:?} = {value}");
+    }
+    let rows = merged.rows_in_seq_range(0, u64::MAX, &uncached()).expect("every row");
+    let jsons = merged.read_json(&rows.iter().map(|(_, row)| *row).collect::<Vec<_>>(), &pages).expect("read");
+    assert_eq!(jsons.len(), events.len());
+    assert!(rows.iter().zip(jsons).all(|((key, _), json)| json == by_seq[&key.seq].json));
+}
+
+#[test]
+fn merging_at_another_level_changes_only_the_compression() {
+    let events = generated(2000, 22);
+    let (merged, reference, _dir) = merged_and_reference(&events, 4, 6);
+    let mut rows = 0;
+    let by_seq: HashMap<u64, &StoredEvent> = events.iter().map(|event| (event.seq, event)).collect();
+    read_all_rows(merged.parquet_path(), |row| {
+        assert_eq!(row.event_json.as_bytes(), by_seq[&(row.seq as u64)].json.as_ref());
+        rows += 1;
+    })
+    .expect("read merged");
+    assert_eq!(rows, 2000);
+    assert_eq!(std::fs::read(index_path(&merged)).expect("idx"), std::fs::read(index_path(&reference)).expect("idx"));
+}
+
+#[test]
+fn segments_of_different_partitions_or_older_layouts_are_not_merged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = generated(400, 23);
+    let first = write(dir.path(), &events[..200]);
+    let mut next_day = events[200..].to_vec();
+    for event in &mut next_day {
+        event.event_time_ms += 86_400_000;
+    }
+    let other_day = write(dir.path(), &next_day);
+    let error = merge_segments(dir.path(), &[&first, &other_day], 1, &uncached()).err().expect("refused");
+    assert_eq!(error.kind(), ErrorKind::Io, "{error}");
+    assert!(error.to_string().contains("share account, Region and date"), "{error}");
+
+    let old = write(dir.path(), &events[200..300]);
+    rewrite_without_moved_columns(old.parquet_path());
+    let old = Segment::open(old.parquet_path()).expect("reopen");
+    let error = merge_segments(dir.path(), &[&first, &old], 1, &uncached()).err().expect("refused");
+    assert!(error.to_string().contains("older column layout"), "{error}");
+    let leftovers: Vec<String> = std::fs::read_dir(first.parquet_path().parent().expect("dir"))
+        .expect("list")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

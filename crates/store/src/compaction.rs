@@ -1,0 +1,174 @@
+//! Which sealed segments to merge, and when.
+//!
+//! The sealer writes one segment per (account, Region, date) of each frozen table: a few
+//! seconds of ingest, 10,000–40,000 events of a busy partition and fewer of a quiet one. A
+//! larger segment stores each event in fewer bytes (rows of one caller fill more of each
+//! compressed page), and a lookup or a catch-up read opens fewer of them. So the log's
+//! compactor ([`crate::segment::merge_segments`]) merges a partition's segments in the
+//! background, by two rules:
+//!
+//! - **Tiers.** Segments are put in tiers by size, each [`FANOUT`] times the one below,
+//!   from [`TIER_BASE`] events. Once a tier holds [`FANOUT`] segments, the oldest of them
+//!   are merged (as many as fit in [`MAX_MERGED_EVENTS`]). An event is rewritten about once
+//!   per tier it climbs: about three times on its way to the largest size.
+//! - **Settled.** A partition that has had no new segment for the log's settle time (a day
+//!   that is over, a backfill that finished) has its segments merged smallest first, as
+//!   many as fit, until no two fit together.
+//!
+//! Either way a merge leaves out a segment that outweighs all the others of it more than
+//! `FANOUT - 1` times: rewriting it would cost far more than it saves.
+//!
+//! Nothing merges past [`MAX_MERGED_EVENTS`]: a segment's index is loaded whole when a
+//! lookup needs it (about 35 bytes an event), and a larger one would cost more to load than
+//! its share of lookups saves.
+
+/// The most events a merged segment holds.
+pub(crate) const MAX_MERGED_EVENTS: u64 = 1 << 19;
+/// Segments below this many events are all in the lowest tier.
+pub(crate) const TIER_BASE: u64 = 1 << 14;
+/// How many segments of one tier make a merge, and how much larger each tier's are.
+pub(crate) const FANOUT: usize = 4;
+
+/// What the policy needs to know of one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentSize {
+    pub events: u64,
+    /// Orders segments by age: the first log position.
+    pub min_seq: u64,
+}
+
+/// The positions in `segments` (one partition's) of the segments to merge next, if any.
+pub(crate) fn pick(segments: &[SegmentSize], settled: bool) -> Option<Vec<usize>> {
+    let mergeable: Vec<usize> = (0..segments.len()).filter(|&at| segments[at].events < MAX_MERGED_EVENTS).collect();
+    let mut tiers: Vec<Vec<usize>> = Vec::new();
+    for &at in &mergeable {
+        let tier = tier_of(segments[at].events);
+        if tiers.len() <= tier {
+            tiers.resize_with(tier + 1, Vec::new);
+        }
+        tiers[tier].push(at);
+    }
+    for mut members in tiers {
+        if members.len() < FANOUT {
+            continue;
+        }
+        members.sort_by_key(|&at| segments[at].min_seq);
+        if let Some(picked) = fill(segments, members) {
+            return Some(picked);
+        }
+    }
+    if settled {
+        let mut smallest_first = mergeable;
+        smallest_first.sort_by_key(|&at| (segments[at].events, segments[at].min_seq));
+        return fill(segments, smallest_first);
+    }
+    None
+}
+
+/// The longest prefix of `candidates` that fits in one merged segment, less its largest
+/// segments while one of them outweighs the rest more than `FANOUT - 1` times, if at least
+/// two are left. Merging a few events into a much larger segment would rewrite the large one
+/// for next to nothing: each stop of the server seals a small segment per partition, and
+/// they wait for more of their size instead.
+fn fill(segments: &[SegmentSize], candidates: Vec<usize>) -> Option<Vec<usize>> {
+    let mut total = 0;
+    let mut picked: Vec<usize> = candidates
+        .into_iter()
+        .take_while(|&at| {
+            total += segments[at].events;
+            total <= MAX_MERGED_EVENTS
+        })
+        .collect();
+    while let Some(largest) = (0..picked.len()).max_by_key(|&position| segments[picked[position]].events) {
+        let events = segments[picked[largest]].events;
+        let rest: u64 = picked.iter().map(|&at| segments[at].events).sum::<u64>() - events;
+        if events <= rest.saturating_mul(FANOUT as u64 - 1) {
+            break;
+        }
+        picked.remove(largest);
+    }
+    (picked.len() >= 2).then_some(picked)
+}
+
+/// 0 below `TIER_BASE * FANOUT` events, 1 below `TIER_BASE * FANOUT²`, and so on.
+fn tier_of(events: u64) -> usize {
+    (events / TIER_BASE).max(1).ilog(FANOUT as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(events: &[u64]) -> Vec<SegmentSize> {
+        events.iter().enumerate().map(|(at, &events)| SegmentSize { events, min_seq: at as u64 * 10 }).collect()
+    }
+
+    #[test]
+    fn a_full_tier_merges_its_oldest_segments() {
+        let segments = sizes(&[20_000, 30_000, 300_000, 15_000, 40_000, 12_000]);
+        assert_eq!(pick(&segments, false), Some(vec![0, 1, 3, 4, 5]));
+        assert_eq!(pick(&segments[..4], false), None, "three small segments wait for a fourth");
+    }
+
+    #[test]
+    fn a_merge_stops_at_the_largest_size() {
+        let segments = sizes(&[200_000, 200_000, 200_000, 200_000]);
+        assert_eq!(pick(&segments, false), Some(vec![0, 1]));
+        let full = sizes(&[MAX_MERGED_EVENTS, MAX_MERGED_EVENTS, 1, 1]);
+        assert_eq!(pick(&full, false), None, "full segments never merge again");
+        assert_eq!(pick(&full, true), Some(vec![2, 3]));
+    }
+
+    #[test]
+    fn a_settled_partition_merges_what_fits_smallest_first() {
+        let segments = sizes(&[400_000, 30_000, 100_000, 5_000]);
+        assert_eq!(pick(&segments, false), None);
+        assert_eq!(pick(&segments, true), Some(vec![3, 1, 2]));
+        assert_eq!(pick(&sizes(&[400_000, 300_000]), true), None, "no two fit together");
+        assert_eq!(pick(&sizes(&[7]), true), None);
+    }
+
+    #[test]
+    fn a_small_segment_is_not_merged_into_a_much_larger_one() {
+        assert_eq!(pick(&sizes(&[300_000, 5_000]), true), None);
+        assert_eq!(pick(&sizes(&[300_000, 5_000, 6_000, 7_000]), true), Some(vec![1, 2, 3]));
+        assert_eq!(pick(&sizes(&[60_000, 1_000, 2_000, 3_000]), false), Some(vec![1, 2, 3]));
+        assert_eq!(pick(&sizes(&[30_000, 20_000, 25_000]), true), Some(vec![1, 2, 0]));
+    }
+
+    #[test]
+    fn tiers_grow_by_the_fanout() {
+        assert_eq!(tier_of(0), 0);
+        assert_eq!(tier_of(TIER_BASE * 4 - 1), 0);
+        assert_eq!(tier_of(TIER_BASE * 4), 1);
+        assert_eq!(tier_of(TIER_BASE * 16), 2);
+        assert_eq!(tier_of(u64::MAX), 24);
+    }
+
+    proptest::proptest! {
+        /// Repeating the policy, each time merging what it picks, always ends, never makes
+        /// a segment past the largest size, and keeps every event.
+        #[test]
+        fn merging_what_is_picked_ends(events in proptest::collection::vec(1u64..300_000, 0..40), settled: bool) {
+            let mut segments = sizes(&events);
+            let total: u64 = events.iter().sum();
+            let mut merges = 0;
+            while let Some(picked) = pick(&segments, settled) {
+                merges += 1;
+                proptest::prop_assert!(merges <= events.len(), "each merge leaves fewer segments");
+                let merged = SegmentSize {
+                    events: picked.iter().map(|&at| segments[at].events).sum(),
+                    min_seq: picked.iter().map(|&at| segments[at].min_seq).min().unwrap_or(0),
+                };
+                proptest::prop_assert!(merged.events <= MAX_MERGED_EVENTS);
+                let mut kept: Vec<SegmentSize> = (0..segments.len())
+                    .filter(|at| !picked.contains(at))
+                    .map(|at| segments[at])
+                    .collect();
+                kept.push(merged);
+                segments = kept;
+            }
+            proptest::prop_assert_eq!(segments.iter().map(|segment| segment.events).sum::<u64>(), total);
+        }
+    }
+}
