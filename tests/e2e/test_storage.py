@@ -10,10 +10,23 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import subprocess
+
 import duckdb
 import pytest
 
-from e2e_helpers import ACCOUNT_ID, OTHER_ACCOUNT_ID, by_attr, lookup_all, make_record, utcnow
+from e2e_helpers import (
+    ACCOUNT_ID,
+    OTHER_ACCOUNT_ID,
+    by_attr,
+    clean_env,
+    config_toml,
+    eventually,
+    lookup_all,
+    make_record,
+    trailkeeper_bin,
+    utcnow,
+)
 
 ACCOUNTS = (ACCOUNT_ID, OTHER_ACCOUNT_ID)
 REGIONS = ("us-east-1", "eu-west-1")
@@ -187,3 +200,59 @@ def test_a_record_that_is_not_utf8_is_refused_and_its_neighbours_are_sealed(serv
         [glob, marker],
     ).fetchall()
     assert sorted(row[0] for row in stored) == sorted(r["eventID"] for r in good)
+
+
+def test_compaction_merges_small_segments_and_keeps_every_record(server_factory):
+    """Seals of 1 MB make a segment per batch; the compactor merges them, and every record
+    reads back as sent through LookupEvents and DuckDB, once, with verify-store content."""
+    extra = "[storage]\nseal_after_megabytes = 1\ncompact_settle_seconds = 0\n"
+    server = server_factory(config=config_toml(extra=extra))
+    marker = f"E2eCompact{uuid.uuid4().hex[:8]}"
+    # Noon two days ago: every record falls on one date, apart from today's audit records.
+    noon = (utcnow() - dt.timedelta(days=2)).replace(hour=12, minute=0, second=0, microsecond=0)
+    padding = "x" * 700
+    batches = [
+        [
+            make_record(event_time=noon - dt.timedelta(seconds=b * 2_000 + i), event_name=marker,
+                        username=f"compact-{i % 5}", requestParameters={"batch": b, "i": i, "pad": padding})
+            for i in range(1_000)
+        ]
+        for b in range(8)
+    ]
+    for batch in batches:
+        assert server.ingest_ok(batch)["accepted"] == len(batch)
+    records = [record for batch in batches for record in batch]
+
+    def merged() -> int | None:
+        text = server.log_path.read_text(errors="replace")
+        return text.count("merged segments") or None
+    eventually(merged, timeout=60, what="a merge of the sealed segments")
+    client = server.client("us-east-1")
+    events = lookup_all(client, LookupAttributes=by_attr("EventName", marker))
+    assert sorted(e["EventId"] for e in events) == sorted(r["eventID"] for r in records)
+    by_id = {r["eventID"]: r for r in records}
+    for event in events[::97]:
+        assert json.loads(event["CloudTrailEvent"]) == by_id[event["EventId"]]
+    assert server.stop() == 0, server.log_tail()
+
+    partition = (
+        Path(server.data_dir) / "segments" / f"account={ACCOUNT_ID}" / "region=us-east-1" / f"date={noon:%Y-%m-%d}"
+    )
+    files = sorted(partition.glob("*.parquet"))
+    assert 1 <= len(files) < len(batches), f"{len(files)} segments for {len(batches)} seals"
+    rows = duckdb.connect().execute(
+        "SELECT event_json, event_id, request_id FROM read_parquet(?, hive_partitioning = true, "
+        "hive_types_autocast = false) WHERE event_name = ?",
+        [f"{partition}/*.parquet", marker],
+    ).fetchall()
+    assert len(rows) == len(records), f"{len(rows)} rows for {len(records)} records"
+    for event_json, event_id, request_id in rows:
+        record = json.loads(event_json)
+        record["eventID"], record["requestID"] = event_id, request_id
+        assert record == by_id[event_id], f"{event_id}: the merged segment's record differs"
+
+    verified = subprocess.run(
+        [trailkeeper_bin(), "verify-store", "--data-dir", str(server.data_dir)],
+        env=clean_env(), capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -377,7 +377,7 @@ fn compaction_merges_segments_and_keeps_every_event_once() {
     // each partition settles at once and is merged whole.
     let options = LogOptions { compact_settle: Duration::ZERO, ..small_seals() };
     let log = EventLog::open(dir.path(), LogOptions { compact: false, ..options.clone() }).unwrap();
-    let region = |i: usize| if i % 5 == 0 { "eu-west-1" } else { "us-east-1" };
+    let region = |i: usize| if i.is_multiple_of(5) { "eu-west-1" } else { "us-east-1" };
     for chunk in (0..2_000).collect::<Vec<_>>().chunks(50) {
         append(
             &log,
