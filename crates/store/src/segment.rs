@@ -15,11 +15,12 @@
 //! and kept in the log's [`IndexCache`]: an open segment costs about 6 bytes per event
 //! instead of its index's 28–33.
 //!
-//! A segment that retention dropped ([`Segment::retire`]) keeps its files until the last
-//! reader lets go of it: a lookup that took the segment before it was dropped may still
-//! load its index.
+//! A segment that retention dropped or a merge replaced ([`Segment::retire`],
+//! [`merge_segments`]) keeps its files until the last reader lets go of it: a lookup that
+//! took the segment before it was dropped may still load its index.
 //!
-//! This module must never change a sealed file (retention deletes the pair whole), never
+//! This module must never change a sealed file (retention and compaction delete the pair
+//! whole, and a merge writes a new pair), never
 //! report an eventID as present without comparing the stored ID itself (a false duplicate
 //! would drop an acknowledged event), and never panic on what it reads from disk: damaged
 //! files are [`StoreError::Corrupt`] or [`StoreError::Parquet`].
@@ -442,8 +443,8 @@ impl Segment {
         Ok(rows)
     }
 
-    /// Marks the segment as dropped by retention: its files are deleted once the last
-    /// holder lets go of it.
+    /// Marks the segment as dropped (by retention, or replaced by a merge): its files are
+    /// deleted once the last holder lets go of it.
     pub fn retire(&self) {
         self.retired.store(true, Ordering::Release);
     }
