@@ -192,13 +192,18 @@ fn a_retired_segment_stays_readable_until_its_last_holder_lets_go() {
     assert!(!parquet.exists() && !index.exists(), "the files went with the last holder");
 }
 
-#[test]
-fn an_event_id_hash_collision_is_not_a_duplicate() {
+/// Two event IDs with the same 32-bit hash.
+fn colliding_event_ids() -> (String, String) {
     let mut seen = HashMap::new();
-    let (stored, other) = (0u32..)
+    (0u32..)
         .map(|i| format!("collide-{i}"))
         .find_map(|id| seen.insert(super::index::event_id_hash(&id), id.clone()).map(|earlier| (earlier, id)))
-        .expect("a 32-bit collision among a few hundred thousand IDs");
+        .expect("a 32-bit collision among a few hundred thousand IDs")
+}
+
+#[test]
+fn an_event_id_hash_collision_is_not_a_duplicate() {
+    let (stored, other) = colliding_event_ids();
     let dir = tempfile::tempdir().expect("tempdir");
     let segment = write(dir.path(), &[event(1, DAY_START_MS, &stored, Category::Management, bare_fields())]);
     assert!(segment.contains_event_id(&stored, &uncached()).expect("lookup"));
@@ -221,11 +226,7 @@ fn an_event_id_hash_collision_is_not_a_duplicate() {
 
 #[test]
 fn colliding_event_ids_in_one_segment_each_find_their_own_row() {
-    let mut seen = HashMap::new();
-    let (first, second) = (0u32..)
-        .map(|i| format!("collide-{i}"))
-        .find_map(|id| seen.insert(super::index::event_id_hash(&id), id.clone()).map(|earlier| (earlier, id)))
-        .expect("a 32-bit collision among a few hundred thousand IDs");
+    let (first, second) = colliding_event_ids();
     let by_user = |username| {
         LookupFields::from(FieldValues {
             event_name: "GetObject",
