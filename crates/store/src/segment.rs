@@ -190,7 +190,9 @@ pub fn merge_segments(
     let Some(first) = inputs.first() else {
         return Err(invalid_input(root, "a merge needs at least one segment"));
     };
-    let partition = |meta: &SegmentMeta| (meta.account_id.clone(), meta.region.clone(), meta.date.clone());
+    fn partition(meta: &SegmentMeta) -> (&str, &str, &str) {
+        (&meta.account_id, &meta.region, &meta.date)
+    }
     if inputs.iter().any(|input| partition(&input.meta) != partition(&first.meta)) {
         return Err(invalid_input(root, "merged segments must share account, Region and date"));
     }
