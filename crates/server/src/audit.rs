@@ -221,24 +221,27 @@ async fn append_one(state: &AppState, json: &[u8], account_id: &str, region: &st
 
 /// Appends records to the event log and waits until they are durable.
 pub async fn append(state: &AppState, records: Vec<ParsedRecord>) -> Result<Vec<AppendOutcome>, ApiError> {
-    let acked = submit(&state.log, records)?;
+    let acked = submit(&state.log, records, false)?;
     acknowledged(acked).await
 }
 
 /// What [`submit`] hands back: the writer's verdict, once the events are durable.
 pub type Acknowledgement = oneshot::Receiver<Result<Vec<AppendOutcome>, StoreError>>;
 
-/// Queues records for the event log without waiting. It encodes and compresses their
-/// journal payload on the calling thread, so call it off the async workers for big batches.
-pub fn submit(log: &EventLog, records: Vec<ParsedRecord>) -> Result<Acknowledgement, ApiError> {
+/// Queues records for the event log without waiting for them to be durable. It encodes and
+/// compresses their journal payload on the calling thread, so call it off the async workers
+/// for big batches. With `may_block`, an overloaded log is waited for (a while) before the
+/// records are refused: for the blocking pool only.
+pub fn submit(log: &EventLog, records: Vec<ParsedRecord>, may_block: bool) -> Result<Acknowledgement, ApiError> {
     let ingest_time_ms = now_ms();
     let events = records.into_iter().map(|record| NewEvent { record, ingest_time_ms }).collect();
     let (done, acked) = oneshot::channel();
-    log.append(events, move |result| {
+    let done = move |result| {
         // The caller may have gone away; the events are stored all the same.
         let _ = done.send(result);
-    })
-    .map_err(|error| ApiError::from_store(&error))?;
+    };
+    let queued = if may_block { log.append_waiting(events, done) } else { log.append(events, done) };
+    queued.map_err(|error| ApiError::from_store(&error))?;
     Ok(acked)
 }
 

@@ -126,7 +126,7 @@ async fn ingest(
                 }
             }
         }
-        let acked = if to_append.is_empty() { None } else { Some(audit::submit(&log, to_append)?) };
+        let acked = if to_append.is_empty() { None } else { Some(audit::submit(&log, to_append, true)?) };
         Ok((results, positions, acked))
     })
     .await

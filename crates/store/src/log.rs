@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::thread::JoinHandle;
@@ -48,6 +48,11 @@ pub struct LogOptions {
     pub max_pending_bytes: usize,
     /// Refuse appends while this many frozen tables wait for the sealer.
     pub max_frozen_tables: usize,
+    /// How long [`EventLog::append_waiting`] waits for the writer or the sealer to make room
+    /// before it refuses. A seal of a full table takes a second or two under load; a
+    /// caller that waits through one keeps the machine busy, where one that is refused
+    /// backs off and leaves the CPU idle while the sealer catches up.
+    pub max_append_wait: Duration,
     /// `fdatasync` every journal write. Only tests that measure nothing turn this off.
     pub sync: bool,
     /// Bytes of decoded segment pages kept for lookups (0 disables the cache).
@@ -69,6 +74,7 @@ impl Default for LogOptions {
             seal_after: Duration::from_secs(300),
             max_pending_bytes: 128 * 1024 * 1024,
             max_frozen_tables: 3,
+            max_append_wait: Duration::from_secs(2),
             sync: true,
             page_cache_bytes: 256 * 1024 * 1024,
             index_cache_bytes: 512 * 1024 * 1024,
@@ -426,6 +432,9 @@ struct Shared {
     state: RwLock<State>,
     queue: Mutex<Queue>,
     queue_ready: Condvar,
+    /// Signalled, under the queue lock, when the writer takes the queued requests or the
+    /// sealer retires a frozen table: what appends waiting for room wait on.
+    room: Condvar,
     /// Serialises manifest rewrites between the sealer and retention.
     manifest_lock: Mutex<()>,
     pages: PageCache,
@@ -531,6 +540,7 @@ impl EventLog {
             state: RwLock::new(state),
             queue: Mutex::new(Queue::default()),
             queue_ready: Condvar::new(),
+            room: Condvar::new(),
             manifest_lock: Mutex::new(()),
             pages: PageCache::new(options.page_cache_bytes),
             indexes,
@@ -562,17 +572,47 @@ impl EventLog {
         events: Vec<NewEvent>,
         done: impl FnOnce(Result<Vec<AppendOutcome>, StoreError>) + Send + 'static,
     ) -> Result<(), StoreError> {
+        self.append_within(events, Duration::ZERO, done)
+    }
+
+    /// [`EventLog::append`] for callers that may block: when the log is overloaded it
+    /// waits up to [`LogOptions::max_append_wait`] for room before it refuses.
+    pub fn append_waiting(
+        &self,
+        events: Vec<NewEvent>,
+        done: impl FnOnce(Result<Vec<AppendOutcome>, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
+        self.append_within(events, self.shared.options.max_append_wait, done)
+    }
+
+    fn append_within(
+        &self,
+        events: Vec<NewEvent>,
+        wait: Duration,
+        done: impl FnOnce(Result<Vec<AppendOutcome>, StoreError>) + Send + 'static,
+    ) -> Result<(), StoreError> {
         let bytes: usize = events.iter().map(|event| event.record.json.len()).sum();
         let payload = journal::encode_payload(events.iter().map(payload_entry));
-        let frozen = self.shared.state.read().unwrap_or_else(PoisonError::into_inner).frozen.len();
+        let deadline = Instant::now() + wait;
         let mut queue = lock(&self.shared.queue);
-        if queue.closing {
-            return Err(StoreError::Closed);
-        }
-        if queue.pending_bytes > 0 && queue.pending_bytes + bytes > self.shared.options.max_pending_bytes
-            || frozen >= self.shared.options.max_frozen_tables
-        {
-            return Err(StoreError::Overloaded { pending_bytes: queue.pending_bytes });
+        loop {
+            if queue.closing {
+                return Err(StoreError::Closed);
+            }
+            // The sealer changes `frozen` before it takes the queue lock to signal `room`,
+            // so a change after this read wakes the wait below.
+            let frozen = self.shared.state.read().unwrap_or_else(PoisonError::into_inner).frozen.len();
+            let overloaded = queue.pending_bytes > 0
+                && queue.pending_bytes + bytes > self.shared.options.max_pending_bytes
+                || frozen >= self.shared.options.max_frozen_tables;
+            if !overloaded {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::Overloaded { pending_bytes: queue.pending_bytes });
+            }
+            queue = self.shared.room.wait_timeout(queue, left).unwrap_or_else(PoisonError::into_inner).0;
         }
         queue.pending_bytes += bytes;
         queue.requests.push_back(AppendRequest { events, payload, done: Box::new(done) });
@@ -856,6 +896,7 @@ impl EventLog {
     pub fn close(&self) {
         lock(&self.shared.queue).closing = true;
         self.shared.queue_ready.notify_all();
+        self.shared.room.notify_all();
         let threads = std::mem::take(&mut *lock(&self.threads));
         for thread in threads {
             if thread.join().is_err() {
@@ -921,6 +962,7 @@ fn run_writer(shared: &Shared, mut writer: JournalWriter, seal_tx: &mpsc::Sender
                 }
             }
             queue.pending_bytes = 0;
+            shared.room.notify_all();
             (std::mem::take(&mut queue.requests), queue.closing)
         };
         if !requests.is_empty() {
@@ -1272,10 +1314,10 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<Vec<Partition>, StoreError> {
         groups.entry((event.account_id(), event.region(), day_of(event.event_time_ms))).or_default().push(event);
     }
     let started = Instant::now();
-    let mut segments = Vec::with_capacity(groups.len());
-    for events in groups.values() {
-        segments.push(Arc::new(write_segment_cached(&segments_dir, events, &shared.indexes)?));
-    }
+    let groups: Vec<Vec<&StoredEvent>> = groups.into_values().collect();
+    let segments = write_segments_in_parallel(&groups, |events| {
+        write_segment_cached(&segments_dir, events, &shared.indexes).map(Arc::new)
+    })?;
     // Only manifest writers change the segment set, and each holds the manifest lock, so
     // the set read here is still current when the new segments are published below. The
     // manifest is made durable before the state lock is taken: readers and the writer never
@@ -1292,6 +1334,10 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<Vec<Partition>, StoreError> {
         state.segments.publish(publication);
         state.sealed_through_seq = job.sealed_through_seq;
         state.frozen.retain(|table| !Arc::ptr_eq(table, &job.table));
+    }
+    {
+        let _queue = lock(&shared.queue);
+        shared.room.notify_all();
     }
     tracing::info!(
         events = job.table.len(),
@@ -1310,6 +1356,40 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<Vec<Partition>, StoreError> {
         }
     }
     Ok(partitions)
+}
+
+/// Writes one segment per group on as many threads as there are cores, largest groups
+/// first, and returns them in the groups' order.
+///
+/// Under full load the request threads outrun one sealing thread: frozen tables pile up to
+/// [`LogOptions::max_frozen_tables`], appends wait, and a single sealer would then leave
+/// every other core idle until its table is done.
+fn write_segments_in_parallel(
+    groups: &[Vec<&StoredEvent>],
+    write: impl Fn(&[&StoredEvent]) -> Result<Arc<Segment>, StoreError> + Sync,
+) -> Result<Vec<Arc<Segment>>, StoreError> {
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_by_key(|&index| std::cmp::Reverse(groups[index].len()));
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(groups.len());
+    let work = || -> Result<Vec<(usize, Arc<Segment>)>, StoreError> {
+        let mut written = Vec::new();
+        while let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+            written.push((index, write(&groups[index])?));
+        }
+        Ok(written)
+    };
+    let mut written = std::thread::scope(|scope| {
+        // Threads inherit this one's (lowered) priority.
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut written = work()?;
+        for helper in helpers {
+            written.extend(helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
+        }
+        Ok::<_, StoreError>(written)
+    })?;
+    written.sort_unstable_by_key(|(index, _)| *index);
+    Ok(written.into_iter().map(|(_, segment)| segment).collect())
 }
 
 /// What the manifest under `root` lists: the sequence number the segments cover and the

@@ -157,6 +157,50 @@ fn stores_each_event_once_wherever_the_first_copy_is() {
 }
 
 #[test]
+fn appends_that_may_wait_ride_out_back_pressure_and_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every request overloads the writer's queue, and every freeze the sealer.
+    let options = LogOptions { max_pending_bytes: 1, max_frozen_tables: 1, compact: false, ..small_seals() };
+    let log = std::sync::Arc::new(EventLog::open(dir.path(), options).unwrap());
+    let (threads, requests, per_request) = (4, 25, 6);
+    let appenders: Vec<_> = (0..threads)
+        .map(|thread| {
+            let log = std::sync::Arc::clone(&log);
+            std::thread::spawn(move || {
+                let mut refused = 0;
+                for request in 0..requests {
+                    let first = (thread * requests + request) * per_request;
+                    let events = (first..first + per_request)
+                        .map(|i| record_in(["us-east-1", "eu-west-1"][i % 2], i, &time(i % 80), "a"))
+                        .collect();
+                    let (tx, rx) = mpsc::channel();
+                    match log.append_waiting(events, move |result| tx.send(result).unwrap()) {
+                        Ok(()) => {
+                            let outcomes = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+                            assert!(outcomes.iter().all(|o| matches!(o, AppendOutcome::Stored { .. })));
+                        }
+                        Err(error) if error.kind() == ErrorKind::Overloaded => refused += 1,
+                        Err(error) => panic!("append failed: {error}"),
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    let refused: usize = appenders.into_iter().map(|appender| appender.join().unwrap()).sum();
+    assert_eq!(refused, 0, "appends that may wait were refused");
+    wait_sealed(&log);
+    let stored = threads * requests * per_request;
+    let scope = AccountScope::Only(vec![ACCOUNT.into()]);
+    let found: usize = ["us-east-1", "eu-west-1"]
+        .iter()
+        .map(|region| log.lookup(&scope, region, &all(None), stored).unwrap().len())
+        .sum();
+    assert_eq!(found, stored);
+    log.close();
+}
+
+#[test]
 fn finds_duplicates_among_thousands_of_sealed_events_of_one_day() {
     // Enough events of one (account, day) that its eventID filter fills and is rebuilt
     // several times, as seals publish their segments (which compaction would merge).
