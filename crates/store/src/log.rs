@@ -1318,7 +1318,7 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<Vec<Partition>, StoreError> {
     // Another frozen table waiting behind this one means ingest outruns one sealing thread.
     let behind = shared.state.read().unwrap_or_else(PoisonError::into_inner).frozen.len() > 1;
     let threads = if behind { std::thread::available_parallelism().map_or(1, usize::from) } else { 1 };
-    let segments = write_segments_in_parallel(&groups, threads, |events| {
+    let segments = map_in_parallel(&groups, threads, Vec::len, |events| {
         write_segment_cached(&segments_dir, events, &shared.indexes).map(Arc::new)
     })?;
     // Only manifest writers change the segment set, and each holds the manifest lock, so
@@ -1361,41 +1361,56 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<Vec<Partition>, StoreError> {
     Ok(partitions)
 }
 
-/// Writes one segment per group on up to `threads` threads, largest groups first, and
-/// returns them in the groups' order.
+/// Calls `work` on every item on up to `threads` threads, heaviest first by `weight`, and
+/// returns the results in the items' order, or the first error (after which no thread
+/// starts another item).
 ///
-/// Under full load the request threads outrun one sealing thread: frozen tables pile up to
-/// [`LogOptions::max_frozen_tables`], appends wait, and a single sealer would then leave
-/// every other core idle until its table is done. Below that, one thread: at half load,
-/// two sealing threads took both cores for the second a seal lasts and acknowledgements
-/// waited up to half a second (p99 of 195–482 ms in 3 of 5 runs, against 7–13 ms).
-fn write_segments_in_parallel(
-    groups: &[Vec<&StoredEvent>],
+/// The sealer's segments: under full load the request threads outrun one sealing thread,
+/// frozen tables pile up to [`LogOptions::max_frozen_tables`], appends wait, and a single
+/// sealer would leave every other core idle until its table is done. Below that, one
+/// thread: at half load, two sealing threads took both cores for the second a seal lasts,
+/// and acknowledgements waited up to half a second (p99 of 195–482 ms in 3 of 5 runs,
+/// against 7–13 ms).
+fn map_in_parallel<I: Sync, T: Send>(
+    items: &[I],
     threads: usize,
-    write: impl Fn(&[&StoredEvent]) -> Result<Arc<Segment>, StoreError> + Sync,
-) -> Result<Vec<Arc<Segment>>, StoreError> {
-    let mut order: Vec<usize> = (0..groups.len()).collect();
-    order.sort_by_key(|&index| std::cmp::Reverse(groups[index].len()));
+    weight: impl Fn(&I) -> usize,
+    work: impl Fn(&I) -> Result<T, StoreError> + Sync,
+) -> Result<Vec<T>, StoreError> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&index| std::cmp::Reverse(weight(&items[index])));
     let next = AtomicUsize::new(0);
-    let threads = threads.min(groups.len());
-    let work = || -> Result<Vec<(usize, Arc<Segment>)>, StoreError> {
-        let mut written = Vec::new();
+    let worker = || -> Result<Vec<(usize, T)>, StoreError> {
+        let mut done = Vec::new();
         while let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-            written.push((index, write(&groups[index])?));
+            match work(&items[index]) {
+                Ok(result) => done.push((index, result)),
+                Err(error) => {
+                    next.store(order.len(), Ordering::Relaxed);
+                    return Err(error);
+                }
+            }
         }
-        Ok(written)
+        Ok(done)
     };
-    let mut written = std::thread::scope(|scope| {
+    let mut done = std::thread::scope(|scope| {
         // Threads inherit this one's (lowered) priority.
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
-        let mut written = work()?;
+        let helpers: Vec<_> = (1..threads.min(items.len())).map(|_| scope.spawn(worker)).collect();
+        let mut done = worker();
         for helper in helpers {
-            written.extend(helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?);
+            let theirs = helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            done = match (done, theirs) {
+                (Ok(mut done), Ok(theirs)) => {
+                    done.extend(theirs);
+                    Ok(done)
+                }
+                (Err(error), _) | (_, Err(error)) => Err(error),
+            };
         }
-        Ok::<_, StoreError>(written)
+        done
     })?;
-    written.sort_unstable_by_key(|(index, _)| *index);
-    Ok(written.into_iter().map(|(_, segment)| segment).collect())
+    done.sort_unstable_by_key(|(index, _)| *index);
+    Ok(done.into_iter().map(|(_, result)| result).collect())
 }
 
 /// What the manifest under `root` lists: the sequence number the segments cover and the
@@ -1486,4 +1501,35 @@ fn remove_unlisted_segments(segments_dir: &Path, listed: &HashSet<&str>) -> Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_in_parallel_keeps_the_items_order_and_stops_at_an_error() {
+        let items: Vec<usize> = (0..50).map(|i| (i * 37) % 50).collect();
+        for threads in [1, 2, 3, 64] {
+            let doubled = map_in_parallel(&items, threads, |&item| item, |&item| Ok(item * 2)).unwrap();
+            assert_eq!(doubled, items.iter().map(|item| item * 2).collect::<Vec<_>>());
+        }
+        for threads in [1, 2] {
+            let calls = AtomicUsize::new(0);
+            let failed = map_in_parallel(
+                &items,
+                threads,
+                |&item| item,
+                |&item| {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                    if item == 45 { Err(StoreError::Closed) } else { Ok(item) }
+                },
+            );
+            assert!(matches!(failed, Err(StoreError::Closed)));
+            if threads == 1 {
+                // Heaviest first: 49, 48, 47, 46, then 45 fails and nothing more starts.
+                assert_eq!(calls.load(Ordering::Relaxed), 5);
+            }
+        }
+    }
 }
