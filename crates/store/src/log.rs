@@ -1399,13 +1399,10 @@ fn map_in_parallel<I: Sync, T: Send>(
         let mut done = worker();
         for helper in helpers {
             let theirs = helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            done = match (done, theirs) {
-                (Ok(mut done), Ok(theirs)) => {
-                    done.extend(theirs);
-                    Ok(done)
-                }
-                (Err(error), _) | (_, Err(error)) => Err(error),
-            };
+            done = done.and_then(|mut done| {
+                done.extend(theirs?);
+                Ok(done)
+            });
         }
         done
     })?;
