@@ -2,9 +2,10 @@
 //! on it never panic, whatever the index says. Since indexes are loaded when a lookup needs
 //! them, this parser runs on the request path.
 //!
-//! Random bytes would stop at the checksum, so the input is a list of edits to the body of
-//! a real index (cut it, then overwrite bytes), framed again with a valid header and CRC:
-//! every case reaches the body's own checks, under either format version.
+//! Random bytes would stop at the checksum, so the input is a list of edits to the body and
+//! the ids section of a real index (cut the body, then overwrite bytes of either), framed
+//! again with a valid header and CRC: every case reaches the file's own checks, under each
+//! format version.
 #![no_main]
 
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ struct Fixture {
     index: PathBuf,
     header: Vec<u8>,
     body: Vec<u8>,
+    ids: Vec<u8>,
 }
 
 fn fixture() -> &'static Fixture {
@@ -48,34 +50,45 @@ fn fixture() -> &'static Fixture {
         let parquet = segment.parquet_path().to_path_buf();
         let index = parquet.with_extension("idx");
         let file = std::fs::read(&index).expect("read idx");
-        let body = zstd::bulk::decompress(&file[HEADER_LEN..], 1 << 20).expect("decompress");
-        Fixture { _dir: dir, parquet, index, header: file[..HEADER_LEN].to_vec(), body }
+        let body_end = HEADER_LEN + u64::from_le_bytes(file[24..32].try_into().expect("8 bytes")) as usize;
+        let body = zstd::bulk::decompress(&file[HEADER_LEN..body_end], 1 << 20).expect("decompress");
+        let ids = file[body_end..].to_vec();
+        Fixture { _dir: dir, parquet, index, header: file[..HEADER_LEN].to_vec(), body, ids }
     })
 }
 
 fuzz_target!(|data: &[u8]| {
     let fixture = fixture();
     let Some((&cut, edits)) = data.split_first() else { return };
-    let mut body = fixture.body.clone();
+    let (mut body, mut ids) = (fixture.body.clone(), fixture.ids.clone());
     if cut > 0 {
         body.truncate(body.len() * usize::from(cut) / 256);
     }
     for edit in edits.chunks_exact(3) {
-        let at = usize::from(u16::from_le_bytes([edit[0], edit[1]]));
-        if !body.is_empty() {
-            let len = body.len();
-            body[at % len] = edit[2];
+        let at = usize::from(u16::from_le_bytes([edit[0], edit[1]])) % (body.len() + ids.len()).max(1);
+        if at < body.len() {
+            body[at] = edit[2];
+        } else if let Some(byte) = ids.get_mut(at - body.len()) {
+            *byte = edit[2];
         }
     }
     let compressed = zstd::bulk::compress(&body, 1).expect("compress");
     let mut file = fixture.header.clone();
-    // One input in three claims version 1, whose body has no file order.
-    if edits.len() % 3 == 1 {
-        file[8..12].copy_from_slice(&1u32.to_le_bytes());
+    // One input in three claims version 1 (no file order, one hash per row, no ids
+    // section), one in three version 2 (the same with a file order).
+    let version = match edits.len() % 3 {
+        1 => Some(1u32),
+        2 => Some(2),
+        _ => None,
+    };
+    if let Some(version) = version {
+        file[8..12].copy_from_slice(&version.to_le_bytes());
+        ids.clear();
     }
     file[16..24].copy_from_slice(&(body.len() as u64).to_le_bytes());
     file[24..32].copy_from_slice(&(compressed.len() as u64).to_le_bytes());
     file.extend_from_slice(&compressed);
+    file.extend_from_slice(&ids);
     let crc = crc32c::crc32c(&file[16..]);
     file[12..16].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&fixture.index, &file).expect("write idx");
@@ -98,5 +111,6 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = segment.find_event_id("id-7", &indexes);
+    let _ = segment.contains_event_id("id-8");
     let _ = segment.rows_in_seq_range(0, u64::MAX, &indexes);
 });

@@ -19,7 +19,7 @@
 //! `FANOUT - 1` times: rewriting it would cost far more than it saves.
 //!
 //! Nothing merges past [`MAX_MERGED_EVENTS`]: a segment's index is loaded whole when a
-//! lookup needs it (about 35 bytes an event), and a larger one would cost more to load than
+//! lookup needs it (about 27 bytes an event), and a larger one would cost more to load than
 //! its share of lookups saves.
 
 /// The most events a merged segment holds.

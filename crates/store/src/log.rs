@@ -210,14 +210,14 @@ struct State {
 
 impl State {
     /// Whether the log already holds an event with this record's (account, eventID).
-    fn contains(&self, record: &ParsedRecord, indexes: &IndexCache) -> Result<bool, StoreError> {
+    fn contains(&self, record: &ParsedRecord) -> Result<bool, StoreError> {
         let (account_id, event_id) = (record.fields.account_id(), record.fields.event_id());
         if self.active.contains(account_id, event_id)
             || self.frozen.iter().any(|table| table.contains(account_id, event_id))
         {
             return Ok(true);
         }
-        self.segments.contains(account_id, event_id, record.event_time_ms, indexes)
+        self.segments.contains(account_id, event_id, record.event_time_ms)
     }
 }
 
@@ -375,13 +375,7 @@ impl SegmentSet {
 
     /// An event ID names one event, and a retried record carries the same eventTime, so
     /// only the segments of the event's own date (in any Region) can hold a duplicate.
-    fn contains(
-        &self,
-        account_id: &str,
-        event_id: &str,
-        event_time_ms: i64,
-        indexes: &IndexCache,
-    ) -> Result<bool, StoreError> {
+    fn contains(&self, account_id: &str, event_id: &str, event_time_ms: i64) -> Result<bool, StoreError> {
         let Some(day) = self.by_account_day.get(account_id).and_then(|days| days.get(&day_of(event_time_ms))) else {
             return Ok(false);
         };
@@ -390,7 +384,7 @@ impl SegmentSet {
             return Ok(false);
         }
         for segment in &day.segments {
-            if segment.may_hold_event_id(hash) && segment.contains_event_id(event_id, indexes)? {
+            if segment.may_hold_event_id(hash) && segment.contains_event_id(event_id)? {
                 return Ok(true);
             }
         }
@@ -1008,7 +1002,7 @@ fn write_round(
             for event in &request.events {
                 let record = &event.record;
                 let seen = in_round.contains(&(record.fields.account_id(), record.fields.event_id()));
-                match state.contains(record, &shared.indexes) {
+                match state.contains(record) {
                     Err(error) => {
                         failed = Some(error);
                         break;

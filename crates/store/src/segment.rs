@@ -13,7 +13,9 @@
 //! decides whether it is worth reading: its sorted eventID hashes and a filter of the
 //! (attribute, value) pairs of its rows. The index itself is loaded when a lookup needs it
 //! and kept in the log's [`IndexCache`]: an open segment costs about 6 bytes per event
-//! instead of its index's 28–33.
+//! instead of its index's 24–29. Finding an eventID never loads the index: a hash hit
+//! reads its few entries of the index file's ids section and the `event_id` page of the
+//! rows they name.
 //!
 //! A segment that retention dropped or a merge replaced ([`Segment::retire`],
 //! [`merge_segments`]) keeps its files until the last reader lets go of it: a lookup that
@@ -30,6 +32,7 @@ mod index;
 
 pub use cache::{IndexCache, PageCache};
 pub use index::event_id_hash;
+use index::{IdDigest, IdLookup};
 mod moved;
 mod table;
 #[cfg(test)]
@@ -93,8 +96,8 @@ pub struct Segment {
     meta: SegmentMeta,
     parquet_path: PathBuf,
     index_path: PathBuf,
-    /// The eventID hash of every row, sorted; the index holds the rows.
-    id_hashes: Box<[u32]>,
+    /// Every row's eventID hash, sorted, and where to find the rows they belong to.
+    ids: IdLookup,
     /// The [`value_hash`]es of the (attribute, value) pairs in the index's dictionary.
     values: HashFilter,
     table: EventTable,
@@ -210,14 +213,14 @@ pub fn merge_segments(
     let dir = first.parquet_path.parent().unwrap_or(root).to_path_buf();
     let parquet_path = write_files(&dir, &name, |parquet_tmp| {
         let paths: Vec<&Path> = inputs.iter().map(|input| input.parquet_path.as_path()).collect();
-        let placed = table::merge(parquet_tmp, &paths, &layout)?;
+        let written = table::merge(parquet_tmp, &paths, &layout)?;
         let parts: Vec<(&SegmentMeta, &SegmentIndex, &[u32])> = inputs
             .iter()
             .zip(&loaded)
-            .zip(&placed)
+            .zip(&written.placed)
             .map(|((input, index), placed)| (&input.meta, &**index, placed.as_slice()))
             .collect();
-        Ok(index::merge(&parts))
+        Ok(index::merge(&parts, &written.digests))
     })?;
     let merged = Segment::open_cached(&parquet_path, indexes)?;
     let expected: u64 = inputs.iter().map(|input| input.meta.event_count).sum();
@@ -284,7 +287,7 @@ impl Segment {
 
     fn open_with_index(parquet_path: &Path) -> Result<(Segment, SegmentIndex), StoreError> {
         let index_path = parquet_path.with_extension("idx");
-        let (mut meta, index) = index::load(&index_path)?;
+        let (mut meta, index, ids) = index::load(&index_path)?;
         let stem = parquet_path.file_stem().and_then(|stem| stem.to_str()).unwrap_or_default();
         if stem != meta.name {
             return Err(StoreError::Corrupt {
@@ -309,7 +312,7 @@ impl Segment {
             meta,
             parquet_path: parquet_path.to_path_buf(),
             index_path,
-            id_hashes: index.sorted_id_hashes().into_boxed_slice(),
+            ids,
             values,
             table,
             cache_id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
@@ -329,7 +332,7 @@ impl Segment {
     /// The [`event_id_hash`] of every event in the segment, sorted, so that the log can
     /// keep one set per account and day for deduplication.
     pub fn event_id_hashes(&self) -> &[u32] {
-        &self.id_hashes
+        &self.ids.sorted_hashes
     }
 
     /// Whether any row is found under this (attribute, value): false is certain, true is
@@ -343,7 +346,7 @@ impl Segment {
         if let Some(index) = indexes.get(self.cache_id) {
             return Ok(index);
         }
-        let (meta, index) = index::load(&self.index_path)?;
+        let (meta, index, _) = index::load(&self.index_path)?;
         if meta.name != self.meta.name || meta.event_count != self.meta.event_count {
             return Err(StoreError::Corrupt {
                 path: self.index_path.clone(),
@@ -359,70 +362,84 @@ impl Segment {
 
     /// Whether some row's eventID has this [`event_id_hash`].
     pub fn may_hold_event_id(&self, hash: u32) -> bool {
-        self.id_hashes.binary_search(&hash).is_ok()
+        self.ids.sorted_hashes.binary_search(&hash).is_ok()
     }
 
     /// Whether an event with this eventID is in the segment, whatever its category. A hash
-    /// hit is confirmed by reading the stored eventID from the Parquet file.
-    pub fn contains_event_id(&self, event_id: &str, indexes: &IndexCache) -> Result<bool, StoreError> {
-        Ok(self.find_event_id(event_id, indexes)?.is_some())
+    /// hit is confirmed by reading the stored eventID from the Parquet file; the index is
+    /// not loaded.
+    pub fn contains_event_id(&self, event_id: &str) -> Result<bool, StoreError> {
+        Ok(self.event_id_row(event_id)?.is_some())
+    }
+
+    /// The Parquet row of the event with this eventID, if the segment holds it.
+    fn event_id_row(&self, event_id: &str) -> Result<Option<u32>, StoreError> {
+        let candidates = self.ids.candidate_rows(&self.index_path, IdDigest::of(event_id))?;
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let stored = self.table.read_event_ids(&candidates)?;
+        Ok(candidates.into_iter().zip(stored).find(|(_, id)| id.as_ref() == event_id.as_bytes()).map(|(row, _)| row))
+    }
+
+    /// The index row of the event in this Parquet row, with the index.
+    fn index_row(&self, file_row: u32, indexes: &IndexCache) -> Result<(Arc<SegmentIndex>, u32), StoreError> {
+        let index = self.index(indexes)?;
+        match index.row_of_file_row(file_row) {
+            Some(row) => Ok((index, row)),
+            None => Err(StoreError::Corrupt {
+                path: self.index_path.clone(),
+                offset: 0,
+                what: "segment index",
+                detail: format!("no row is at file row {file_row}"),
+            }),
+        }
     }
 
     /// The Parquet row and key of the event with this eventID, whatever its category. A hash hit
     /// is confirmed by reading the stored eventID.
     pub fn find_event_id(&self, event_id: &str, indexes: &IndexCache) -> Result<Option<(u32, EventKey)>, StoreError> {
-        let hash = event_id_hash(event_id);
-        if !self.may_hold_event_id(hash) {
+        let Some(file_row) = self.event_id_row(event_id)? else {
             return Ok(None);
-        }
-        let index = self.index(indexes)?;
-        let candidates = index.rows_with_id_hash(hash);
-        let file_rows: Vec<u32> = candidates.iter().map(|&row| index.file_row(row)).collect();
-        let stored = self.table.read_event_ids(&file_rows)?;
-        Ok(candidates
-            .iter()
-            .zip(file_rows)
-            .zip(stored)
-            .find(|(_, id)| id.as_ref() == event_id.as_bytes())
-            .map(|((&row, file_row), _)| (file_row, index.key(row))))
+        };
+        let (index, row) = self.index_row(file_row, indexes)?;
+        Ok(Some((file_row, index.key(row))))
     }
 
     /// The rows of `kind` within the bounds, matching `attribute` if given, newest first.
     /// Lazy: each `next` does only the work to find one more row. The index is loaded only
     /// if the segment may hold the attribute's value.
-    pub fn scan<'a>(
-        &'a self,
+    pub fn scan(
+        &self,
         indexes: &IndexCache,
         kind: HistoryKind,
-        attribute: Option<(LookupKey, &'a str)>,
+        attribute: Option<(LookupKey, &str)>,
         start_ms: Option<i64>,
         end_ms: Option<i64>,
         before: Option<EventKey>,
-    ) -> Result<Scan<'a>, StoreError> {
-        let absent = match attribute {
-            None => false,
-            Some((LookupKey::EventId, event_id)) => !self.may_hold_event_id(event_id_hash(event_id)),
-            Some((key, value)) => !self.may_hold(key, value),
+    ) -> Result<Scan, StoreError> {
+        let (index, event_id_row) = match attribute {
+            Some((LookupKey::EventId, event_id)) => {
+                let Some(file_row) = self.event_id_row(event_id)? else {
+                    return Ok(Scan::Empty);
+                };
+                let (index, row) = self.index_row(file_row, indexes)?;
+                (index, Some(row))
+            }
+            Some((key, value)) if !self.may_hold(key, value) => return Ok(Scan::Empty),
+            _ => (self.index(indexes)?, None),
         };
-        if absent {
-            return Ok(Scan::Empty);
-        }
-        let index = self.index(indexes)?;
         let lower = index.first_row_at_or_after(start_ms);
         let upper = index.end_row(end_ms, before);
-        let (source, verify_event_id) = match attribute {
-            None => (RowSource::Descending { next: upper }, None),
-            Some((LookupKey::EventId, event_id)) => {
-                let mut rows = index.rows_with_id_hash(event_id_hash(event_id));
-                rows.reverse();
-                (RowSource::Candidates(rows.into_iter()), Some(event_id))
-            }
-            Some((key, value)) => match index.postings_below(key, value, upper) {
-                Some(cursor) => (RowSource::Postings(cursor), None),
+        let source = match (attribute, event_id_row) {
+            (_, Some(row)) => RowSource::One(Some(row)),
+            (None, None) => RowSource::Descending { next: upper },
+            (Some((key, value)), None) => match index.postings_below(key, value, upper) {
+                Some(cursor) => RowSource::Postings(cursor),
                 None => return Ok(Scan::Empty),
             },
         };
-        Ok(Scan::Rows(Rows { segment: self, index, kind, lower, upper, source, verify_event_id }))
+        Ok(Scan::Rows(Rows { index, kind, lower, upper, source }))
     }
 
     /// The rows whose log position is in `(after, through]`, as `(key, Parquet row)` in seq
@@ -495,8 +512,8 @@ enum RowSource {
     Descending { next: u32 },
     /// The posting list of one lookup attribute value.
     Postings(PostingCursor),
-    /// A few rows known up front: eventID hash hits.
-    Candidates(std::vec::IntoIter<u32>),
+    /// The row of one eventID.
+    One(Option<u32>),
 }
 
 impl RowSource {
@@ -507,19 +524,19 @@ impl RowSource {
                 Some(*next)
             }
             RowSource::Postings(cursor) => index.next_posting(cursor),
-            RowSource::Candidates(rows) => rows.next(),
+            RowSource::One(row) => row.take(),
         }
     }
 }
 
 /// The rows one [`Segment::scan`] finds, newest first.
-pub enum Scan<'a> {
+pub enum Scan {
     /// The segment holds no row under the asked value; its index was not loaded.
     Empty,
-    Rows(Rows<'a>),
+    Rows(Rows),
 }
 
-impl Iterator for Scan<'_> {
+impl Iterator for Scan {
     type Item = SegmentRow;
 
     fn next(&mut self) -> Option<SegmentRow> {
@@ -531,8 +548,7 @@ impl Iterator for Scan<'_> {
 }
 
 /// A scan over a loaded index, which it holds while it runs.
-pub struct Rows<'a> {
-    segment: &'a Segment,
+pub struct Rows {
     index: Arc<SegmentIndex>,
     kind: HistoryKind,
     /// Rows below this are older than the start bound.
@@ -540,11 +556,9 @@ pub struct Rows<'a> {
     /// Rows at or above this are newer than the end bound or not before the page token.
     upper: u32,
     source: RowSource,
-    /// For an eventID lookup, the ID each hash hit must be checked against.
-    verify_event_id: Option<&'a str>,
 }
 
-impl Iterator for Rows<'_> {
+impl Iterator for Rows {
     type Item = SegmentRow;
 
     fn next(&mut self) -> Option<SegmentRow> {
@@ -556,28 +570,7 @@ impl Iterator for Rows<'_> {
             if row >= self.upper || !self.kind.includes(self.index.category(row)) {
                 continue;
             }
-            let file_row = self.index.file_row(row);
-            if let Some(event_id) = self.verify_event_id
-                && !self.event_id_matches(file_row, event_id)
-            {
-                continue;
-            }
-            return Some(SegmentRow { key: self.index.key(row), row: file_row });
-        }
-    }
-}
-
-impl Rows<'_> {
-    fn event_id_matches(&self, row: u32, event_id: &str) -> bool {
-        match self.segment.table.read_event_ids(&[row]) {
-            Ok(stored) => stored.iter().any(|id| id.as_ref() == event_id.as_bytes()),
-            // The iterator cannot return the error. Keeping the row is the lesser harm: a
-            // hash hit is almost surely the event, and the caller's read_json of this row
-            // reads the same file and reports the failure.
-            Err(error) => {
-                tracing::warn!(%error, row, "cannot verify an eventID hash hit; keeping the row");
-                true
-            }
+            return Some(SegmentRow { key: self.index.key(row), row: self.index.file_row(row) });
         }
     }
 }

@@ -6,44 +6,55 @@
 //!
 //! ```text
 //! magic   8  b"TKSEGIDX"
-//! version 4  u32 = 1
+//! version 4  u32 = 3
 //! crc     4  crc32c of every byte after this field
 //! raw_len 8  u64, length of the body once decompressed
 //! zst_len 8  u64, length of the compressed body that follows
 //! body       zstd frame
+//! ids        since version 3, uncompressed: one entry per row in eventID hash order
 //! ```
 //!
 //! The body, with varints as LEB128 and strings as a varint length and UTF-8 bytes:
 //! account, Region, date; `max_ingest_ms` (i64); the row count; the first row's time (i64)
 //! then each later row's time minus the previous one (varint); the first row's seq (u64)
 //! then each later seq minus the previous one (zigzag varint); one category tag per row;
-//! one 32-bit eventID hash per row; since version 2, the Parquet file's rows in file order,
-//! each as the row it is here minus the previous one's (zigzag varint; version 1 files
-//! hold their rows in the same order as the index); then the dictionary: its entry count, and per entry
-//! (sorted by key tag, then value bytes) the key tag, the value, the posting count, the
-//! posting byte length and the postings. Postings are the rows holding the value in
-//! descending order: the first row, then each gap minus one, as varints. Decoding walks
-//! them in the order lookups want them (newest first) without a buffer.
+//! the eventID hashes ([`event_id_hash`]) of all rows, sorted, the first then each gap as
+//! varints (versions 1 and 2: one 32-bit hash per row, in row order); since version 2,
+//! the Parquet file's rows in file order, each as the row it is here minus the previous
+//! one's (zigzag varint; version 1 files hold their rows in the same order as the index);
+//! then the dictionary: its entry count, and per entry (sorted by key tag, then value
+//! bytes) the key tag, the value, the posting count, the posting byte length and the
+//! postings. Postings are the rows holding the value in descending order: the first row,
+//! then each gap minus one, as varints. Decoding walks them in the order lookups want
+//! them (newest first) without a buffer.
+//!
+//! The ids section pairs each of the body's sorted hashes with the Parquet row of its
+//! event: a check byte (the low byte of the eventID's 64-bit hash, [`IdDigest`]) then the
+//! file row in 2, 3 or 4 bytes, as few as the row count needs. It is what makes the
+//! duplicate check cheap whatever the size of a day: a resident hash hit reads a few bytes
+//! at a known offset of this file and (if the check byte agrees) one page of the
+//! `event_id` column, never the whole index. The check byte turns away all but one in 256
+//! hash collisions before any Parquet page is read.
 //!
 //! Loaded, a row costs 4 bytes of time, 4 of seq (8 if the segment's seq range passes
-//! 2^32), 1 of category, 4 of eventID hash, 2 of Parquet row (4 past 65,536 rows) and
-//! about one byte per posting (6–8 postings per management event), and per distinct
-//! (attribute, value) 20 bytes of entry, 8 of probe table and the value's text: about 35
-//! bytes per event. What
+//! 2^32), 1 of category, 2 of Parquet row (4 past 65,536 rows) and about one byte per
+//! posting (6–8 postings per management event), and per distinct (attribute, value) 20
+//! bytes of entry, 8 of probe table and the value's text: about 27 bytes per event. What
 //! stays resident for every segment is smaller: the sorted eventID hashes (4 bytes per
-//! event, [`SegmentIndex::sorted_id_hashes`]) and a filter of the dictionary's values
-//! ([`SegmentIndex::value_hashes`]). Loading sorts nothing: an eventID's rows are found
-//! by a scan of the row hashes, which only a resident hash hit asks for.
+//! event, [`IdLookup::sorted_hashes`]) and a filter of the dictionary's values
+//! ([`SegmentIndex::value_hashes`]). Segments of versions 1 and 2, which have no ids
+//! section, keep their file rows in hash order in memory instead (4 more bytes per event)
+//! until compaction rewrites them.
 //!
-//! The eventID hash is only 32 bits because every hit is verified against the stored ID
-//! anyway: in a segment of a million events one lookup in about 4,300 of an absent ID pays
-//! a needless page read, and each event saves 4 bytes on disk and in memory.
+//! The resident eventID hash is only 32 bits because every hit is verified against the
+//! stored ID anyway, and each event saves 4 bytes in memory.
 //!
 //! Loading must never trust the file: every count, row number and order is checked, and a
 //! failure is [`StoreError::Corrupt`] naming the file and the offset (in the file for the
-//! header, in the decompressed body for the body).
+//! header and the ids section, in the decompressed body for the body).
 
-use std::fs;
+use std::fs::{self, File};
+use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
 use trailkeeper_core::time::format_date;
@@ -53,8 +64,9 @@ use super::SegmentMeta;
 use crate::{EventKey, StoreError, StoredEvent};
 
 const MAGIC: [u8; 8] = *b"TKSEGIDX";
-const VERSION: u32 = 2;
-/// Version 1 has no file row order: its Parquet rows are in index order.
+const VERSION: u32 = 3;
+/// Version 1 has no file row order (its Parquet rows are in index order); versions 1 and 2
+/// keep one eventID hash per row and no ids section.
 const VERSION_IN_INDEX_ORDER: u32 = 1;
 const HEADER_LEN: usize = 32;
 /// The body is mostly varints and hashes, which zstd shrinks little; a claimed expansion
@@ -75,8 +87,6 @@ pub struct SegmentIndex {
     seqs: Seqs,
     /// Each row's [`Category::tag`].
     categories: Vec<u8>,
-    /// Each row's [`event_id_hash`].
-    id_hashes: Vec<u32>,
     /// Each row's row number in the Parquet file.
     file_rows: FileRows,
     dictionary: Dictionary,
@@ -198,16 +208,15 @@ impl SegmentIndex {
         self.file_rows.get(row)
     }
 
-    /// The rows whose eventID hashes to `hash`, ascending.
-    pub(super) fn rows_with_id_hash(&self, hash: u32) -> Vec<u32> {
-        (0..self.row_count()).filter(|&row| self.id_hashes[row as usize] == hash).collect()
-    }
-
-    /// Every row's eventID hash, sorted.
-    pub(super) fn sorted_id_hashes(&self) -> Vec<u32> {
-        let mut hashes = self.id_hashes.clone();
-        hashes.sort_unstable();
-        hashes
+    /// The row at this place in the Parquet file. A linear search: only a found eventID
+    /// asks for it.
+    pub(super) fn row_of_file_row(&self, file_row: u32) -> Option<u32> {
+        let position = match &self.file_rows {
+            FileRows::Narrow(rows) => rows.iter().position(|&row| u32::from(row) == file_row),
+            FileRows::Wide(rows) => rows.iter().position(|&row| row == file_row),
+        };
+        // Loading refuses more rows than fit in u32.
+        position.map(|row| row as u32)
     }
 
     /// A cursor over the rows below `upper` holding an attribute value (case-sensitive),
@@ -240,7 +249,6 @@ impl SegmentIndex {
         self.time_offsets.capacity() * 4
             + seqs
             + self.categories.capacity()
-            + self.id_hashes.capacity() * 4
             + self.file_rows.heap_bytes()
             + dictionary.entries.capacity() * size_of::<DictionaryEntry>()
             + dictionary.values.capacity()
@@ -392,26 +400,127 @@ impl PostingCursor {
     }
 }
 
-/// The hash of an eventID in the index. Part of the file format (version 1): FNV-1a, then
-/// a 64-bit finaliser so that IDs differing only in their last characters spread out,
-/// keeping the top 32 bits.
+/// The hash of an eventID that segments keep in memory and the log's day filters hold: the
+/// upper half of its [`IdDigest`].
 pub fn event_id_hash(event_id: &str) -> u32 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in event_id.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    IdDigest::of(event_id).hash()
+}
+
+/// The 64-bit hash of an eventID. Part of the file format (version 1): FNV-1a, then a
+/// 64-bit finaliser so that IDs differing only in their last characters spread out. Its
+/// upper 32 bits are the [`event_id_hash`], its low byte the ids section's check byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct IdDigest(u64);
+
+impl IdDigest {
+    pub(super) fn of(event_id: &str) -> IdDigest {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in event_id.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        hash ^= hash >> 33;
+        hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        hash ^= hash >> 33;
+        hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        IdDigest(hash ^ (hash >> 33))
     }
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    ((hash ^ (hash >> 33)) >> 32) as u32
+
+    pub(super) fn hash(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+
+    pub(super) fn check(self) -> u8 {
+        self.0 as u8
+    }
+}
+
+/// What finds the rows of an eventID without loading the index: what an open segment keeps.
+pub(super) struct IdLookup {
+    /// Every row's [`event_id_hash`], sorted.
+    pub(super) sorted_hashes: Vec<u32>,
+    pub(super) rows: IdRows,
+}
+
+/// Where the Parquet rows of [`IdLookup::sorted_hashes`] are, in the same order.
+pub(super) enum IdRows {
+    /// The index file's ids section: `entry_len`-byte entries from `offset`.
+    InFile { offset: u64, entry_len: usize },
+    /// Indexes of versions 1 and 2 have no ids section (nor check bytes): the rows are
+    /// kept in memory.
+    Resident(Box<[u32]>),
+}
+
+impl IdLookup {
+    /// The Parquet rows that may hold this eventID: those whose hash and (where the file
+    /// keeps one) check byte match. Reads a few bytes of the index file at `path`, never
+    /// the whole index.
+    pub(super) fn candidate_rows(&self, path: &Path, digest: IdDigest) -> Result<Vec<u32>, StoreError> {
+        let hash = digest.hash();
+        let start = self.sorted_hashes.partition_point(|&stored| stored < hash);
+        let end = start + self.sorted_hashes[start..].partition_point(|&stored| stored == hash);
+        if start == end {
+            return Ok(Vec::new());
+        }
+        let (offset, entry_len) = match &self.rows {
+            IdRows::Resident(rows) => return Ok(rows[start..end].to_vec()),
+            IdRows::InFile { offset, entry_len } => (*offset, *entry_len),
+        };
+        let mut entries = vec![0; (end - start) * entry_len];
+        let at = offset + (start * entry_len) as u64;
+        File::open(path).and_then(|file| file.read_exact_at(&mut entries, at)).map_err(StoreError::io(path))?;
+        let row_count = self.sorted_hashes.len();
+        let mut rows = Vec::new();
+        for (place, entry) in entries.chunks_exact(entry_len).enumerate() {
+            if entry[0] != digest.check() {
+                continue;
+            }
+            let row = entry_row(entry);
+            if row as usize >= row_count {
+                return Err(StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    offset: at + (place * entry_len) as u64,
+                    what: "segment index",
+                    detail: format!("ids entry names row {row} of {row_count}"),
+                });
+            }
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+/// The length of an ids section entry: the check byte and as few bytes of file row as
+/// `row_count` rows need.
+fn id_entry_len(row_count: usize) -> usize {
+    match row_count {
+        0..=0x1_0000 => 3,
+        0x1_0001..=0x100_0000 => 4,
+        _ => 5,
+    }
+}
+
+/// The file row of an ids section entry.
+fn entry_row(entry: &[u8]) -> u32 {
+    let mut row = [0u8; 4];
+    row[..entry.len() - 1].copy_from_slice(&entry[1..]);
+    u32::from_le_bytes(row)
 }
 
 /// Encodes the index file of `events`, which are sorted by [`EventKey`] and share account,
 /// Region and date (the caller has checked). `file_order` lists the rows in the order the
 /// Parquet file holds them.
 pub(super) fn encode(events: &[&StoredEvent], file_order: &[u32]) -> Vec<u8> {
+    parts(events, file_order).encode(VERSION)
+}
+
+/// [`encode`] in an older `version` (1 or 2), to check that such files still open.
+#[cfg(test)]
+pub(super) fn encode_as(version: u32, events: &[&StoredEvent], file_order: &[u32]) -> Vec<u8> {
+    parts(events, file_order).encode(version)
+}
+
+fn parts<'a>(events: &[&'a StoredEvent], file_order: &'a [u32]) -> IndexParts<'a> {
     let date = events.first().map(|first| format_date(first.event_time_ms)).unwrap_or_default();
     let mut by_value: crate::HashMap<(u8, &str), Vec<u32>> = crate::HashMap::default();
     for (row, event) in events.iter().enumerate() {
@@ -427,21 +536,21 @@ pub(super) fn encode(events: &[&StoredEvent], file_order: &[u32]) -> Vec<u8> {
     IndexParts {
         account_id: events.first().map_or("", |first| first.account_id()),
         region: events.first().map_or("", |first| first.region()),
-        date: &date,
+        date,
         max_ingest_ms: events.iter().map(|event| event.ingest_time_ms).max().unwrap_or(0),
         keys: events.iter().map(|event| event.key()).collect(),
         categories: events.iter().map(|event| event.category.tag()).collect(),
-        id_hashes: events.iter().map(|event| event_id_hash(event.event_id())).collect(),
+        id_digests: events.iter().map(|event| IdDigest::of(event.event_id())).collect(),
         file_order,
         postings: by_value.into_iter().collect(),
     }
-    .encode()
 }
 
 /// Encodes the index of one segment merged from `inputs`: each an index of the same account,
-/// Region and date, with where each of its file rows went in the merged Parquet file (see
-/// `table::merge`). Nothing is parsed again: rows, hashes and posting lists are renumbered.
-pub(super) fn merge(inputs: &[(&SegmentMeta, &SegmentIndex, &[u32])]) -> Vec<u8> {
+/// Region and date, with where each of its file rows went in the merged Parquet file, and
+/// the eventID digest of each merged file row (see `table::merge`). Nothing is parsed
+/// again: rows and posting lists are renumbered.
+pub(super) fn merge(inputs: &[(&SegmentMeta, &SegmentIndex, &[u32])], digests: &[IdDigest]) -> Vec<u8> {
     // Every input row, in Event History order of the merged segment.
     let mut rows: Vec<(EventKey, u32, u32)> = Vec::new();
     for (input, (_, index, _)) in inputs.iter().enumerate() {
@@ -450,10 +559,13 @@ pub(super) fn merge(inputs: &[(&SegmentMeta, &SegmentIndex, &[u32])]) -> Vec<u8>
     rows.sort_unstable();
     let mut new_rows: Vec<Vec<u32>> = inputs.iter().map(|(_, index, _)| vec![0; index.row_count() as usize]).collect();
     let mut file_order = vec![0u32; rows.len()];
+    let mut new_file_rows = vec![0u32; rows.len()];
     for (new_row, &(_, input, row)) in rows.iter().enumerate() {
         let (_, index, file_rows) = &inputs[input as usize];
         new_rows[input as usize][row as usize] = new_row as u32;
-        file_order[file_rows[index.file_row(row) as usize] as usize] = new_row as u32;
+        let new_file_row = file_rows[index.file_row(row) as usize];
+        file_order[new_file_row as usize] = new_row as u32;
+        new_file_rows[new_row] = new_file_row;
     }
     let mut by_value: crate::HashMap<(u8, &str), Vec<u32>> = crate::HashMap::default();
     for ((_, index, _), new_rows) in inputs.iter().zip(&new_rows) {
@@ -475,26 +587,27 @@ pub(super) fn merge(inputs: &[(&SegmentMeta, &SegmentIndex, &[u32])]) -> Vec<u8>
     IndexParts {
         account_id: first.map_or("", |meta| meta.account_id.as_str()),
         region: first.map_or("", |meta| meta.region.as_str()),
-        date: first.map_or("", |meta| meta.date.as_str()),
+        date: first.map_or_else(String::new, |meta| meta.date.clone()),
         max_ingest_ms: inputs.iter().map(|(meta, _, _)| meta.max_ingest_ms).max().unwrap_or(0),
         keys: rows.iter().map(|&(key, _, _)| key).collect(),
         categories: rows.iter().map(row).map(|(index, row)| index.categories[row as usize]).collect(),
-        id_hashes: rows.iter().map(row).map(|(index, row)| index.id_hashes[row as usize]).collect(),
+        id_digests: (0..rows.len()).map(|new_row| digests[new_file_rows[new_row] as usize]).collect(),
         file_order: &file_order,
         postings: by_value.into_iter().collect(),
     }
-    .encode()
+    .encode(VERSION)
 }
 
 /// What an index file holds, before encoding: rows in [`EventKey`] order.
 struct IndexParts<'a> {
     account_id: &'a str,
     region: &'a str,
-    date: &'a str,
+    date: String,
     max_ingest_ms: i64,
     keys: Vec<EventKey>,
     categories: Vec<u8>,
-    id_hashes: Vec<u32>,
+    /// Each row's eventID digest.
+    id_digests: Vec<IdDigest>,
     /// The rows in the order the Parquet file holds them.
     file_order: &'a [u32],
     /// Each (key tag, value) of the Event History rows with its rows, ascending.
@@ -502,11 +615,12 @@ struct IndexParts<'a> {
 }
 
 impl IndexParts<'_> {
-    fn encode(mut self) -> Vec<u8> {
+    /// The file in `version`: [`VERSION`], or an older one for tests.
+    fn encode(mut self, version: u32) -> Vec<u8> {
         let mut body = Vec::with_capacity(self.keys.len() * 24);
         put_str(&mut body, self.account_id);
         put_str(&mut body, self.region);
-        put_str(&mut body, self.date);
+        put_str(&mut body, &self.date);
         body.extend_from_slice(&self.max_ingest_ms.to_le_bytes());
         put_varint(&mut body, self.keys.len() as u64);
 
@@ -523,13 +637,35 @@ impl IndexParts<'_> {
             previous_seq = key.seq;
         }
         body.extend_from_slice(&self.categories);
-        for hash in &self.id_hashes {
-            body.extend_from_slice(&hash.to_le_bytes());
+        let mut ids = Vec::new();
+        if version == VERSION {
+            let mut file_rows = vec![0u32; self.file_order.len()];
+            for (file_row, &row) in self.file_order.iter().enumerate() {
+                file_rows[row as usize] = file_row as u32;
+            }
+            let mut by_hash: Vec<(IdDigest, u32)> =
+                self.id_digests.iter().zip(file_rows).map(|(&digest, file_row)| (digest, file_row)).collect();
+            by_hash.sort_unstable();
+            let mut previous_hash = 0;
+            let entry_len = id_entry_len(by_hash.len());
+            ids.reserve(by_hash.len() * entry_len);
+            for (digest, file_row) in by_hash {
+                put_varint(&mut body, u64::from(digest.hash() - previous_hash));
+                previous_hash = digest.hash();
+                ids.push(digest.check());
+                ids.extend_from_slice(&file_row.to_le_bytes()[..entry_len - 1]);
+            }
+        } else {
+            for digest in &self.id_digests {
+                body.extend_from_slice(&digest.hash().to_le_bytes());
+            }
         }
-        let mut previous_row = 0u32;
-        for &row in self.file_order {
-            put_varint(&mut body, zigzag(i64::from(row) - i64::from(previous_row)));
-            previous_row = row;
+        if version != VERSION_IN_INDEX_ORDER {
+            let mut previous_row = 0u32;
+            for &row in self.file_order {
+                put_varint(&mut body, zigzag(i64::from(row) - i64::from(previous_row)));
+                previous_row = row;
+            }
         }
 
         // &str orders by its bytes: the order loading checks and lookups search. The
@@ -554,22 +690,23 @@ impl IndexParts<'_> {
             body.extend_from_slice(&encoded);
         }
 
-        frame(VERSION, &body)
+        frame(version, &body, &ids)
     }
 }
 
-/// An index file of `version` around a body: the header, the compressed body and the
-/// checksum over both.
-pub(super) fn frame(version: u32, body: &[u8]) -> Vec<u8> {
+/// An index file of `version` around a body and (version 3) an ids section: the header,
+/// the compressed body, the section and the checksum over all of them.
+pub(super) fn frame(version: u32, body: &[u8], ids: &[u8]) -> Vec<u8> {
     // Compressing a buffer in memory cannot fail; an empty body would be refused on load.
     let compressed = zstd::bulk::compress(body, ZSTD_LEVEL).unwrap_or_default();
-    let mut file = Vec::with_capacity(HEADER_LEN + compressed.len());
+    let mut file = Vec::with_capacity(HEADER_LEN + compressed.len() + ids.len());
     file.extend_from_slice(&MAGIC);
     file.extend_from_slice(&version.to_le_bytes());
     file.extend_from_slice(&[0; 4]);
     file.extend_from_slice(&(body.len() as u64).to_le_bytes());
     file.extend_from_slice(&(compressed.len() as u64).to_le_bytes());
     file.extend_from_slice(&compressed);
+    file.extend_from_slice(ids);
     let crc = crc32c::crc32c(&file[16..]);
     file[12..16].copy_from_slice(&crc.to_le_bytes());
     file
@@ -577,7 +714,7 @@ pub(super) fn frame(version: u32, body: &[u8]) -> Vec<u8> {
 
 /// Reads and checks an index file. The returned meta has `parquet_bytes` zero: the
 /// caller fills it in from the Parquet file.
-pub(super) fn load(path: &Path) -> Result<(SegmentMeta, SegmentIndex), StoreError> {
+pub(super) fn load(path: &Path) -> Result<(SegmentMeta, SegmentIndex, IdLookup), StoreError> {
     let file = fs::read(path).map_err(StoreError::io(path))?;
     let corrupt = |offset: usize, detail: String| StoreError::Corrupt {
         path: path.to_path_buf(),
@@ -592,7 +729,7 @@ pub(super) fn load(path: &Path) -> Result<(SegmentMeta, SegmentIndex), StoreErro
         return Err(corrupt(0, "bad magic".to_owned()));
     }
     let version = u32::from_le_bytes([file[8], file[9], file[10], file[11]]);
-    if version != VERSION && version != VERSION_IN_INDEX_ORDER {
+    if !(VERSION_IN_INDEX_ORDER..=VERSION).contains(&version) {
         return Err(corrupt(8, format!("unsupported version {version}")));
     }
     let stored_crc = u32::from_le_bytes([file[12], file[13], file[14], file[15]]);
@@ -602,26 +739,75 @@ pub(super) fn load(path: &Path) -> Result<(SegmentMeta, SegmentIndex), StoreErro
     }
     let raw_len = u64::from_le_bytes(file[16..24].try_into().unwrap_or_default());
     let compressed_len = u64::from_le_bytes(file[24..32].try_into().unwrap_or_default());
-    if compressed_len != (file.len() - HEADER_LEN) as u64 {
+    let after_header = (file.len() - HEADER_LEN) as u64;
+    // Only version 3 has an ids section after the body.
+    if compressed_len > after_header || (version < VERSION && compressed_len != after_header) {
         return Err(corrupt(24, format!("body length {compressed_len} does not match the file")));
     }
+    let ids_offset = HEADER_LEN + compressed_len as usize;
     if raw_len > compressed_len.saturating_mul(MAX_EXPANSION) {
         return Err(corrupt(16, format!("implausible body length {raw_len}")));
     }
-    let body = zstd::bulk::decompress(&file[HEADER_LEN..], raw_len as usize)
+    let body = zstd::bulk::decompress(&file[HEADER_LEN..ids_offset], raw_len as usize)
         .map_err(|error| corrupt(HEADER_LEN, format!("cannot decompress the body: {error}")))?;
     if body.len() as u64 != raw_len {
         return Err(corrupt(HEADER_LEN, format!("body is {} bytes, header says {raw_len}", body.len())));
     }
     let mut reader = BodyReader { bytes: &body, position: 0, path: path.to_path_buf() };
-    decode_body(&mut reader, version, file.len() as u64)
+    let (meta, index, ids) = decode_body(&mut reader, version, file.len() as u64)?;
+    let rows = match ids {
+        StoredIds::Sorted(sorted_hashes) => {
+            let entry_len = id_entry_len(sorted_hashes.len());
+            check_ids_section(&file[ids_offset..], sorted_hashes.len(), entry_len)
+                .map_err(|(at, detail)| corrupt(ids_offset + at, detail))?;
+            let rows = IdRows::InFile { offset: ids_offset as u64, entry_len };
+            IdLookup { sorted_hashes, rows }
+        }
+        StoredIds::PerRow(hashes) => {
+            let mut by_hash: Vec<(u32, u32)> =
+                hashes.into_iter().enumerate().map(|(row, hash)| (hash, index.file_row(row as u32))).collect();
+            by_hash.sort_unstable();
+            let (sorted_hashes, rows) = by_hash.into_iter().unzip::<_, _, Vec<u32>, Vec<u32>>();
+            IdLookup { sorted_hashes, rows: IdRows::Resident(rows.into_boxed_slice()) }
+        }
+    };
+    Ok((meta, index, rows))
+}
+
+/// The eventID hashes as the body holds them.
+enum StoredIds {
+    /// Version 3: sorted, paired with file rows by the ids section.
+    Sorted(Vec<u32>),
+    /// Versions 1 and 2: one per row, in row order.
+    PerRow(Vec<u32>),
+}
+
+/// Checks that an ids section holds one entry per row and names every file row once;
+/// an error is the offset in the section and what is wrong there.
+fn check_ids_section(section: &[u8], row_count: usize, entry_len: usize) -> Result<(), (usize, String)> {
+    if section.len() != row_count * entry_len {
+        return Err((
+            0,
+            format!("ids section is {} bytes, not {} for {row_count} rows", section.len(), row_count * entry_len),
+        ));
+    }
+    let mut seen = vec![false; row_count];
+    for (place, entry) in section.chunks_exact(entry_len).enumerate() {
+        let row = entry_row(entry) as usize;
+        match seen.get_mut(row) {
+            Some(seen) if !*seen => *seen = true,
+            Some(_) => return Err((place * entry_len, format!("ids section names file row {row} twice"))),
+            None => return Err((place * entry_len, format!("ids section names file row {row} of {row_count}"))),
+        }
+    }
+    Ok(())
 }
 
 fn decode_body(
     reader: &mut BodyReader<'_>,
     version: u32,
     file_len: u64,
-) -> Result<(SegmentMeta, SegmentIndex), StoreError> {
+) -> Result<(SegmentMeta, SegmentIndex, StoredIds), StoreError> {
     let account_id = reader.string()?.to_owned();
     let region = reader.string()?.to_owned();
     let date = reader.string()?.to_owned();
@@ -673,11 +859,27 @@ fn decode_body(
         return Err(reader.corrupt(format!("row {position} has unknown category tag {}", categories[position])));
     }
 
-    let id_hashes = reader
-        .bytes(rows * 4)?
-        .chunks_exact(4)
-        .map(|hash| u32::from_le_bytes([hash[0], hash[1], hash[2], hash[3]]))
-        .collect();
+    let ids = if version == VERSION {
+        let mut sorted = Vec::with_capacity(rows);
+        let mut hash = 0u32;
+        for row in 0..rows {
+            let gap = reader.varint()?;
+            hash = u32::try_from(gap)
+                .ok()
+                .and_then(|gap| hash.checked_add(gap))
+                .ok_or_else(|| reader.corrupt(format!("eventID hash {row} is past 32 bits")))?;
+            sorted.push(hash);
+        }
+        StoredIds::Sorted(sorted)
+    } else {
+        StoredIds::PerRow(
+            reader
+                .bytes(rows * 4)?
+                .chunks_exact(4)
+                .map(|hash| u32::from_le_bytes([hash[0], hash[1], hash[2], hash[3]]))
+                .collect(),
+        )
+    };
 
     let file_rows = FileRows::new(if version == VERSION_IN_INDEX_ORDER {
         (0..row_count).collect()
@@ -704,8 +906,8 @@ fn decode_body(
         parquet_bytes: 0,
         index_bytes: file_len,
     };
-    let index = SegmentIndex { first_time_ms, time_offsets, seqs, categories, id_hashes, file_rows, dictionary };
-    Ok((meta, index))
+    let index = SegmentIndex { first_time_ms, time_offsets, seqs, categories, file_rows, dictionary };
+    Ok((meta, index, ids))
 }
 
 /// Reads the file order and returns its inverse, each row's place in the file, checking
@@ -904,7 +1106,18 @@ fn unzigzag(value: u64) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::FileRows;
+    use super::{FileRows, entry_row, id_entry_len};
+
+    #[test]
+    fn ids_entries_take_as_few_row_bytes_as_the_row_count_needs() {
+        for (rows, len) in [(1, 3), (65_536, 3), (65_537, 4), (16_777_216, 4), (16_777_217, 5), (u32::MAX as usize, 5)]
+        {
+            assert_eq!(id_entry_len(rows), len, "{rows} rows");
+        }
+        assert_eq!(entry_row(&[0xaa, 0xff, 0xff]), 65_535);
+        assert_eq!(entry_row(&[0xaa, 0x00, 0x00, 0x01]), 65_536);
+        assert_eq!(entry_row(&[0xaa, 0xff, 0xff, 0xff, 0xff]), u32::MAX);
+    }
 
     #[test]
     fn file_rows_take_two_bytes_up_to_65536_rows_and_four_past() {

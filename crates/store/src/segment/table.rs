@@ -37,6 +37,7 @@ use parquet::schema::types::ColumnPath;
 use trailkeeper_core::Category;
 
 use super::cache::{Page, PageCache, PageValues};
+use super::index::IdDigest;
 use super::moved::{self, MOVED, MOVED_COUNT, MOVED_PAGE_BYTES};
 use crate::{StoreError, StoredEvent};
 
@@ -239,11 +240,10 @@ pub(super) fn write(path: &Path, events: &[&StoredEvent], layout: &TableLayout) 
 /// Writes the rows of `inputs`, Parquet files of segments of one partition, as one new
 /// Parquet file at `path` in [`file_order`], and fsyncs it. Each input already holds its
 /// rows in that order, so this is a streaming merge: no record is parsed or split again,
-/// and memory holds one batch per input. Returns, for each input, the merged file's row of
-/// each of its rows.
+/// and memory holds one batch per input.
 ///
 /// Inputs must have this version's columns; a file of an older layout is refused.
-pub(super) fn merge(path: &Path, inputs: &[&Path], layout: &TableLayout) -> Result<Vec<Vec<u32>>, StoreError> {
+pub(super) fn merge(path: &Path, inputs: &[&Path], layout: &TableLayout) -> Result<Merged, StoreError> {
     let schema = schema();
     let mut cursors = Vec::with_capacity(inputs.len());
     for &input in inputs {
@@ -255,6 +255,7 @@ pub(super) fn merge(path: &Path, inputs: &[&Path], layout: &TableLayout) -> Resu
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
         .map_err(|error| parquet_error(error.to_string()))?;
     let mut picked: Vec<(usize, usize)> = Vec::with_capacity(BATCH_ROWS);
+    let mut digests = Vec::with_capacity(cursors.iter().map(|cursor| cursor.placed.len()).sum());
     let (mut picked_json_bytes, mut written) = (0usize, 0usize);
     loop {
         // The input whose row sorts first, and the first row of all the others: inputs are
@@ -278,6 +279,7 @@ pub(super) fn merge(path: &Path, inputs: &[&Path], layout: &TableLayout) -> Resu
             cursor.placed[cursor.first_row + cursor.row] = u32::try_from(written + picked.len())
                 .map_err(|_| parquet_error("too many rows to merge".to_owned()))?;
             picked.push((input, cursor.row));
+            digests.push(IdDigest::of(current.event_id.value(cursor.row)));
             cursor.row += 1;
             let exhausted = cursor.row >= current.batch.num_rows();
             // The picked rows point into the inputs' current batches: they are written
@@ -299,7 +301,7 @@ pub(super) fn merge(path: &Path, inputs: &[&Path], layout: &TableLayout) -> Resu
     }
     writer.finish().map_err(|error| parquet_error(error.to_string()))?;
     writer.inner().sync_all().map_err(StoreError::io(path))?;
-    cursors
+    let placed = cursors
         .into_iter()
         .map(|cursor| {
             if cursor.first_row == cursor.placed.len() {
@@ -311,7 +313,16 @@ pub(super) fn merge(path: &Path, inputs: &[&Path], layout: &TableLayout) -> Resu
                 })
             }
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(Merged { placed, digests })
+}
+
+/// What [`merge`] tells the index about the file it wrote.
+pub(super) struct Merged {
+    /// For each input, the merged file's row of each of its rows.
+    pub placed: Vec<Vec<u32>>,
+    /// The eventID digest of each row of the merged file.
+    pub digests: Vec<IdDigest>,
 }
 
 /// Input batches are this small: a merge holds one of each input at a time.
@@ -330,9 +341,10 @@ struct MergeCursor<'a> {
     placed: Vec<u32>,
 }
 
-/// A batch with the columns [`file_order`] sorts by.
+/// A batch with the columns [`file_order`] sorts by, and the eventIDs.
 struct MergeBatch {
     batch: RecordBatch,
+    event_id: StringArray,
     username: StringArray,
     event_source: StringArray,
     event_name: StringArray,
@@ -387,6 +399,7 @@ impl<'a> MergeCursor<'a> {
                     .map_err(parquet_error)?,
                 seq: typed_column::<Int64Array>(&batch, "seq").cloned().map_err(parquet_error)?,
                 json: strings(EVENT_JSON)?,
+                event_id: strings(EVENT_ID)?,
                 batch,
             });
             return Ok(());

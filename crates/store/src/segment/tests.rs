@@ -113,12 +113,12 @@ fn contains_event_id_is_exact() {
     events[17].category = Category::Data;
     let segment = write(dir.path(), &events);
     for event in &events {
-        assert!(segment.contains_event_id(event.event_id(), &uncached()).expect("lookup"), "{}", event.event_id());
+        assert!(segment.contains_event_id(event.event_id()).expect("lookup"), "{}", event.event_id());
     }
     let absent = Generator::new(12).next_event().event_id().to_owned();
-    assert!(!segment.contains_event_id(&absent, &uncached()).expect("lookup"));
-    assert!(!segment.contains_event_id("", &uncached()).expect("lookup"));
-    assert!(!segment.contains_event_id(&events[3].event_id().to_uppercase(), &uncached()).expect("lookup"));
+    assert!(!segment.contains_event_id(&absent).expect("lookup"));
+    assert!(!segment.contains_event_id("").expect("lookup"));
+    assert!(!segment.contains_event_id(&events[3].event_id().to_uppercase()).expect("lookup"));
     // A data event is never in Event History, even by its ID, but dedup still sees it.
     let data_id = events[17].event_id();
     assert_eq!(
@@ -192,60 +192,86 @@ fn a_retired_segment_stays_readable_until_its_last_holder_lets_go() {
     assert!(!parquet.exists() && !index.exists(), "the files went with the last holder");
 }
 
-/// Two event IDs with the same 32-bit hash.
-fn colliding_event_ids() -> (String, String) {
-    let mut seen = HashMap::new();
-    (0u32..)
-        .map(|i| format!("collide-{i}"))
-        .find_map(|id| seen.insert(super::index::event_id_hash(&id), id.clone()).map(|earlier| (earlier, id)))
-        .expect("a 32-bit collision among a few hundred thousand IDs")
+/// Pairs of event IDs with the same 32-bit hash: one whose check bytes differ (the ids
+/// section turns it away) and one whose check bytes agree too (only the stored eventID
+/// tells them apart).
+fn colliding_event_ids() -> &'static [(String, String); 2] {
+    static PAIRS: std::sync::OnceLock<[(String, String); 2]> = std::sync::OnceLock::new();
+    PAIRS.get_or_init(find_colliding_event_ids)
+}
+
+fn find_colliding_event_ids() -> [(String, String); 2] {
+    let mut by_hash: HashMap<u32, String> = HashMap::new();
+    let mut by_hash_and_check: HashMap<(u32, u8), String> = HashMap::new();
+    let (mut hash_only, mut check_too) = (None, None);
+    for i in 0u32.. {
+        let id = format!("collide-{i}");
+        let digest = IdDigest::of(&id);
+        if let Some(earlier) = by_hash.insert(digest.hash(), id.clone())
+            && IdDigest::of(&earlier).check() != digest.check()
+        {
+            hash_only.get_or_insert((earlier, id.clone()));
+        }
+        if let Some(earlier) = by_hash_and_check.insert((digest.hash(), digest.check()), id) {
+            check_too.get_or_insert((earlier, format!("collide-{i}")));
+        }
+        if let (Some(hash_only), Some(check_too)) = (&hash_only, &check_too) {
+            return [hash_only.clone(), check_too.clone()];
+        }
+    }
+    unreachable!("a 40-bit collision among a few million IDs")
 }
 
 #[test]
 fn an_event_id_hash_collision_is_not_a_duplicate() {
-    let (stored, other) = colliding_event_ids();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let segment = write(dir.path(), &[event(1, DAY_START_MS, &stored, Category::Management, bare_fields())]);
-    assert!(segment.contains_event_id(&stored, &uncached()).expect("lookup"));
-    assert!(!segment.contains_event_id(&other, &uncached()).expect("lookup"));
-    assert_eq!(
-        segment
-            .scan(&uncached(), HistoryKind::Management, Some((LookupKey::EventId, &other)), None, None, None)
-            .expect("scan")
-            .count(),
-        0
-    );
-    assert_eq!(
-        segment
-            .scan(&uncached(), HistoryKind::Management, Some((LookupKey::EventId, &stored)), None, None, None)
-            .expect("scan")
-            .count(),
-        1
-    );
+    for (stored, other) in colliding_event_ids() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let segment = write(dir.path(), &[event(1, DAY_START_MS, stored, Category::Management, bare_fields())]);
+        assert!(segment.contains_event_id(stored).expect("lookup"));
+        assert!(!segment.contains_event_id(other).expect("lookup"));
+        assert_eq!(
+            segment
+                .scan(&uncached(), HistoryKind::Management, Some((LookupKey::EventId, other)), None, None, None)
+                .expect("scan")
+                .count(),
+            0
+        );
+        assert_eq!(
+            segment
+                .scan(&uncached(), HistoryKind::Management, Some((LookupKey::EventId, stored)), None, None, None)
+                .expect("scan")
+                .count(),
+            1
+        );
+    }
 }
 
 #[test]
 fn colliding_event_ids_in_one_segment_each_find_their_own_row() {
-    let (first, second) = colliding_event_ids();
-    let by_user = |username| {
-        LookupFields::from(FieldValues {
-            event_name: "GetObject",
-            event_source: "s3.amazonaws.com",
-            username: Some(username),
-            ..FieldValues::default()
-        })
-    };
-    // The earlier event's caller sorts last, so the file holds the two in the other order.
-    let events = [
-        event(1, DAY_START_MS, &first, Category::Management, by_user("zed")),
-        event(2, DAY_START_MS + 1, &second, Category::Management, by_user("amy")),
-    ];
-    let dir = tempfile::tempdir().expect("tempdir");
-    let segment = write(dir.path(), &events);
-    for expected in &events {
-        let (row, key) = segment.find_event_id(expected.event_id(), &uncached()).expect("find").expect("found");
-        assert_eq!(key, expected.key());
-        assert_eq!(segment.read_json(&[row], &PageCache::new(0)).expect("read"), std::slice::from_ref(&expected.json));
+    for (first, second) in colliding_event_ids() {
+        let by_user = |username| {
+            LookupFields::from(FieldValues {
+                event_name: "GetObject",
+                event_source: "s3.amazonaws.com",
+                username: Some(username),
+                ..FieldValues::default()
+            })
+        };
+        // The earlier event's caller sorts last, so the file holds the two in the other order.
+        let events = [
+            event(1, DAY_START_MS, first, Category::Management, by_user("zed")),
+            event(2, DAY_START_MS + 1, second, Category::Management, by_user("amy")),
+        ];
+        let dir = tempfile::tempdir().expect("tempdir");
+        let segment = write(dir.path(), &events);
+        for expected in &events {
+            let (row, key) = segment.find_event_id(expected.event_id(), &uncached()).expect("find").expect("found");
+            assert_eq!(key, expected.key());
+            assert_eq!(
+                segment.read_json(&[row], &PageCache::new(0)).expect("read"),
+                std::slice::from_ref(&expected.json)
+            );
+        }
     }
 }
 
@@ -259,7 +285,7 @@ fn one_event_without_optional_fields() {
         segment.scan(&uncached(), HistoryKind::Management, None, None, None, None).expect("scan").collect();
     assert_eq!(rows, vec![SegmentRow { key: only.key(), row: 0 }]);
     assert_eq!(segment.read_json(&[0], &PageCache::new(1 << 20)).expect("read"), vec![only.json.clone()]);
-    assert!(segment.contains_event_id("only-one", &uncached()).expect("lookup"));
+    assert!(segment.contains_event_id("only-one").expect("lookup"));
     let by_name = segment
         .scan(&uncached(), HistoryKind::Management, Some((LookupKey::EventName, "GetObject")), None, None, None)
         .expect("scan");
@@ -349,10 +375,15 @@ fn damaged_index_files_are_corrupt_never_a_panic() {
         flipped[bit / 8] ^= 1 << (bit % 8);
         assert_corrupt(&flipped, &format!("bit {bit} flipped"));
     }
-    // A body that passes the checksum but is cut short is still caught.
-    let body = zstd::bulk::decompress(&pristine[32..], 1 << 20).expect("decompress");
+    // A body or an ids section that passes the checksum but is cut short is still caught.
+    let body_end = 32 + u64::from_le_bytes(pristine[24..32].try_into().expect("8 bytes")) as usize;
+    let (body, ids) =
+        (zstd::bulk::decompress(&pristine[32..body_end], 1 << 20).expect("decompress"), &pristine[body_end..]);
     for cut in [1, body.len() / 2, body.len() - 1] {
-        assert_corrupt(&index::frame(2, &body[..cut]), &format!("body cut to {cut}"));
+        assert_corrupt(&index::frame(3, &body[..cut], ids), &format!("body cut to {cut}"));
+    }
+    for cut in [0, 1, ids.len() - 1] {
+        assert_corrupt(&index::frame(3, &body, &ids[..cut]), &format!("ids section cut to {cut}"));
     }
     std::fs::write(&idx, &pristine).expect("restore idx");
     assert!(Segment::open(&parquet).is_ok());
@@ -367,11 +398,18 @@ fn events_in_key_order(count: u64) -> Vec<StoredEvent> {
         .collect()
 }
 
-/// The decompressed body of a segment of [`events_in_key_order`], and where its file order
-/// (`0, 2, 2, …`: each row one after the previous) starts.
-fn body_and_file_order(segment: &Segment, events: &[StoredEvent]) -> (Vec<u8>, usize) {
-    let file = std::fs::read(index_path(segment)).expect("read idx");
-    let body = zstd::bulk::decompress(&file[32..], 1 << 20).expect("decompress");
+/// The index file of [`events_in_key_order`] in an older `version`: their file holds them
+/// in event key order.
+fn older_index(version: u32, events: &[StoredEvent]) -> Vec<u8> {
+    let refs: Vec<&StoredEvent> = events.iter().collect();
+    let in_key_order: Vec<u32> = (0..events.len() as u32).collect();
+    index::encode_as(version, &refs, &in_key_order)
+}
+
+/// The decompressed body of a version 2 index of [`events_in_key_order`], and where its file
+/// order (`0, 2, 2, …`: each row one after the previous) starts.
+fn version_2_body_and_file_order(events: &[StoredEvent]) -> (Vec<u8>, usize) {
+    let body = zstd::bulk::decompress(&older_index(2, events)[32..], 1 << 20).expect("decompress");
     let mut expected: Vec<u8> = events.iter().flat_map(|event| event_id_hash(event.event_id()).to_le_bytes()).collect();
     let hashes_len = expected.len();
     expected.push(0);
@@ -418,23 +456,80 @@ fn the_file_keeps_one_user_s_records_together_and_lookups_find_them_there() {
 }
 
 #[test]
-fn a_version_1_index_in_event_key_order_still_opens() {
+fn indexes_of_versions_1_and_2_still_open_and_find_every_event_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = events_in_key_order(30);
+    for version in [1, 2] {
+        let segment = write(dir.path(), &events);
+        let parquet = segment.parquet_path().to_path_buf();
+        std::fs::write(index_path(&segment), older_index(version, &events)).expect("write idx");
+        drop(segment);
+
+        let reopened = Segment::open(&parquet).expect("open an older index");
+        let scan = reopened.scan(&uncached(), HistoryKind::Management, None, None, None, None).expect("scan");
+        let rows: Vec<SegmentRow> = scan.collect();
+        assert_eq!(rows.iter().map(|row| row.row).collect::<Vec<_>>(), (0..30).rev().collect::<Vec<_>>());
+        let jsons = reopened.read_json(&rows.iter().map(|row| row.row).collect::<Vec<_>>(), &PageCache::new(0));
+        let expected: Vec<Bytes> = events.iter().rev().map(|event| event.json.clone()).collect();
+        assert_eq!(jsons.expect("read"), expected);
+        for (row, event) in events.iter().enumerate() {
+            assert_eq!(
+                reopened.find_event_id(event.event_id(), &uncached()).expect("find"),
+                Some((row as u32, event.key()))
+            );
+        }
+        assert!(!reopened.contains_event_id("absent").expect("lookup"));
+    }
+}
+
+#[test]
+fn finding_an_event_id_reads_the_ids_section_never_the_index_body() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = generated(2000, 5);
+    let segment = write(dir.path(), &events);
+    // Zero the compressed body in place: only the header and the ids section stay readable.
+    let idx = index_path(&segment);
+    let mut file = std::fs::read(&idx).expect("read idx");
+    let body_end = 32 + u64::from_le_bytes(file[24..32].try_into().expect("8 bytes")) as usize;
+    file[32..body_end].fill(0);
+    std::fs::write(&idx, &file).expect("write idx");
+
+    for event in &events {
+        assert!(segment.contains_event_id(event.event_id()).expect("lookup"), "{}", event.event_id());
+    }
+    assert!(!segment.contains_event_id("absent").expect("lookup"));
+    // What does need the index finds it damaged.
+    let error = segment.find_event_id(events[0].event_id(), &uncached()).expect_err("the index is damaged");
+    assert_eq!(error.kind(), ErrorKind::Corrupt);
+}
+
+#[test]
+fn an_ids_section_that_names_a_row_twice_or_past_the_end_is_corrupt() {
     let dir = tempfile::tempdir().expect("tempdir");
     let events = events_in_key_order(30);
     let segment = write(dir.path(), &events);
-    let (mut body, at) = body_and_file_order(&segment, &events);
-    body.drain(at..at + events.len());
-    let parquet = segment.parquet_path().to_path_buf();
-    std::fs::write(index_path(&segment), index::frame(1, &body)).expect("write idx");
+    let (parquet, idx) = (segment.parquet_path().to_path_buf(), index_path(&segment));
     drop(segment);
-
-    let reopened = Segment::open(&parquet).expect("open a version 1 index");
-    let scan = reopened.scan(&uncached(), HistoryKind::Management, None, None, None, None).expect("scan");
-    let rows: Vec<SegmentRow> = scan.collect();
-    assert_eq!(rows.iter().map(|row| row.row).collect::<Vec<_>>(), (0..30).rev().collect::<Vec<_>>());
-    let jsons = reopened.read_json(&rows.iter().map(|row| row.row).collect::<Vec<_>>(), &PageCache::new(0));
-    let expected: Vec<Bytes> = events.iter().rev().map(|event| event.json.clone()).collect();
-    assert_eq!(jsons.expect("read"), expected);
+    let pristine = std::fs::read(&idx).expect("read idx");
+    let body_end = 32 + u64::from_le_bytes(pristine[24..32].try_into().expect("8 bytes")) as usize;
+    let body = zstd::bulk::decompress(&pristine[32..body_end], 1 << 20).expect("decompress");
+    let ids = &pristine[body_end..];
+    assert_eq!(ids.len(), 30 * 3, "a check byte and two bytes of file row per event");
+    // The first entry's file row: the second entry's, then one past the last row.
+    for (row, what) in [([ids[4], ids[5]], "twice"), (30u16.to_le_bytes(), "row 30 of 30")] {
+        let mut damaged = ids.to_vec();
+        damaged[1..3].copy_from_slice(&row);
+        std::fs::write(&idx, index::frame(3, &body, &damaged)).expect("write idx");
+        match Segment::open(&parquet) {
+            Err(error) => {
+                assert_eq!(error.kind(), ErrorKind::Corrupt);
+                assert!(error.to_string().contains(what), "{error}");
+            }
+            Ok(_) => panic!("an ids section naming a row {what} opened"),
+        }
+    }
+    std::fs::write(&idx, index::frame(3, &body, ids)).expect("write idx");
+    assert!(Segment::open(&parquet).is_ok());
 }
 
 #[test]
@@ -442,7 +537,7 @@ fn a_file_order_that_misplaces_a_row_is_corrupt() {
     let dir = tempfile::tempdir().expect("tempdir");
     let events = events_in_key_order(30);
     let segment = write(dir.path(), &events);
-    let (body, at) = body_and_file_order(&segment, &events);
+    let (body, at) = version_2_body_and_file_order(&events);
     let parquet = segment.parquet_path().to_path_buf();
     let idx = index_path(&segment);
     drop(segment);
@@ -450,7 +545,7 @@ fn a_file_order_that_misplaces_a_row_is_corrupt() {
     for (place, value, what) in [(1, 0u8, "twice"), (0, 1, "outside"), (29, 4, "outside")] {
         let mut damaged = body.clone();
         damaged[at + place] = value;
-        std::fs::write(&idx, index::frame(2, &damaged)).expect("write idx");
+        std::fs::write(&idx, index::frame(2, &damaged, &[])).expect("write idx");
         match Segment::open(&parquet) {
             Err(error) => {
                 assert_eq!(error.kind(), ErrorKind::Corrupt);
@@ -459,7 +554,7 @@ fn a_file_order_that_misplaces_a_row_is_corrupt() {
             Ok(_) => panic!("a misplaced row at {place} opened"),
         }
     }
-    std::fs::write(&idx, index::frame(2, &body)).expect("write idx");
+    std::fs::write(&idx, index::frame(2, &body, &[])).expect("write idx");
     assert!(Segment::open(&parquet).is_ok());
 }
 
@@ -600,7 +695,7 @@ proptest! {
         }
         let ids: HashSet<&str> = events.iter().map(|event| event.event_id()).collect();
         for probe in ["id-0", "id-5", "id-299", "id-300", "nope"] {
-            prop_assert_eq!(segment.contains_event_id(probe, &uncached()).expect("lookup"), ids.contains(probe));
+            prop_assert_eq!(segment.contains_event_id(probe).expect("lookup"), ids.contains(probe));
         }
     }
 }
