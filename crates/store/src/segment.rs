@@ -220,7 +220,7 @@ pub fn merge_segments(
             .zip(&written.placed)
             .map(|((input, index), placed)| (&input.meta, &**index, placed.as_slice()))
             .collect();
-        Ok(index::merge(&parts, &written.digests))
+        Ok(index::merge(&parts, written.digests))
     })?;
     let merged = Segment::open_cached(&parquet_path, indexes)?;
     let expected: u64 = inputs.iter().map(|input| input.meta.event_count).sum();
@@ -312,7 +312,7 @@ impl Segment {
             meta,
             parquet_path: parquet_path.to_path_buf(),
             index_path,
-            ids,
+            ids: ids.into_lookup(&index),
             values,
             table,
             cache_id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),

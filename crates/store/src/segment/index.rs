@@ -540,7 +540,7 @@ fn parts<'a>(events: &[&'a StoredEvent], file_order: &'a [u32]) -> IndexParts<'a
         max_ingest_ms: events.iter().map(|event| event.ingest_time_ms).max().unwrap_or(0),
         keys: events.iter().map(|event| event.key()).collect(),
         categories: events.iter().map(|event| event.category.tag()).collect(),
-        id_digests: events.iter().map(|event| IdDigest::of(event.event_id())).collect(),
+        id_digests: file_order.iter().map(|&row| IdDigest::of(events[row as usize].event_id())).collect(),
         file_order,
         postings: by_value.into_iter().collect(),
     }
@@ -550,7 +550,7 @@ fn parts<'a>(events: &[&'a StoredEvent], file_order: &'a [u32]) -> IndexParts<'a
 /// Region and date, with where each of its file rows went in the merged Parquet file, and
 /// the eventID digest of each merged file row (see `table::merge`). Nothing is parsed
 /// again: rows and posting lists are renumbered.
-pub(super) fn merge(inputs: &[(&SegmentMeta, &SegmentIndex, &[u32])], digests: &[IdDigest]) -> Vec<u8> {
+pub(super) fn merge(inputs: &[(&SegmentMeta, &SegmentIndex, &[u32])], digests: Vec<IdDigest>) -> Vec<u8> {
     // Every input row, in Event History order of the merged segment.
     let mut rows: Vec<(EventKey, u32, u32)> = Vec::new();
     for (input, (_, index, _)) in inputs.iter().enumerate() {
@@ -559,13 +559,10 @@ pub(super) fn merge(inputs: &[(&SegmentMeta, &SegmentIndex, &[u32])], digests: &
     rows.sort_unstable();
     let mut new_rows: Vec<Vec<u32>> = inputs.iter().map(|(_, index, _)| vec![0; index.row_count() as usize]).collect();
     let mut file_order = vec![0u32; rows.len()];
-    let mut new_file_rows = vec![0u32; rows.len()];
     for (new_row, &(_, input, row)) in rows.iter().enumerate() {
         let (_, index, file_rows) = &inputs[input as usize];
         new_rows[input as usize][row as usize] = new_row as u32;
-        let new_file_row = file_rows[index.file_row(row) as usize];
-        file_order[new_file_row as usize] = new_row as u32;
-        new_file_rows[new_row] = new_file_row;
+        file_order[file_rows[index.file_row(row) as usize] as usize] = new_row as u32;
     }
     let mut by_value: crate::HashMap<(u8, &str), Vec<u32>> = crate::HashMap::default();
     for ((_, index, _), new_rows) in inputs.iter().zip(&new_rows) {
@@ -591,7 +588,7 @@ pub(super) fn merge(inputs: &[(&SegmentMeta, &SegmentIndex, &[u32])], digests: &
         max_ingest_ms: inputs.iter().map(|(meta, _, _)| meta.max_ingest_ms).max().unwrap_or(0),
         keys: rows.iter().map(|&(key, _, _)| key).collect(),
         categories: rows.iter().map(row).map(|(index, row)| index.categories[row as usize]).collect(),
-        id_digests: (0..rows.len()).map(|new_row| digests[new_file_rows[new_row] as usize]).collect(),
+        id_digests: digests,
         file_order: &file_order,
         postings: by_value.into_iter().collect(),
     }
@@ -606,7 +603,7 @@ struct IndexParts<'a> {
     max_ingest_ms: i64,
     keys: Vec<EventKey>,
     categories: Vec<u8>,
-    /// Each row's eventID digest.
+    /// The eventID digest of each row of the Parquet file, in file order.
     id_digests: Vec<IdDigest>,
     /// The rows in the order the Parquet file holds them.
     file_order: &'a [u32],
@@ -639,12 +636,8 @@ impl IndexParts<'_> {
         body.extend_from_slice(&self.categories);
         let mut ids = Vec::new();
         if version == VERSION {
-            let mut file_rows = vec![0u32; self.file_order.len()];
-            for (file_row, &row) in self.file_order.iter().enumerate() {
-                file_rows[row as usize] = file_row as u32;
-            }
             let mut by_hash: Vec<(IdDigest, u32)> =
-                self.id_digests.iter().zip(file_rows).map(|(&digest, file_row)| (digest, file_row)).collect();
+                self.id_digests.iter().enumerate().map(|(file_row, &digest)| (digest, file_row as u32)).collect();
             by_hash.sort_unstable();
             let mut previous_hash = 0;
             let entry_len = id_entry_len(by_hash.len());
@@ -656,8 +649,12 @@ impl IndexParts<'_> {
                 ids.extend_from_slice(&file_row.to_le_bytes()[..entry_len - 1]);
             }
         } else {
-            for digest in &self.id_digests {
-                body.extend_from_slice(&digest.hash().to_le_bytes());
+            let mut in_row_order = vec![0u32; self.file_order.len()];
+            for (&row, digest) in self.file_order.iter().zip(&self.id_digests) {
+                in_row_order[row as usize] = digest.hash();
+            }
+            for hash in in_row_order {
+                body.extend_from_slice(&hash.to_le_bytes());
             }
         }
         if version != VERSION_IN_INDEX_ORDER {
@@ -714,7 +711,7 @@ pub(super) fn frame(version: u32, body: &[u8], ids: &[u8]) -> Vec<u8> {
 
 /// Reads and checks an index file. The returned meta has `parquet_bytes` zero: the
 /// caller fills it in from the Parquet file.
-pub(super) fn load(path: &Path) -> Result<(SegmentMeta, SegmentIndex, IdLookup), StoreError> {
+pub(super) fn load(path: &Path) -> Result<(SegmentMeta, SegmentIndex, StoredIds), StoreError> {
     let file = fs::read(path).map_err(StoreError::io(path))?;
     let corrupt = |offset: usize, detail: String| StoreError::Corrupt {
         path: path.to_path_buf(),
@@ -754,32 +751,42 @@ pub(super) fn load(path: &Path) -> Result<(SegmentMeta, SegmentIndex, IdLookup),
         return Err(corrupt(HEADER_LEN, format!("body is {} bytes, header says {raw_len}", body.len())));
     }
     let mut reader = BodyReader { bytes: &body, position: 0, path: path.to_path_buf() };
-    let (meta, index, ids) = decode_body(&mut reader, version, file.len() as u64)?;
-    let rows = match ids {
-        StoredIds::Sorted(sorted_hashes) => {
-            let entry_len = id_entry_len(sorted_hashes.len());
-            check_ids_section(&file[ids_offset..], sorted_hashes.len(), entry_len)
-                .map_err(|(at, detail)| corrupt(ids_offset + at, detail))?;
-            let rows = IdRows::InFile { offset: ids_offset as u64, entry_len };
-            IdLookup { sorted_hashes, rows }
-        }
-        StoredIds::PerRow(hashes) => {
-            let mut by_hash: Vec<(u32, u32)> =
-                hashes.into_iter().enumerate().map(|(row, hash)| (hash, index.file_row(row as u32))).collect();
-            by_hash.sort_unstable();
-            let (sorted_hashes, rows) = by_hash.into_iter().unzip::<_, _, Vec<u32>, Vec<u32>>();
-            IdLookup { sorted_hashes, rows: IdRows::Resident(rows.into_boxed_slice()) }
-        }
-    };
-    Ok((meta, index, rows))
+    let (meta, index, ids) = decode_body(&mut reader, version, file.len() as u64, ids_offset as u64)?;
+    if let StoredIds::Sorted { sorted_hashes, .. } = &ids {
+        let entry_len = id_entry_len(sorted_hashes.len());
+        check_ids_section(&file[ids_offset..], sorted_hashes.len(), entry_len)
+            .map_err(|(at, detail)| corrupt(ids_offset + at, detail))?;
+    }
+    Ok((meta, index, ids))
 }
 
-/// The eventID hashes as the body holds them.
-enum StoredIds {
-    /// Version 3: sorted, paired with file rows by the ids section.
-    Sorted(Vec<u32>),
+/// The eventID hashes as an index file holds them.
+pub(super) enum StoredIds {
+    /// Version 3: sorted, paired with file rows by the ids section at `ids_offset` of the
+    /// file (checked on load).
+    Sorted { sorted_hashes: Vec<u32>, ids_offset: u64 },
     /// Versions 1 and 2: one per row, in row order.
     PerRow(Vec<u32>),
+}
+
+impl StoredIds {
+    /// What an open segment keeps to find eventIDs, given the index loaded with them. Only
+    /// opening a segment asks for it: a lookup that loads the index again drops the hashes.
+    pub(super) fn into_lookup(self, index: &SegmentIndex) -> IdLookup {
+        match self {
+            StoredIds::Sorted { sorted_hashes, ids_offset } => {
+                let entry_len = id_entry_len(sorted_hashes.len());
+                IdLookup { sorted_hashes, rows: IdRows::InFile { offset: ids_offset, entry_len } }
+            }
+            StoredIds::PerRow(hashes) => {
+                let mut by_hash: Vec<(u32, u32)> =
+                    hashes.into_iter().enumerate().map(|(row, hash)| (hash, index.file_row(row as u32))).collect();
+                by_hash.sort_unstable();
+                let (sorted_hashes, rows) = by_hash.into_iter().unzip::<_, _, Vec<u32>, Vec<u32>>();
+                IdLookup { sorted_hashes, rows: IdRows::Resident(rows.into_boxed_slice()) }
+            }
+        }
+    }
 }
 
 /// Checks that an ids section holds one entry per row and names every file row once;
@@ -807,6 +814,7 @@ fn decode_body(
     reader: &mut BodyReader<'_>,
     version: u32,
     file_len: u64,
+    ids_offset: u64,
 ) -> Result<(SegmentMeta, SegmentIndex, StoredIds), StoreError> {
     let account_id = reader.string()?.to_owned();
     let region = reader.string()?.to_owned();
@@ -870,7 +878,7 @@ fn decode_body(
                 .ok_or_else(|| reader.corrupt(format!("eventID hash {row} is past 32 bits")))?;
             sorted.push(hash);
         }
-        StoredIds::Sorted(sorted)
+        StoredIds::Sorted { sorted_hashes: sorted, ids_offset }
     } else {
         StoredIds::PerRow(
             reader

@@ -212,8 +212,8 @@ fn find_colliding_event_ids() -> [(String, String); 2] {
         {
             hash_only.get_or_insert((earlier, id.clone()));
         }
-        if let Some(earlier) = by_hash_and_check.insert((digest.hash(), digest.check()), id) {
-            check_too.get_or_insert((earlier, format!("collide-{i}")));
+        if let Some(earlier) = by_hash_and_check.insert((digest.hash(), digest.check()), id.clone()) {
+            check_too.get_or_insert((earlier, id));
         }
         if let (Some(hash_only), Some(check_too)) = (&hash_only, &check_too) {
             return [hash_only.clone(), check_too.clone()];
