@@ -29,6 +29,8 @@ enum Command {
     Lookup(cmd::lookup::Args),
     /// Measure the bytes a data directory uses per stored event.
     Disk(cmd::disk::Args),
+    /// Measure how fast records are parsed on the ingest path, on one thread.
+    Parse(cmd::parse::Args),
     /// Measure inclusion-proof latency (GET /v1/integrity/inclusion-proof).
     Prove(cmd::prove::Args),
 }
@@ -41,6 +43,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Disk(args) => cmd::disk::run(args),
+        Command::Parse(args) => cmd::parse::run(args),
         Command::Ingest(args) => runtime()?.block_on(cmd::ingest::run(args)),
         Command::Lookup(args) => runtime()?.block_on(cmd::lookup::run(args)),
         Command::Prove(args) => runtime()?.block_on(cmd::prove::run(args)),

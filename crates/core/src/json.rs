@@ -3,6 +3,10 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+mod check;
+
+pub use check::{CheckedMember, MAX_DEPTH, SyntaxError, array_elements, object_members};
+
 fn is_json_whitespace(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
@@ -191,7 +195,7 @@ mod tests {
         }
     }
 
-    fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
+    pub(super) fn arbitrary_json() -> impl Strategy<Value = serde_json::Value> {
         let leaf = prop_oneof![
             Just(serde_json::Value::Null),
             any::<bool>().prop_map(serde_json::Value::Bool),

@@ -7,13 +7,10 @@
 //! never reject a record unless the field is one CloudTrail requires.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use bytes::Bytes;
-use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::json::minify;
+use crate::json::{self, minify};
 use crate::lookup::{Category, FieldValues, LookupFields, Resource};
 use crate::time::parse_event_time;
 
@@ -115,36 +112,40 @@ fn parse(
         // Whitespace could shrink it, but not by this much; refuse before parsing.
         return Err(RecordError::TooLarge { size: raw.len() });
     }
-    let minified = minify(raw);
-    if minified.first() != Some(&b'{') {
-        return Err(RecordError::NotJson("expected a JSON object".to_owned()));
-    }
-    // Parsing bytes checks only the strings it reads; bytes in members it skips could be
-    // any. JSON is UTF-8 text, and a stored record must be, or no segment could hold it: the
-    // whole text is checked once, and parsed as text, which checks no string again.
-    let text = std::str::from_utf8(&minified)
+    // JSON is UTF-8 text, and a stored record must be, or no segment could hold it: the
+    // whole text is checked once, and the scanner then checks the grammar alone.
+    let text = std::str::from_utf8(raw)
         .map_err(|error| RecordError::NotJson(format!("not UTF-8 text at byte {}", error.valid_up_to())))?;
-    let view: RecordView<'_> = serde_json::from_str(text).map_err(|err| RecordError::NotJson(err.to_string()))?;
+    let (
+        [
+            event_time,
+            event_source,
+            event_name,
+            event_id,
+            recipient_account_id,
+            aws_region,
+            event_category,
+            event_type,
+            management_event,
+            read_only,
+            user_identity,
+            resources,
+            insight_details,
+        ],
+        compact,
+    ) = read_members(text, &RECORD_MEMBERS)?;
 
-    let event_time = view.event_time.ok_or(RecordError::MissingField("eventTime"))?.required_str("eventTime")?;
+    let event_time = required(event_time, "eventTime")?;
     let event_time_ms = parse_event_time(&event_time)?;
     // Insights records name the API they are about inside insightDetails, not at the top.
-    let insight = view.insight_details.unwrap_or_default();
-    let event_source = view
-        .event_source
-        .or(insight.event_source)
-        .ok_or(RecordError::MissingField("eventSource"))?
-        .required_str("eventSource")?;
-    let event_name = view
-        .event_name
-        .or(insight.event_name)
-        .ok_or(RecordError::MissingField("eventName"))?
-        .required_str("eventName")?;
+    let [insight_source, insight_name] = nested_members(insight_details, &INSIGHT_MEMBERS)?;
+    let event_source = required(event_source.or(insight_source), "eventSource")?;
+    let event_name = required(event_name.or(insight_name), "eventName")?;
 
     let mut insert = String::new();
-    let event_id = match view.event_id {
+    let event_id = match event_id {
         Some(value) => {
-            let id = value.required_str("eventID")?;
+            let id = string_of(value, "eventID")?;
             if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
                 return Err(RecordError::BadEventId(id.into_owned()));
             }
@@ -156,39 +157,39 @@ fn parse(
             Cow::Owned(id)
         }
     };
-    let account_id = match view.recipient_account_id {
-        Some(value) => value.required_str("recipientAccountId")?,
+    let account_id = match recipient_account_id {
+        Some(value) => string_of(value, "recipientAccountId")?,
         None => {
             insert.push_str(&format!("\"recipientAccountId\":{},", quote(defaults.account_id)));
             Cow::Borrowed(defaults.account_id)
         }
     };
     check_partition_value("recipientAccountId", &account_id)?;
-    let region = match view.aws_region {
-        Some(value) => value.required_str("awsRegion")?,
+    let region = match aws_region {
+        Some(value) => string_of(value, "awsRegion")?,
         None => Cow::Borrowed(defaults.region),
     };
     check_partition_value("awsRegion", &region)?;
 
     let category = Category::of_record(
-        view.event_category.and_then(Lenient::into_str).as_deref(),
-        view.management_event,
-        view.event_type.and_then(Lenient::into_str).as_deref(),
+        optional_string(event_category)?.as_deref(),
+        lenient_bool(management_event)?,
+        optional_string(event_type)?.as_deref(),
     );
-    let identity = view.user_identity.unwrap_or_default();
-    let username = identity.username();
-    let access_key_id = identity.access_key_id.and_then(Lenient::into_str);
-    let resource_texts: Vec<_> = view
-        .resources
-        .map(|list| {
-            list.0
-                .into_iter()
-                .map(|resource| {
-                    (resource.resource_type.and_then(Lenient::into_str), resource.arn.and_then(Lenient::into_str))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let identity = nested_members(user_identity, &IDENTITY_MEMBERS)?;
+    let username = username(identity)?;
+    let access_key_id = optional_string(identity[3])?;
+    let mut resource_texts = Vec::new();
+    if let Some(list) = resources.filter(|list| list.starts_with('[')) {
+        let mut elements = Vec::new();
+        json::array_elements(list.as_bytes(), |element| elements.push(&list[element])).map_err(not_json)?;
+        for element in elements {
+            let [resource_type, arn] = nested_members(Some(element), &RESOURCE_MEMBERS)?;
+            if element.starts_with('{') {
+                resource_texts.push((optional_string(resource_type)?, optional_string(arn)?));
+            }
+        }
+    }
     let resources: Vec<Resource<'_>> = resource_texts
         .iter()
         .map(|(resource_type, name)| Resource {
@@ -202,12 +203,13 @@ fn parse(
         region: &region,
         event_name: &event_name,
         event_source: &event_source,
-        read_only: view.read_only.and_then(|flag| flag.0),
+        read_only: lenient_bool(read_only)?,
         username: username.as_deref(),
         access_key_id: access_key_id.as_deref(),
         resources: &resources,
     });
 
+    let minified = if compact { Cow::Borrowed(raw) } else { minify(raw) };
     let json = if insert.is_empty() {
         match minified {
             Cow::Borrowed(text) => keep(text),
@@ -243,202 +245,140 @@ fn quote(text: &str) -> String {
     serde_json::Value::String(text.to_owned()).to_string()
 }
 
-/// The fields the parser reads; everything else is validated as JSON and skipped.
-#[derive(Deserialize)]
-struct RecordView<'a> {
-    #[serde(rename = "eventTime", borrow, default)]
-    event_time: Option<Lenient<'a>>,
-    #[serde(rename = "eventSource", borrow, default)]
-    event_source: Option<Lenient<'a>>,
-    #[serde(rename = "eventName", borrow, default)]
-    event_name: Option<Lenient<'a>>,
-    #[serde(rename = "eventID", borrow, default)]
-    event_id: Option<Lenient<'a>>,
-    #[serde(rename = "recipientAccountId", borrow, default)]
-    recipient_account_id: Option<Lenient<'a>>,
-    #[serde(rename = "awsRegion", borrow, default)]
-    aws_region: Option<Lenient<'a>>,
-    #[serde(rename = "eventCategory", borrow, default)]
-    event_category: Option<Lenient<'a>>,
-    #[serde(rename = "eventType", borrow, default)]
-    event_type: Option<Lenient<'a>>,
-    #[serde(rename = "managementEvent", default, deserialize_with = "lenient_bool")]
-    management_event: Option<bool>,
-    #[serde(rename = "readOnly", default)]
-    read_only: Option<LenientBool>,
-    #[serde(rename = "userIdentity", borrow, default)]
-    user_identity: Option<IdentityView<'a>>,
-    #[serde(borrow, default)]
-    resources: Option<LenientList<ResourceView<'a>>>,
-    #[serde(rename = "insightDetails", borrow, default)]
-    insight_details: Option<InsightView<'a>>,
-}
+/// The record members the parser reads, in the order `parse` takes them apart.
+const RECORD_MEMBERS: [&str; 13] = [
+    "eventTime",
+    "eventSource",
+    "eventName",
+    "eventID",
+    "recipientAccountId",
+    "awsRegion",
+    "eventCategory",
+    "eventType",
+    "managementEvent",
+    "readOnly",
+    "userIdentity",
+    "resources",
+    "insightDetails",
+];
+const INSIGHT_MEMBERS: [&str; 2] = ["eventSource", "eventName"];
+const IDENTITY_MEMBERS: [&str; 4] = ["type", "userName", "arn", "accessKeyId"];
+const RESOURCE_MEMBERS: [&str; 2] = ["type", "ARN"];
 
-#[derive(Deserialize, Default)]
-struct InsightView<'a> {
-    #[serde(rename = "eventSource", borrow, default)]
-    event_source: Option<Lenient<'a>>,
-    #[serde(rename = "eventName", borrow, default)]
-    event_name: Option<Lenient<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-struct IdentityView<'a> {
-    #[serde(rename = "type", borrow, default)]
-    identity_type: Option<Lenient<'a>>,
-    #[serde(rename = "userName", borrow, default)]
-    user_name: Option<Lenient<'a>>,
-    #[serde(borrow, default)]
-    arn: Option<Lenient<'a>>,
-    #[serde(rename = "accessKeyId", borrow, default)]
-    access_key_id: Option<Lenient<'a>>,
-}
-
-impl<'a> IdentityView<'a> {
-    /// `Event.Username` as Event History shows it: the IAM user name, the role session
-    /// name of an assumed role, the federated user's name, or `root`.
-    fn username(&self) -> Option<Cow<'a, str>> {
-        if let Some(name) = self.user_name.clone().and_then(Lenient::into_str)
-            && !name.is_empty()
-        {
-            return Some(name);
+/// Checks that `text` is a JSON object and returns the text of each member named in
+/// `names`, by position, and whether the text is compact. A member whose value is `null`
+/// reads as absent. A member named twice refuses the record: which of two values it meant
+/// is anyone's guess.
+fn read_members<'t, const N: usize>(
+    text: &'t str,
+    names: &[&str; N],
+) -> Result<([Option<&'t str>; N], bool), RecordError> {
+    let mut values = [None; N];
+    let mut seen = 0u32;
+    let mut duplicate = None;
+    let compact = json::object_members(text.as_bytes(), |member| {
+        let key = member.key;
+        let name = if member.key_escaped {
+            // Escapes in a name are rare; one that does not decode names nothing read here.
+            serde_json::from_str::<String>(&text[key.start - 1..key.end + 1]).map(Cow::Owned).unwrap_or_default()
+        } else {
+            Cow::Borrowed(&text[key])
+        };
+        if let Some(slot) = names.iter().position(|wanted| *wanted == name) {
+            if seen & (1 << slot) != 0 {
+                duplicate.get_or_insert(names[slot]);
+            }
+            seen |= 1 << slot;
+            let value = &text[member.value];
+            values[slot] = (value != "null").then_some(value);
         }
-        let identity_type = self.identity_type.clone().and_then(Lenient::into_str);
-        let arn = self.arn.clone().and_then(Lenient::into_str);
-        match identity_type.as_deref() {
-            // The session or federated user name: what follows the ARN's last '/'.
-            Some("AssumedRole" | "FederatedUser") => match arn? {
-                Cow::Borrowed(arn) => arn.rsplit_once('/').map(|(_, name)| Cow::Borrowed(name)),
-                Cow::Owned(arn) => arn.rsplit_once('/').map(|(_, name)| Cow::Owned(name.to_owned())),
-            },
-            Some("Root") => Some(Cow::Borrowed("root")),
+    })
+    .map_err(not_json)?;
+    match duplicate {
+        Some(name) => Err(RecordError::NotJson(format!("member {name:?} given more than once"))),
+        None => Ok((values, compact)),
+    }
+}
+
+/// [`read_members`] of a member's value when it is an object; any other value has none.
+fn nested_members<'t, const N: usize>(
+    value: Option<&'t str>,
+    names: &[&str; N],
+) -> Result<[Option<&'t str>; N], RecordError> {
+    match value {
+        Some(object) if object.starts_with('{') => Ok(read_members(object, names)?.0),
+        _ => Ok([None; N]),
+    }
+}
+
+fn not_json(error: json::SyntaxError) -> RecordError {
+    RecordError::NotJson(error.to_string())
+}
+
+/// The string a value's text holds, decoded; `None` when the value is not a string. Real
+/// records carry the odd number or object where a string belongs; such a field reads as
+/// absent, not as an error, unless the field is one CloudTrail requires.
+fn string_value(value: &str) -> Result<Option<Cow<'_, str>>, RecordError> {
+    let Some(inner) = value.strip_prefix('"').and_then(|rest| rest.strip_suffix('"')) else {
+        return Ok(None);
+    };
+    if !inner.contains('\\') {
+        return Ok(Some(Cow::Borrowed(inner)));
+    }
+    // The text is already checked JSON; only an escaped lone surrogate fails to decode.
+    serde_json::from_str::<String>(value)
+        .map(|decoded| Some(Cow::Owned(decoded)))
+        .map_err(|error| RecordError::NotJson(error.to_string()))
+}
+
+fn optional_string(value: Option<&str>) -> Result<Option<Cow<'_, str>>, RecordError> {
+    Ok(value.map(string_value).transpose()?.flatten())
+}
+
+/// A member CloudTrail requires: present, and a string.
+fn required<'t>(value: Option<&'t str>, field: &'static str) -> Result<Cow<'t, str>, RecordError> {
+    string_of(value.ok_or(RecordError::MissingField(field))?, field)
+}
+
+/// The string `field`'s value holds; any other value refuses the record.
+fn string_of<'t>(value: &'t str, field: &'static str) -> Result<Cow<'t, str>, RecordError> {
+    string_value(value)?.ok_or(RecordError::NotAString { field })
+}
+
+/// `readOnly` or `managementEvent`: a boolean, or the strings "true"/"false" some
+/// pipelines write; anything else reads as absent.
+fn lenient_bool(value: Option<&str>) -> Result<Option<bool>, RecordError> {
+    Ok(match value {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        other => match optional_string(other)? {
+            Some(text) if text.eq_ignore_ascii_case("true") => Some(true),
+            Some(text) if text.eq_ignore_ascii_case("false") => Some(false),
             _ => None,
-        }
+        },
+    })
+}
+
+/// `Event.Username` as Event History shows it, from `userIdentity`'s members in
+/// [`IDENTITY_MEMBERS`] order: the IAM user name, the role session name of an assumed role,
+/// the federated user's name, or `root`.
+fn username<'t>(identity: [Option<&'t str>; 4]) -> Result<Option<Cow<'t, str>>, RecordError> {
+    let [identity_type, user_name, arn, _] = identity;
+    if let Some(name) = optional_string(user_name)?
+        && !name.is_empty()
+    {
+        return Ok(Some(name));
     }
-}
-
-#[derive(Deserialize)]
-struct ResourceView<'a> {
-    #[serde(rename = "type", borrow, default)]
-    resource_type: Option<Lenient<'a>>,
-    #[serde(rename = "ARN", borrow, default)]
-    arn: Option<Lenient<'a>>,
-}
-
-/// Any JSON value, keeping it only when it is a string. Real records carry the odd
-/// number or object where a string belongs; such a field reads as absent, not as an error.
-#[derive(Clone)]
-pub(crate) enum Lenient<'a> {
-    Str(Cow<'a, str>),
-    Other,
-}
-
-impl<'a> Lenient<'a> {
-    pub(crate) fn into_str(self) -> Option<Cow<'a, str>> {
-        match self {
-            Lenient::Str(text) => Some(text),
-            Lenient::Other => None,
-        }
-    }
-
-    fn required_str(self, field: &'static str) -> Result<Cow<'a, str>, RecordError> {
-        self.into_str().ok_or(RecordError::NotAString { field })
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct LenientVisitor;
-        impl<'de> Visitor<'de> for LenientVisitor {
-            type Value = Lenient<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Lenient::Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Lenient::Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Lenient::Str(Cow::Owned(v)))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Lenient::Other)
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Lenient::Other)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Lenient::Other)
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Lenient::Other)
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Lenient::Other)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Lenient::Other)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Lenient::Other)
-            }
-        }
-        deserializer.deserialize_any(LenientVisitor)
-    }
-}
-
-/// `readOnly` as a boolean, or the strings "true"/"false" some pipelines write.
-pub(crate) struct LenientBool(pub(crate) Option<bool>);
-
-impl<'de> Deserialize<'de> for LenientBool {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Lenient::deserialize_bool_or_str(deserializer)?;
-        Ok(LenientBool(value))
-    }
-}
-
-pub(crate) fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
-    Lenient::deserialize_bool_or_str(deserializer)
-}
-
-impl Lenient<'_> {
-    fn deserialize_bool_or_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum BoolOrOther<'a> {
-            Bool(bool),
-            #[serde(borrow)]
-            Other(Lenient<'a>),
-        }
-        Ok(match BoolOrOther::deserialize(deserializer)? {
-            BoolOrOther::Bool(flag) => Some(flag),
-            BoolOrOther::Other(Lenient::Str(text)) if text.eq_ignore_ascii_case("true") => Some(true),
-            BoolOrOther::Other(Lenient::Str(text)) if text.eq_ignore_ascii_case("false") => Some(false),
-            BoolOrOther::Other(_) => None,
-        })
-    }
-}
-
-/// A list whose elements are objects of interest; anything else in its place reads as empty.
-struct LenientList<T>(Vec<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for LenientList<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum ListOrOther<T> {
-            List(Vec<T>),
-            Other(IgnoredAny),
-        }
-        Ok(match ListOrOther::<T>::deserialize(deserializer)? {
-            ListOrOther::List(items) => LenientList(items),
-            ListOrOther::Other(_) => LenientList(Vec::new()),
-        })
-    }
+    Ok(match optional_string(identity_type)?.as_deref() {
+        // The session or federated user name: what follows the ARN's last '/'.
+        Some("AssumedRole" | "FederatedUser") => match optional_string(arn)? {
+            Some(Cow::Borrowed(arn)) => arn.rsplit_once('/').map(|(_, name)| Cow::Borrowed(name)),
+            Some(Cow::Owned(arn)) => arn.rsplit_once('/').map(|(_, name)| Cow::Owned(name.to_owned())),
+            None => None,
+        },
+        Some("Root") => Some(Cow::Borrowed("root")),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -558,6 +498,35 @@ mod tests {
         assert_eq!(record.fields.read_only, Some(true));
         assert_eq!(record.fields.username(), Some("session-7"));
         assert_eq!(record.fields.resources().len(), 0);
+    }
+
+    #[test]
+    fn reads_members_as_json_means_them() {
+        // An escaped name is the same name; null is no value; an object where a string or
+        // object belongs reads as absent.
+        let text = r#"{"event\u0054ime":"2024-01-01T00:00:00Z","eventSource":"a","eventName":"b\u00e9","awsRegion":null,"userIdentity":"x","resources":[1,{"ARN":"arn:x"},null],"readOnly":{"v":true}}"#;
+        let record = parse(text).unwrap();
+        assert_eq!(record.event_time_ms, 1_704_067_200_000);
+        assert_eq!(record.fields.event_name(), "bé");
+        assert_eq!(record.fields.region(), "us-east-1");
+        assert_eq!(record.fields.username(), None);
+        assert_eq!(record.fields.read_only, None);
+        let names: Vec<_> = record.fields.resources().map(|resource| resource.resource_name).collect();
+        assert_eq!(names, [Some("arn:x")]);
+        assert!(record.json.ends_with(&text.as_bytes()[1..]), "kept as written after the filled-in members");
+    }
+
+    #[test]
+    fn refuses_a_member_it_reads_given_twice_and_text_that_is_not_json() {
+        let twice = r#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"a","eventName":"b","eventName":"c"}"#;
+        assert_eq!(parse(twice), Err(RecordError::NotJson(r#"member "eventName" given more than once"#.to_owned())));
+        let other_twice = r#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"a","eventName":"b","x":1,"x":2}"#;
+        assert!(parse(other_twice).is_ok(), "members not read are kept as written");
+        // Whitespace inside a token is no whitespace to drop.
+        let split_number = r#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"a","eventName":"b","n":1 2}"#;
+        assert_eq!(parse(split_number), Err(RecordError::NotJson("expected ',' or '}' at byte 76".to_owned())));
+        let lone_surrogate = r#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"a","eventName":"\ud800"}"#;
+        assert!(matches!(parse(lone_surrogate), Err(RecordError::NotJson(_))));
     }
 
     #[test]

@@ -11,10 +11,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-use trailkeeper_core::ParsedRecord;
+use serde::Serialize;
 use trailkeeper_core::record::{RecordDefaults, parse_record_in};
+use trailkeeper_core::{ParsedRecord, json};
 use trailkeeper_store::AppendOutcome;
 
 use crate::api::{ApiError, Caller, ConnectionInfo, authenticate, new_request_id, read_body};
@@ -195,24 +194,25 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
     Ok(text)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogFile<'a> {
-    #[serde(rename = "Records", borrow)]
-    records: Vec<&'a RawValue>,
-}
-
 /// The records of a body: a CloudTrail log file, a JSON array, or NDJSON.
 pub fn split_records(text: &[u8]) -> Result<Vec<&[u8]>, ApiError> {
     let trimmed = text.trim_ascii();
     let records: Vec<&[u8]> = if trimmed.starts_with(b"[") {
-        let items: Vec<&RawValue> = serde_json::from_slice(trimmed)
-            .map_err(|error| ApiError::serialization(format!("The body is not a JSON array of records: {error}")))?;
-        items.into_iter().map(|item| item.get().as_bytes()).collect()
-    } else if let Ok(file) = serde_json::from_slice::<LogFile<'_>>(trimmed) {
-        file.records.into_iter().map(|item| item.get().as_bytes()).collect()
+        array_items(trimmed)
+            .map_err(|error| ApiError::serialization(format!("The body is not a JSON array of records: {error}")))?
+    } else if let Some(records) = log_file_records(trimmed) {
+        records
     } else {
-        trimmed.split(|&byte| byte == b'\n').map(<[u8]>::trim_ascii).filter(|line| !line.is_empty()).collect()
+        let mut lines = Vec::new();
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', trimmed).chain([trimmed.len()]) {
+            let line = trimmed[start..end].trim_ascii();
+            if !line.is_empty() {
+                lines.push(line);
+            }
+            start = end + 1;
+        }
+        lines
     };
     if records.len() > MAX_RECORDS_PER_REQUEST {
         return Err(ApiError::client(
@@ -221,6 +221,28 @@ pub fn split_records(text: &[u8]) -> Result<Vec<&[u8]>, ApiError> {
         ));
     }
     Ok(records)
+}
+
+/// The elements of a JSON array, as written.
+fn array_items(text: &[u8]) -> Result<Vec<&[u8]>, json::SyntaxError> {
+    let mut items = Vec::new();
+    json::array_elements(text, |item| items.push(&text[item]))?;
+    Ok(items)
+}
+
+/// The records of a CloudTrail log file, `{"Records":[...]}` and nothing else; `None` for
+/// any other text. NDJSON fails on its first line's end, so telling the two apart costs
+/// one record's scan.
+fn log_file_records(text: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut records = None;
+    let mut others = false;
+    json::object_members(text, |member| match &text[member.key] {
+        b"Records" if records.is_none() => records = Some(member.value),
+        _ => others = true,
+    })
+    .ok()?;
+    let records = &text[records.filter(|_| !others)?];
+    array_items(records).ok()
 }
 
 #[cfg(test)]

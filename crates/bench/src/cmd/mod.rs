@@ -5,6 +5,7 @@ pub mod disk;
 pub mod generate;
 pub mod ingest;
 pub mod lookup;
+pub mod parse;
 pub mod prove;
 pub mod report;
 pub mod signing;

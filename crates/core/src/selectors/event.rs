@@ -11,7 +11,6 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use crate::lookup::Category;
-use crate::record::{Lenient, LenientBool, lenient_bool};
 
 /// The fields of one record that selectors look at, borrowed from its JSON text.
 ///
@@ -330,5 +329,99 @@ impl<'de: 'a, 'a> Deserialize<'de> for ResourceList<'a> {
             ignore_scalars!(ResourceList(Vec::new()));
         }
         deserializer.deserialize_any(ListVisitor(PhantomData))
+    }
+}
+
+/// Any JSON value, keeping it only when it is a string. Real records carry the odd
+/// number or object where a string belongs; such a field reads as absent, not as an error.
+#[derive(Clone)]
+enum Lenient<'a> {
+    Str(Cow<'a, str>),
+    Other,
+}
+
+impl<'a> Lenient<'a> {
+    fn into_str(self) -> Option<Cow<'a, str>> {
+        match self {
+            Lenient::Str(text) => Some(text),
+            Lenient::Other => None,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LenientVisitor;
+        impl<'de> Visitor<'de> for LenientVisitor {
+            type Value = Lenient<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Lenient::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Lenient::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Lenient::Str(Cow::Owned(v)))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Lenient::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lenient::Other)
+            }
+        }
+        deserializer.deserialize_any(LenientVisitor)
+    }
+}
+
+/// `readOnly` as a boolean, or the strings "true"/"false" some pipelines write.
+struct LenientBool(Option<bool>);
+
+impl<'de> Deserialize<'de> for LenientBool {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Lenient::deserialize_bool_or_str(deserializer)?;
+        Ok(LenientBool(value))
+    }
+}
+
+fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    Lenient::deserialize_bool_or_str(deserializer)
+}
+
+impl Lenient<'_> {
+    fn deserialize_bool_or_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum BoolOrOther<'a> {
+            Bool(bool),
+            #[serde(borrow)]
+            Other(Lenient<'a>),
+        }
+        Ok(match BoolOrOther::deserialize(deserializer)? {
+            BoolOrOther::Bool(flag) => Some(flag),
+            BoolOrOther::Other(Lenient::Str(text)) if text.eq_ignore_ascii_case("true") => Some(true),
+            BoolOrOther::Other(Lenient::Str(text)) if text.eq_ignore_ascii_case("false") => Some(false),
+            BoolOrOther::Other(_) => None,
+        })
     }
 }
