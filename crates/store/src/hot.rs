@@ -5,9 +5,7 @@
 //! A table is filled by the writer alone, then frozen and handed to the sealer; readers
 //! share it behind the log's lock. It never touches the disk.
 
-use std::collections::BTreeMap;
 use std::hash::BuildHasher;
-use std::iter::Peekable;
 use std::sync::Arc;
 
 use trailkeeper_core::LookupKey;
@@ -27,10 +25,10 @@ struct Stream {
 
 #[derive(Default)]
 struct KindIndex {
-    by_key: OrderedMap<Arc<StoredEvent>>,
+    all: Positions,
     /// Per lookup key (by tag), each value's events. Nested maps so that probes and
     /// inserts of a known value borrow a `&str` instead of allocating a key.
-    postings: [TextMap<OrderedMap<()>>; LookupKey::ALL.len()],
+    postings: [TextMap<Positions>; LookupKey::ALL.len()],
 }
 
 impl Stream {
@@ -80,70 +78,77 @@ impl IdSlot {
     }
 }
 
-/// Values by `EventKey`, built for keys that mostly arrive in increasing order (live
-/// events): those are appended to a sorted vector; the occasional late key (an import of
-/// older records) goes to a B-tree. Reads merge the two.
-struct OrderedMap<V> {
-    in_order: Vec<(EventKey, V)>,
-    late: BTreeMap<EventKey, V>,
+/// Positions in the table's events, in log order, of one stream's events or of those with
+/// one lookup value. Events do not arrive in time order (concurrent requests interleave,
+/// imports bring older ones), so each block of positions also keeps the earliest event
+/// time within it and the latest up to its end: a scan for the newest events steps over
+/// blocks newer than its bounds and stops at the first block whose events, and all before
+/// them, are older than what it already holds. Appending is a push, whatever the order.
+#[derive(Default)]
+struct Positions {
+    positions: Vec<u32>,
+    blocks: Vec<Block>,
 }
 
-impl<V> Default for OrderedMap<V> {
-    fn default() -> Self {
-        OrderedMap { in_order: Vec::new(), late: BTreeMap::new() }
-    }
+#[derive(Clone, Copy)]
+struct Block {
+    earliest_ms: i64,
+    /// The latest event time of this block and every block before it.
+    latest_so_far_ms: i64,
 }
 
-impl<V> OrderedMap<V> {
-    fn insert(&mut self, key: EventKey, value: V) {
-        if self.in_order.last().is_none_or(|(last, _)| *last < key) {
-            self.in_order.push((key, value));
-        } else {
-            self.late.insert(key, value);
+/// Positions per [`Block`].
+const BLOCK: usize = 32;
+
+impl Positions {
+    fn push(&mut self, position: u32, time_ms: i64) {
+        // One event with several resources of one value is found under it once.
+        if self.positions.last() == Some(&position) {
+            return;
         }
+        match self.blocks.last_mut() {
+            Some(block) if !self.positions.len().is_multiple_of(BLOCK) => {
+                block.earliest_ms = block.earliest_ms.min(time_ms);
+                block.latest_so_far_ms = block.latest_so_far_ms.max(time_ms);
+            }
+            last => {
+                let before = last.map_or(time_ms, |block| block.latest_so_far_ms);
+                self.blocks.push(Block { earliest_ms: time_ms, latest_so_far_ms: before.max(time_ms) });
+            }
+        }
+        self.positions.push(position);
     }
 
-    fn get(&self, key: &EventKey) -> Option<&V> {
-        match self.in_order.binary_search_by(|(probe, _)| probe.cmp(key)) {
-            Ok(found) => Some(&self.in_order[found].1),
-            Err(_) => self.late.get(key),
+    /// Up to `limit` of `events` at these positions within `bounds`, newest first.
+    fn newest(&self, events: &[Arc<StoredEvent>], bounds: &ScanBounds<'_>, limit: usize) -> Vec<Arc<StoredEvent>> {
+        let upper = bounds.upper();
+        // The best keys found so far, largest first, with their positions.
+        let mut best: Vec<(EventKey, u32)> = Vec::new();
+        for (index, block) in self.blocks.iter().enumerate().rev() {
+            let oldest_wanted = match best.get(limit.saturating_sub(1)) {
+                // Full: only a key above the smallest held can displace it, and every key
+                // before this block's end is at most `latest_so_far_ms` with a smaller seq.
+                Some((smallest, _)) => Some(smallest.time_ms + 1),
+                None => bounds.start_ms,
+            };
+            if limit == 0 || oldest_wanted.is_some_and(|oldest| block.latest_so_far_ms < oldest) {
+                break;
+            }
+            if upper.is_some_and(|upper| block.earliest_ms > upper.time_ms) {
+                continue;
+            }
+            let end = (index * BLOCK + BLOCK).min(self.positions.len());
+            for &position in self.positions[index * BLOCK..end].iter().rev() {
+                let key = events[position as usize].key();
+                if !bounds.admits(key) || best.len() >= limit && best.last().is_some_and(|(last, _)| key <= *last) {
+                    continue;
+                }
+                let at = best.partition_point(|(held, _)| *held > key);
+                best.insert(at, (key, position));
+                best.truncate(limit);
+            }
         }
-    }
-
-    /// Entries at or below `upper` (all, if None), largest key first.
-    fn iter_down_from(&self, upper: Option<EventKey>) -> impl Iterator<Item = (&EventKey, &V)> {
-        let end = upper.map_or(self.in_order.len(), |upper| self.in_order.partition_point(|(key, _)| *key <= upper));
-        let late = match upper {
-            Some(upper) => self.late.range(..=upper),
-            None => self.late.range(..),
-        };
-        MergeDown {
-            a: self.in_order[..end].iter().rev().map(|(key, value)| (key, value)).peekable(),
-            b: late.rev().peekable(),
-        }
-    }
-}
-
-/// Merges two iterators that each yield keys in descending order.
-struct MergeDown<A: Iterator, B: Iterator> {
-    a: Peekable<A>,
-    b: Peekable<B>,
-}
-
-impl<'a, V: 'a, A, B> Iterator for MergeDown<A, B>
-where
-    A: Iterator<Item = (&'a EventKey, &'a V)>,
-    B: Iterator<Item = (&'a EventKey, &'a V)>,
-{
-    type Item = (&'a EventKey, &'a V);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        match (self.a.peek(), self.b.peek()) {
-            (Some((a, _)), Some((b, _))) if a >= b => self.a.next(),
-            (Some(_), Some(_)) | (None, Some(_)) => self.b.next(),
-            (Some(_), None) => self.a.next(),
-            (None, None) => None,
-        }
+        best.into_iter().map(|(_, position)| Arc::clone(&events[position as usize])).collect()
     }
 }
 
@@ -203,15 +208,26 @@ impl HotTable {
             }
             let stream = self.streams.entry_ref(event.account_id()).or_default().entry_ref(event.region()).or_default();
             let index = stream.kind_mut(kind);
-            let key = event.key();
+            let time_ms = event.event_time_ms;
+            index.all.push(position, time_ms);
+            let fields = &event.fields;
+            let read_only = fields.read_only.map(|read_only| if read_only { "true" } else { "false" });
             // EventId lookups use `ids`.
-            for (lookup_key, value) in event.fields.lookup_values() {
-                if lookup_key == LookupKey::EventId {
-                    continue;
+            let values = [
+                (LookupKey::EventName, Some(fields.event_name())),
+                (LookupKey::EventSource, Some(fields.event_source())),
+                (LookupKey::ReadOnly, read_only),
+                (LookupKey::Username, fields.username()),
+                (LookupKey::AccessKeyId, fields.access_key_id()),
+            ];
+            let resources = fields.resources().flat_map(|resource| {
+                [(LookupKey::ResourceType, resource.resource_type), (LookupKey::ResourceName, resource.resource_name)]
+            });
+            for (lookup_key, value) in values.into_iter().chain(resources) {
+                if let Some(value) = value {
+                    index.postings[usize::from(lookup_key.tag())].entry_ref(value).or_default().push(position, time_ms);
                 }
-                index.postings[usize::from(lookup_key.tag())].entry_ref(value).or_default().insert(key, ());
             }
-            index.by_key.insert(key, Arc::clone(&event));
         }
         self.events.push(event);
     }
@@ -260,7 +276,6 @@ impl HotTable {
             return Vec::new();
         };
         let index = stream.kind(bounds.kind);
-        let upper = bounds.upper();
         match bounds.attribute {
             Some((LookupKey::EventId, event_id)) => self
                 .find(account_id, event_id)
@@ -271,28 +286,11 @@ impl HotTable {
                 .take(limit)
                 .cloned()
                 .collect(),
-            None => index
-                .by_key
-                .iter_down_from(upper)
-                .map(|(_, event)| event)
-                .take_while(|event| bounds.start_ms.is_none_or(|start| event.event_time_ms >= start))
-                .filter(|event| bounds.admits(event.key()))
-                .take(limit)
-                .cloned()
-                .collect(),
-            Some((lookup_key, value)) => {
-                let Some(keys) = index.postings[usize::from(lookup_key.tag())].get(value) else {
-                    return Vec::new();
-                };
-                keys.iter_down_from(upper)
-                    .map(|(key, ())| key)
-                    .take_while(|key| bounds.start_ms.is_none_or(|start| key.time_ms >= start))
-                    .filter(|key| bounds.admits(**key))
-                    .filter_map(|key| index.by_key.get(key))
-                    .take(limit)
-                    .cloned()
-                    .collect()
-            }
+            None => index.all.newest(&self.events, bounds, limit),
+            Some((lookup_key, value)) => match index.postings[usize::from(lookup_key.tag())].get(value) {
+                Some(positions) => positions.newest(&self.events, bounds, limit),
+                None => Vec::new(),
+            },
         }
     }
 }
@@ -325,20 +323,57 @@ mod tests {
         ScanBounds { kind: HistoryKind::Management, attribute, start_ms: None, end_ms: None, before: None }
     }
 
-    #[test]
-    fn ordered_map_merges_late_keys() {
-        let key = |time_ms, seq| EventKey { time_ms, seq };
-        let mut map = OrderedMap::default();
-        for (time, seq) in [(10, 1), (20, 2), (15, 3), (30, 4), (5, 5), (20, 6)] {
-            map.insert(key(time, seq), seq);
+    /// Events of one stream with these event times, in log order (seq 1, 2, ...).
+    fn events_at(times: &[i64]) -> Vec<Arc<StoredEvent>> {
+        times
+            .iter()
+            .enumerate()
+            .map(|(at, &time)| Arc::new(event(at as u64 + 1, time, "a", Category::Management)))
+            .collect()
+    }
+
+    fn newest_seqs(times: &[i64], bounds: &ScanBounds<'_>, limit: usize) -> Vec<u64> {
+        let events = events_at(times);
+        let mut positions = Positions::default();
+        for (at, event) in events.iter().enumerate() {
+            positions.push(at as u32, event.event_time_ms);
         }
-        let down: Vec<u64> = map.iter_down_from(None).map(|(_, v)| *v).collect();
-        assert_eq!(down, vec![4, 6, 2, 3, 1, 5]);
-        let below: Vec<u64> = map.iter_down_from(Some(key(20, 2))).map(|(_, v)| *v).collect();
-        assert_eq!(below, vec![2, 3, 1, 5]);
-        assert_eq!(map.get(&key(15, 3)), Some(&3));
-        assert_eq!(map.get(&key(20, 6)), Some(&6));
-        assert_eq!(map.get(&key(20, 7)), None);
+        positions.newest(&events, bounds, limit).iter().map(|event| event.seq).collect()
+    }
+
+    #[test]
+    fn positions_find_the_newest_events_whatever_order_they_came_in() {
+        let times = [10, 20, 15, 30, 5, 20];
+        assert_eq!(newest_seqs(&times, &bounds(None), 10), [4, 6, 2, 3, 1, 5]);
+        assert_eq!(newest_seqs(&times, &bounds(None), 2), [4, 6]);
+        let page = ScanBounds { before: Some(EventKey { time_ms: 20, seq: 2 }), ..bounds(None) };
+        assert_eq!(newest_seqs(&times, &page, 10), [3, 1, 5]);
+        let window = ScanBounds { start_ms: Some(10), end_ms: Some(20), ..bounds(None) };
+        assert_eq!(newest_seqs(&times, &window, 10), [6, 2, 3, 1]);
+        assert_eq!(newest_seqs(&times, &bounds(None), 0), Vec::<u64>::new());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn positions_agree_with_sorting_every_event(
+            times in proptest::collection::vec(0i64..400, 0..300),
+            start in proptest::option::of(0i64..400),
+            end in proptest::option::of(0i64..400),
+            before in proptest::option::of((0i64..400, 0u64..300)),
+            limit in 0usize..60,
+        ) {
+            let bounds = ScanBounds {
+                start_ms: start,
+                end_ms: end,
+                before: before.map(|(time_ms, seq)| EventKey { time_ms, seq }),
+                ..bounds(None)
+            };
+            let mut expected: Vec<EventKey> = events_at(&times).iter().map(|event| event.key()).filter(|key| bounds.admits(*key)).collect();
+            expected.sort_unstable_by(|a, b| b.cmp(a));
+            expected.truncate(limit);
+            let expected: Vec<u64> = expected.iter().map(|key| key.seq).collect();
+            proptest::prop_assert_eq!(newest_seqs(&times, &bounds, limit), expected);
+        }
     }
 
     #[test]
