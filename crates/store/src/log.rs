@@ -480,6 +480,7 @@ impl EventLog {
     /// Opens (or creates) the log under `root`: loads the sealed segments named in the
     /// manifest, deletes segment files a crash left unlisted, and replays the journal.
     pub fn open(root: &Path, options: LogOptions) -> Result<EventLog, StoreError> {
+        keep_free_memory_while_busy();
         let journal_dir = root.join("journal");
         let segments_dir = root.join("segments");
         for dir in [root, &journal_dir, &segments_dir] {
@@ -1181,6 +1182,34 @@ fn release_free_memory() -> bool {
         }
     }
     false
+}
+
+/// Allocations up to this size come from malloc's arenas rather than a fresh `mmap` each:
+/// request bodies and journal payloads are a megabyte or two. 32 MiB is glibc's most.
+const MMAP_THRESHOLD: i32 = 32 << 20;
+
+/// How much free memory at the top of a heap malloc keeps rather than hands back on its
+/// own. [`release_free_memory`] hands it back once ingest pauses.
+const TRIM_THRESHOLD: i32 = 512 << 20;
+
+/// Stops glibc's malloc handing memory back to the system on its own under load. By
+/// default it moves its thresholds with the sizes freed, serves large blocks with `mmap`
+/// and trims heaps on free; the next request's body then lands on pages the kernel must
+/// fault in and zero again, which was 11% of the server's CPU samples in one full-load
+/// run (BENCHMARKS.md).
+#[allow(unsafe_code)]
+fn keep_free_memory_while_busy() {
+    #[cfg(target_env = "gnu")]
+    {
+        // SAFETY: mallopt sets the allocator's parameters under its own lock.
+        let set = unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+                && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+        };
+        if !set {
+            tracing::debug!("could not set malloc's thresholds");
+        }
+    }
 }
 
 /// The nice value of the sealer and the log's followers.
