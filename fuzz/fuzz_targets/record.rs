@@ -1,5 +1,6 @@
-//! Any bytes as a CloudTrail record: never a panic, an accepted record reads back the same,
-//! and parsing it inside a request's buffer gives the same record as parsing it alone.
+//! Any bytes as a CloudTrail record: never a panic, an accepted record is JSON that serde_json
+//! reads too and reads back the same, and parsing it inside a request's buffer gives the same
+//! record as parsing it alone.
 #![no_main]
 
 use bytes::Bytes;
@@ -14,6 +15,8 @@ fuzz_target!(|data: &[u8]| {
     let within = parse_record_in(&body, &body[1..body.len() - 1], defaults, &mut ids);
     assert_eq!(alone, within, "a record parses the same inside a buffer");
     if let Ok(record) = alone {
+        let checked = serde_json::from_slice::<serde::de::IgnoredAny>(&record.json);
+        assert!(checked.is_ok() && record.json.starts_with(b"{"), "an accepted record is a JSON object: {checked:?}");
         let mut no_ids = || unreachable!("a stored record always has an eventID");
         let again = parse_record(&record.json, defaults, &mut no_ids).expect("a stored record parses again");
         assert_eq!(again, record, "parsing is idempotent");
