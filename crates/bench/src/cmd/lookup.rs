@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
@@ -61,6 +61,10 @@ pub struct Args {
     /// MaxResults of each request.
     #[arg(long, default_value_t = 50)]
     max_results: u32,
+    /// Also print each second's latencies (by when requests were due), to see when a
+    /// run's slow requests happened.
+    #[arg(long)]
+    timeline: bool,
     #[command(flatten)]
     generator: GeneratorArgs,
 }
@@ -74,6 +78,9 @@ struct LookupEventsResponse {
 struct RunResult {
     requests_per_second: f64,
     latency: LatencySummary,
+    /// Latencies by the second of the run their request was due in.
+    per_second: Vec<Vec<Duration>>,
+    started_at: SystemTime,
     sampled_responses: u64,
     sampled_events: u64,
     empty_responses: u64,
@@ -106,6 +113,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             result.sampled_events as f64 / result.sampled_responses.max(1) as f64,
             result.empty_responses as f64 * 100.0 / result.sampled_responses.max(1) as f64
         );
+        if args.timeline {
+            print_timeline(result.started_at, &result.per_second);
+        }
         results.push(result);
     }
     let name = "lookup";
@@ -126,6 +136,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         &results.iter().map(|r| r.sampled_events as f64 / r.sampled_responses.max(1) as f64).collect::<Vec<_>>(),
     );
     Ok(())
+}
+
+fn print_timeline(started_at: SystemTime, per_second: &[Vec<Duration>]) {
+    let ms = |latency: Duration| latency.as_secs_f64() * 1000.0;
+    let unix = started_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    println!("  timeline: second 0 began at {unix:.3} s after the Unix epoch");
+    for (second, latencies) in per_second.iter().enumerate() {
+        if let Some(summary) = LatencySummary::from_samples(latencies.clone()) {
+            println!(
+                "  second {second}: {} requests, p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
+                summary.count,
+                ms(summary.p50),
+                ms(summary.p99),
+                ms(summary.max)
+            );
+        }
+    }
 }
 
 fn request_body(generator: &mut Generator, args: &Args) -> String {
@@ -164,6 +191,7 @@ async fn run_once(
     let next = Arc::new(AtomicU64::new(0));
     let planned = schedule.map(|schedule| schedule.requests_within(duration));
     let started = Instant::now();
+    let started_at = SystemTime::now();
     let deadline = started + duration;
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.load.concurrency {
@@ -201,7 +229,7 @@ async fn run_once(
                 let response = request.body(body.clone()).send().await.with_context(|| format!("request {index}"))?;
                 let status = response.status();
                 let answer = response.bytes().await.with_context(|| format!("reading response {index}"))?;
-                latencies.push(due.elapsed());
+                latencies.push((due - started, due.elapsed()));
                 if !status.is_success() {
                     bail!(
                         "request {index}: HTTP {status}: {}",
@@ -230,10 +258,21 @@ async fn run_once(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let completed = latencies.len() as f64;
-    let latency = LatencySummary::from_samples(latencies).context("no requests were sent")?;
+    let mut per_second: Vec<Vec<Duration>> = Vec::new();
+    for &(offset, latency) in &latencies {
+        let second = offset.as_secs() as usize;
+        if per_second.len() <= second {
+            per_second.resize_with(second + 1, Vec::new);
+        }
+        per_second[second].push(latency);
+    }
+    let latency = LatencySummary::from_samples(latencies.into_iter().map(|(_, latency)| latency).collect())
+        .context("no requests were sent")?;
     Ok(RunResult {
         requests_per_second: completed / elapsed,
         latency,
+        per_second,
+        started_at,
         sampled_responses,
         sampled_events,
         empty_responses,
