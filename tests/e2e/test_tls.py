@@ -13,7 +13,7 @@ import botocore.config
 import pytest
 import urllib3
 
-from e2e_helpers import ACCOUNT_ID, IMPORTER, clean_env, config_toml, free_port, run_aws_cli, trailkeeper_bin
+from e2e_helpers import ACCOUNT_ID, IMPORTER, clean_env, config_toml, eventually, free_port, run_aws_cli, trailkeeper_bin
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -67,8 +67,11 @@ def test_boto3_and_the_cli_call_over_verified_tls(tls_server):
     client = session.client("cloudtrail", endpoint_url=endpoint, verify=str(cert), config=botocore.config.Config(retries={"max_attempts": 1}))
     client.lookup_events(MaxResults=1)
 
-    events = client.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "LookupEvents"}])["Events"]
-    assert events, "the call over TLS is in Event History"
+    # A read-only call's record is durable at the next group commit, not before its answer.
+    events = eventually(
+        lambda: client.lookup_events(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "LookupEvents"}])["Events"],
+        what="the call over TLS in Event History",
+    )
     record = json.loads(events[-1]["CloudTrailEvent"])
     assert record["recipientAccountId"] == ACCOUNT_ID
     tls = record["tlsDetails"]

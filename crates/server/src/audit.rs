@@ -2,8 +2,13 @@
 //! the caller's own Event History, with the caller's identity, source, parameters and
 //! result. Trailkeeper's own acts (retention) are recorded as service events.
 //!
-//! A call is answered only after its record is durable, so that no acknowledged call goes
-//! unrecorded. Secrets in request parameters are replaced before anything is stored.
+//! A call that changes something is answered only after its record is durable, so that no
+//! acknowledged change goes unrecorded. A read-only call's record is queued in log order
+//! before the call is answered, and made durable by the writer's next group commit without
+//! the answer waiting for it: a read changes nothing a crash could leave unrecorded, and on
+//! a disk whose syncs now and then take 20–300 ms the wait made LookupEvents' tail latency
+//! the disk's (ARCHITECTURE.md). Secrets in request parameters are replaced before anything
+//! is stored.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -105,8 +110,7 @@ pub struct CallEvent<'a> {
     pub error: Option<(&'a str, &'a str)>,
 }
 
-/// Records one CloudTrail API call (AWS JSON 1.1) and waits until the record is durable.
-/// Returns the record's log position.
+/// Records one CloudTrail API call (AWS JSON 1.1), as [`record`] does.
 pub async fn record_call(
     state: &AppState,
     caller: &Caller,
@@ -114,7 +118,7 @@ pub async fn record_call(
     read_only: bool,
     input: &Value,
     outcome: &Result<Output, ApiError>,
-) -> Result<u64, ApiError> {
+) -> Result<Option<u64>, ApiError> {
     let response_elements = match outcome {
         Ok(output) if !read_only => camel_keys(output.response_elements.clone()),
         _ => Value::Null,
@@ -132,9 +136,10 @@ pub async fn record_call(
     record(state, caller, event).await
 }
 
-/// Records one call of any service and waits until the record is durable. Returns the
-/// record's log position.
-pub async fn record(state: &AppState, caller: &Caller, event: CallEvent<'_>) -> Result<u64, ApiError> {
+/// Records one call of any service. A call that changes something waits until its record
+/// is durable and gets the record's log position; a read-only call's record is queued, and
+/// only a log that refuses it (overloaded, closing) fails the call.
+pub async fn record(state: &AppState, caller: &Caller, event: CallEvent<'_>) -> Result<Option<u64>, ApiError> {
     let principal = &caller.principal;
     let user_agent = truncate_utf8(&caller.user_agent, MAX_USER_AGENT_BYTES);
     let record = ApiCallRecord {
@@ -172,7 +177,17 @@ pub async fn record(state: &AppState, caller: &Caller, event: CallEvent<'_>) -> 
         }),
     };
     let json = serde_json::to_vec(&record).map_err(|_| ApiError::internal())?;
-    append_one(state, &json, &principal.account_id, &caller.region).await
+    let record = own_record(&json, &principal.account_id, &caller.region)?;
+    if !event.read_only {
+        return append_one(state, record).await.map(Some);
+    }
+    let event_name = event.event_name.to_owned();
+    queue(&state.log, vec![record], false, move |stored| {
+        if let Err(error) = stored {
+            tracing::error!(%error, event_name, "the record of a read-only call could not be stored");
+        }
+    })?;
+    Ok(None)
 }
 
 /// Records one of Trailkeeper's own acts as an `AwsServiceEvent` in an account's history.
@@ -203,15 +218,20 @@ pub async fn record_service_event(
         "eventCategory": "Management",
     });
     let json = serde_json::to_vec(&record).map_err(|_| ApiError::internal())?;
-    append_one(state, &json, account_id, region).await
+    append_one(state, own_record(&json, account_id, region)?).await
 }
 
-async fn append_one(state: &AppState, json: &[u8], account_id: &str, region: &str) -> Result<u64, ApiError> {
+/// A record Trailkeeper wrote itself, parsed as the log takes every record.
+fn own_record(json: &[u8], account_id: &str, region: &str) -> Result<ParsedRecord, ApiError> {
     let mut ids = || uuid::Uuid::new_v4().to_string();
-    let record = parse_record(json, RecordDefaults { account_id, region }, &mut ids).map_err(|error| {
+    parse_record(json, RecordDefaults { account_id, region }, &mut ids).map_err(|error| {
         tracing::error!(%error, "an audit record failed its own validation");
         ApiError::internal()
-    })?;
+    })
+}
+
+/// Appends one record and waits until it is durable; returns its log position.
+async fn append_one(state: &AppState, record: ParsedRecord) -> Result<u64, ApiError> {
     match append(state, vec![record]).await?.as_slice() {
         [AppendOutcome::Stored { seq }] => Ok(*seq),
         // A fresh UUID is never a duplicate; anything else is a writer bug.
@@ -233,16 +253,26 @@ pub type Acknowledgement = oneshot::Receiver<Result<Vec<AppendOutcome>, StoreErr
 /// for big batches. With `may_block`, an overloaded log is waited for (a while) before the
 /// records are refused: for the blocking pool only.
 pub fn submit(log: &EventLog, records: Vec<ParsedRecord>, may_block: bool) -> Result<Acknowledgement, ApiError> {
-    let ingest_time_ms = now_ms();
-    let events = records.into_iter().map(|record| NewEvent { record, ingest_time_ms }).collect();
     let (done, acked) = oneshot::channel();
-    let done = move |result| {
+    queue(log, records, may_block, move |result| {
         // The caller may have gone away; the events are stored all the same.
         let _ = done.send(result);
-    };
-    let queued = if may_block { log.append_waiting(events, done) } else { log.append(events, done) };
-    queued.map_err(|error| ApiError::from_store(&error))?;
+    })?;
     Ok(acked)
+}
+
+/// Queues records for the event log; `done` runs on the log's writer thread once they are
+/// durable (or failed) and must not block.
+fn queue(
+    log: &EventLog,
+    records: Vec<ParsedRecord>,
+    may_block: bool,
+    done: impl FnOnce(Result<Vec<AppendOutcome>, StoreError>) + Send + 'static,
+) -> Result<(), ApiError> {
+    let ingest_time_ms = now_ms();
+    let events = records.into_iter().map(|record| NewEvent { record, ingest_time_ms }).collect();
+    let queued = if may_block { log.append_waiting(events, done) } else { log.append(events, done) };
+    queued.map_err(|error| ApiError::from_store(&error))
 }
 
 /// Waits for the writer's verdict on submitted records.

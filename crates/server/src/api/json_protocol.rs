@@ -43,7 +43,7 @@ pub async fn handle(state: AppState, connection: ConnectionInfo, request: Reques
         let recorded =
             audit::record_call(&state, &caller, operation.name(), operation.read_only(), input, &outcome).await;
         if let Some(stopped) = outcome.as_ref().ok().and_then(|output| output.stopped_trail.as_ref()) {
-            cloudtrail::trails::settle_stop(&state, stopped, recorded.as_ref().ok().copied());
+            cloudtrail::trails::settle_stop(&state, stopped, recorded.as_ref().ok().copied().flatten());
         }
         recorded?;
         state.metrics.count_operation(operation.name(), outcome.is_ok());
