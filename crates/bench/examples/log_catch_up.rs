@@ -53,7 +53,7 @@ fn main() -> anyhow::Result<()> {
         json_bytes as f64 / 1e6,
         events as f64 / seconds,
         json_bytes as f64 / 1e6 / seconds,
-        log.stats().page_cache_bytes >> 20,
+        log.stats().page_cache.held_bytes >> 20,
     );
     Ok(())
 }

@@ -100,7 +100,7 @@ fn measure(root: &Path, events: &[StoredEvent]) -> anyhow::Result<()> {
         per_event(index_bytes),
         per_event(parquet_bytes + index_bytes)
     );
-    println!("loaded indexes in memory: {:.1} B/event", per_event(indexes.held_bytes() as u64));
+    println!("loaded indexes in memory: {:.1} B/event", per_event(indexes.stats().held_bytes as u64));
     println!(
         "sealing on one thread: {:.0} events/s ({:.2} s)",
         count as f64 / write_time.as_secs_f64(),

@@ -83,6 +83,7 @@ struct RawStorage {
     seal_after_megabytes: Option<u64>,
     sync: Option<bool>,
     page_cache_megabytes: Option<u64>,
+    event_cache_megabytes: Option<u64>,
     index_cache_megabytes: Option<u64>,
     compact: Option<bool>,
     compact_settle_seconds: Option<u64>,
@@ -153,6 +154,7 @@ const ENV_SETTINGS: &[(&str, ValueKind)] = &[
     ("storage.seal_after_megabytes", ValueKind::Integer),
     ("storage.sync", ValueKind::Boolean),
     ("storage.page_cache_megabytes", ValueKind::Integer),
+    ("storage.event_cache_megabytes", ValueKind::Integer),
     ("storage.index_cache_megabytes", ValueKind::Integer),
     ("storage.compact", ValueKind::Boolean),
     ("storage.compact_settle_seconds", ValueKind::Integer),
@@ -195,6 +197,8 @@ pub struct Config {
     pub sync: bool,
     /// Bytes of decoded segment pages kept for lookups.
     pub page_cache_bytes: usize,
+    /// Bytes of records kept whole for lookups.
+    pub event_cache_bytes: usize,
     pub index_cache_bytes: usize,
     /// Merge small sealed segments in the background.
     pub compact: bool,
@@ -458,6 +462,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .max(1024 * 1024),
         sync: raw.storage.sync.unwrap_or(true),
         page_cache_bytes: usize::try_from(raw.storage.page_cache_megabytes.unwrap_or(256))
+            .unwrap_or(usize::MAX)
+            .saturating_mul(1024 * 1024),
+        event_cache_bytes: usize::try_from(raw.storage.event_cache_megabytes.unwrap_or(128))
             .unwrap_or(usize::MAX)
             .saturating_mul(1024 * 1024),
         index_cache_bytes: usize::try_from(raw.storage.index_cache_megabytes.unwrap_or(512))

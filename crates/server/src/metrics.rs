@@ -64,6 +64,18 @@ impl Metrics {
             .collect();
         let samples: Vec<(&str, u64)> = operations.iter().map(|(labels, count)| (labels.as_str(), *count)).collect();
         counter("trailkeeper_api_calls_total", "Management API calls, by operation and outcome.", &samples);
+        let caches = [("pages", stats.page_cache), ("events", stats.event_cache), ("indexes", stats.index_cache)];
+        let labels: Vec<(String, u64)> = caches
+            .iter()
+            .flat_map(|(cache, counts)| {
+                [
+                    (format!("{{cache=\"{cache}\",result=\"hit\"}}"), counts.hits),
+                    (format!("{{cache=\"{cache}\",result=\"miss\"}}"), counts.misses),
+                ]
+            })
+            .collect();
+        let samples: Vec<(&str, u64)> = labels.iter().map(|(labels, count)| (labels.as_str(), *count)).collect();
+        counter("trailkeeper_cache_lookups_total", "Lookups in the read caches, by cache and result.", &samples);
         let mut gauge = |name: &str, help: &str, value: u64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         };
@@ -72,8 +84,17 @@ impl Metrics {
         gauge("trailkeeper_segments", "Sealed segments.", stats.segments as u64);
         gauge("trailkeeper_sealed_events", "Events in sealed segments.", stats.sealed_events);
         gauge("trailkeeper_sealed_bytes", "Bytes of sealed segments (Parquet and index).", stats.sealed_bytes);
-        gauge("trailkeeper_page_cache_bytes", "Decoded segment pages held for lookups.", stats.page_cache_bytes as u64);
-        gauge("trailkeeper_index_cache_bytes", "Segment indexes held for lookups.", stats.index_cache_bytes as u64);
+        gauge(
+            "trailkeeper_page_cache_bytes",
+            "Decoded segment pages held for lookups.",
+            stats.page_cache.held_bytes as u64,
+        );
+        gauge("trailkeeper_event_cache_bytes", "Records held whole for lookups.", stats.event_cache.held_bytes as u64);
+        gauge(
+            "trailkeeper_index_cache_bytes",
+            "Segment indexes held for lookups.",
+            stats.index_cache.held_bytes as u64,
+        );
         gauge("trailkeeper_pending_append_bytes", "Bytes waiting for the journal writer.", stats.pending_bytes as u64);
         gauge("trailkeeper_next_sequence", "The sequence number the next event gets.", stats.next_seq);
         gauge(

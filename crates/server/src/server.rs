@@ -75,6 +75,7 @@ pub fn open(config: Config) -> Result<Opened, ServerError> {
         max_pending_bytes: config.max_pending_bytes,
         sync: config.sync,
         page_cache_bytes: config.page_cache_bytes,
+        event_cache_bytes: config.event_cache_bytes,
         index_cache_bytes: config.index_cache_bytes,
         compact: config.compact,
         compact_settle: config.compact_settle,

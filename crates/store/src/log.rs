@@ -33,7 +33,8 @@ use crate::hash_filter::HashFilter;
 use crate::hot::{HotTable, ScanBounds};
 use crate::journal::{self, JournalEntry, JournalWriter};
 use crate::segment::{
-    IndexCache, PageCache, Segment, SegmentMeta, event_id_hash, merge_segments, write_segment_cached,
+    CacheStats, EventCache, IndexCache, PageCache, Segment, SegmentMeta, event_id_hash, merge_segments,
+    write_segment_cached,
 };
 use crate::{EventKey, HashMap, HashSet, StoredEvent, day_of};
 
@@ -57,6 +58,8 @@ pub struct LogOptions {
     pub sync: bool,
     /// Bytes of decoded segment pages kept for lookups (0 disables the cache).
     pub page_cache_bytes: usize,
+    /// Bytes of records that lookups read, kept whole (0 disables the cache).
+    pub event_cache_bytes: usize,
     /// Bytes of segment indexes kept in memory for lookups (0: each lookup reads the
     /// indexes it needs from disk).
     pub index_cache_bytes: usize,
@@ -77,6 +80,7 @@ impl Default for LogOptions {
             max_append_wait: Duration::from_secs(2),
             sync: true,
             page_cache_bytes: 256 * 1024 * 1024,
+            event_cache_bytes: 128 * 1024 * 1024,
             index_cache_bytes: 512 * 1024 * 1024,
             compact: true,
             compact_settle: Duration::from_secs(120),
@@ -165,9 +169,10 @@ pub struct LogStats {
     pub sealed_bytes: u64,
     pub next_seq: u64,
     pub pending_bytes: usize,
-    /// What the lookup caches hold now.
-    pub page_cache_bytes: usize,
-    pub index_cache_bytes: usize,
+    /// What the lookup caches hold now, and how often they answered.
+    pub page_cache: CacheStats,
+    pub event_cache: CacheStats,
+    pub index_cache: CacheStats,
 }
 
 type Done = Box<dyn FnOnce(Result<Vec<AppendOutcome>, StoreError>) + Send>;
@@ -432,6 +437,7 @@ struct Shared {
     /// Serialises manifest rewrites between the sealer and retention.
     manifest_lock: Mutex<()>,
     pages: PageCache,
+    events: EventCache,
     indexes: IndexCache,
     /// The positions of the readers that follow the log ([`EventLog::hold`]).
     holds: Mutex<Vec<Weak<AtomicU64>>>,
@@ -538,6 +544,7 @@ impl EventLog {
             room: Condvar::new(),
             manifest_lock: Mutex::new(()),
             pages: PageCache::new(options.page_cache_bytes),
+            events: EventCache::new(options.event_cache_bytes),
             indexes,
             holds: Mutex::new(Vec::new()),
             options,
@@ -735,7 +742,8 @@ impl EventLog {
             }
         }
         for (segment, rows) in reads {
-            let texts = segment.read_json(&rows.iter().map(|(_, row)| *row).collect::<Vec<_>>(), &self.shared.pages)?;
+            let rows_asked: Vec<u32> = rows.iter().map(|(_, row)| *row).collect();
+            let texts = segment.read_events(&rows_asked, &self.shared.pages, &self.shared.events)?;
             for ((position, _), json) in rows.into_iter().zip(texts) {
                 if let Some(Some(event)) = found.get_mut(position) {
                     event.json = json;
@@ -765,7 +773,11 @@ impl EventLog {
         };
         for segment in candidates {
             if let Some((row, key)) = segment.find_event_id(event_id, &self.shared.indexes)? {
-                let json = segment.read_json(&[row], &self.shared.pages)?.into_iter().next().unwrap_or_default();
+                let json = segment
+                    .read_events(&[row], &self.shared.pages, &self.shared.events)?
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
                 return Ok(Some(LogEntry::sealed(segment.meta(), key, json)));
             }
         }
@@ -882,8 +894,9 @@ impl EventLog {
             sealed_bytes,
             next_seq: state.next_seq,
             pending_bytes,
-            page_cache_bytes: self.shared.pages.held_bytes(),
-            index_cache_bytes: self.shared.indexes.held_bytes(),
+            page_cache: self.shared.pages.stats(),
+            event_cache: self.shared.events.stats(),
+            index_cache: self.shared.indexes.stats(),
         }
     }
 

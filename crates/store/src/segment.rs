@@ -30,7 +30,7 @@
 mod cache;
 mod index;
 
-pub use cache::{IndexCache, PageCache};
+pub use cache::{CacheStats, EventCache, IndexCache, PageCache};
 pub use index::event_id_hash;
 use index::{IdDigest, IdLookup};
 mod moved;
@@ -474,6 +474,29 @@ impl Segment {
             return Err(invalid_input(&self.parquet_path, format!("row {row} is past the segment's end")));
         }
         self.table.read_json(rows, cache, self.cache_id)
+    }
+
+    /// [`Segment::read_json`] through `events` first: what lookups read. A record asked for
+    /// again costs a hash probe instead of decoding its pages.
+    pub fn read_events(&self, rows: &[u32], pages: &PageCache, events: &EventCache) -> Result<Vec<Bytes>, StoreError> {
+        let mut texts: Vec<Option<Bytes>> = rows.iter().map(|&row| events.get((self.cache_id, row))).collect();
+        let missing: Vec<u32> =
+            rows.iter().zip(&texts).filter(|(_, text)| text.is_none()).map(|(&row, _)| row).collect();
+        if missing.is_empty() {
+            return Ok(texts.into_iter().flatten().collect());
+        }
+        let read = self.read_json(&missing, pages)?;
+        let holes = rows.iter().zip(&mut texts).filter(|(_, text)| text.is_none());
+        for ((&row, text), json) in holes.zip(read) {
+            // A record as read may be a slice of a decoded page, which it would keep alive.
+            let owned = Bytes::copy_from_slice(&json);
+            events.insert((self.cache_id, row), owned.clone());
+            *text = Some(owned);
+        }
+        texts.into_iter().collect::<Option<Vec<Bytes>>>().ok_or_else(|| StoreError::Parquet {
+            path: self.parquet_path.clone(),
+            detail: "a row asked for was not read back".to_owned(),
+        })
     }
 }
 

@@ -313,20 +313,20 @@ fn a_restart_finds_the_newest_segment_indexes_loaded() {
     }
     log.close();
     let reopened = EventLog::open(dir.path(), small_seals()).unwrap();
-    let (segments, loaded) = (reopened.stats().segments, reopened.stats().index_cache_bytes);
+    let (segments, loaded) = (reopened.stats().segments, reopened.stats().index_cache.held_bytes);
     assert!(segments > 4);
     assert!(loaded > 0, "opening read every index, and the cache kept them");
     reopened.close();
     // A cache with room for about four indexes keeps the newest ones.
     let small = LogOptions { index_cache_bytes: 4 * loaded / segments, ..small_seals() };
     let reopened = EventLog::open(dir.path(), small).unwrap();
-    let held = reopened.stats().index_cache_bytes;
+    let held = reopened.stats().index_cache.held_bytes;
     assert!(held > 0 && held < loaded, "{held} of {loaded} bytes held");
     assert_eq!(ids(&reopened, &all(None), 1), vec!["event-79".to_owned()]);
-    assert_eq!(reopened.stats().index_cache_bytes, held, "the newest segment's index was already there");
+    assert_eq!(reopened.stats().index_cache.held_bytes, held, "the newest segment's index was already there");
     reopened.close();
     let uncached = EventLog::open(dir.path(), LogOptions { index_cache_bytes: 0, ..small_seals() }).unwrap();
-    assert_eq!(uncached.stats().index_cache_bytes, 0);
+    assert_eq!(uncached.stats().index_cache.held_bytes, 0);
     assert_eq!(ids(&uncached, &all(None), 1), vec!["event-79".to_owned()]);
     uncached.close();
 }

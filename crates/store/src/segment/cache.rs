@@ -1,10 +1,15 @@
-//! Bounded caches shared by every segment of a log: decoded pages of string columns
-//! ([`PageCache`]) and segment indexes ([`IndexCache`]).
+//! Bounded caches shared by every segment of a log: records that lookups read
+//! ([`EventCache`]), decoded pages of string columns ([`PageCache`]) and segment indexes
+//! ([`IndexCache`]).
 //!
-//! Event History reads newest first, and the newest pages of popular users and actions
-//! are asked for again and again; decoding a 128 KiB zstd page for one event each time is
-//! what a cache saves. Likewise a segment's index is read from its `.idx` file only when a
-//! lookup needs it, and the indexes of recent and popular segments stay.
+//! Event History reads newest first, and the newest events of popular users, actions and
+//! resources are asked for again and again; decoding a 128 KiB zstd page for one event each
+//! time is what the caches save. A record is kept whole for lookups: the 50 events a
+//! popular value answers with lie on dozens of pages, which as decoded pages take about
+//! 50 times the memory of the records themselves. Pages are kept too, for readers that
+//! read many rows of a page (followers catching up) and for the moved columns. Likewise a
+//! segment's index is read from its `.idx` file only when a lookup needs it, and the
+//! indexes of recent and popular segments stay.
 //!
 //! Eviction is two generations: entries live in `current`; when it holds half the budget
 //! it becomes `previous` and the old `previous` is dropped. A hit in `previous` moves the
@@ -12,6 +17,7 @@
 //! while a reader still holds it.
 
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -26,6 +32,10 @@ type PageKey = (u64, u16, u32);
 
 /// Decoded pages of string columns by (segment, column, page).
 pub type PageCache = BoundedCache<PageKey, Page>;
+
+/// Stored records by (segment, Parquet row), as lookups hand them out. Each value owns its
+/// bytes: a slice of a decoded page would keep the whole page alive.
+pub type EventCache = BoundedCache<(u64, u32), Bytes>;
 
 /// Segment indexes by segment (its cache ID).
 pub type IndexCache = BoundedCache<u64, Arc<SegmentIndex>>;
@@ -79,6 +89,12 @@ impl Footprint for Page {
     }
 }
 
+impl Footprint for Bytes {
+    fn footprint(&self) -> usize {
+        self.len() + 64
+    }
+}
+
 impl Footprint for Arc<SegmentIndex> {
     fn footprint(&self) -> usize {
         self.heap_bytes() + 256
@@ -87,8 +103,19 @@ impl Footprint for Arc<SegmentIndex> {
 
 pub struct BoundedCache<K, V> {
     budget_bytes: usize,
-    // A mutex: every operation is a hash probe or insert; values are built outside it.
+    // A mutex: every operation is a hash probe or insert; values are built outside it, and
+    // an evicted generation is dropped outside it.
     generations: Mutex<Generations<K, V>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// What a cache holds and how often it answered, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub held_bytes: usize,
+    pub hits: u64,
+    pub misses: u64,
 }
 
 struct Generations<K, V> {
@@ -113,19 +140,33 @@ impl<K: Hash + Eq, V: Clone + Footprint> BoundedCache<K, V> {
             previous: HashMap::default(),
             previous_bytes: 0,
         };
-        BoundedCache { budget_bytes, generations: Mutex::new(generations) }
+        BoundedCache {
+            budget_bytes,
+            generations: Mutex::new(generations),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
     }
 
     pub(super) fn get(&self, key: K) -> Option<V> {
-        let mut generations = self.generations.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((value, _)) = generations.current.get(&key) {
-            return Some(value.clone());
-        }
-        let (value, bytes) = generations.previous.remove(&key)?;
-        generations.previous_bytes -= bytes;
-        let hit = value.clone();
-        generations.insert(key, value, bytes, self.budget_bytes);
-        Some(hit)
+        let (hit, evicted) = {
+            let mut generations = self.generations.lock().unwrap_or_else(PoisonError::into_inner);
+            match generations.current.get(&key) {
+                Some((value, _)) => (Some(value.clone()), None),
+                None => match generations.previous.remove(&key) {
+                    Some((value, bytes)) => {
+                        generations.previous_bytes -= bytes;
+                        let hit = value.clone();
+                        (Some(hit), generations.insert(key, value, bytes, self.budget_bytes))
+                    }
+                    None => (None, None),
+                },
+            }
+        };
+        drop(evicted);
+        let counter = if hit.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        hit
     }
 
     pub(super) fn insert(&self, key: K, value: V) {
@@ -133,26 +174,41 @@ impl<K: Hash + Eq, V: Clone + Footprint> BoundedCache<K, V> {
             return;
         }
         let bytes = value.footprint();
-        self.generations.lock().unwrap_or_else(PoisonError::into_inner).insert(key, value, bytes, self.budget_bytes);
+        let evicted = self.generations.lock().unwrap_or_else(PoisonError::into_inner).insert(
+            key,
+            value,
+            bytes,
+            self.budget_bytes,
+        );
+        drop(evicted);
     }
 
-    /// The bytes the cache holds, both generations.
-    pub fn held_bytes(&self) -> usize {
-        let generations = self.generations.lock().unwrap_or_else(PoisonError::into_inner);
-        generations.current_bytes + generations.previous_bytes
+    /// The bytes the cache holds, both generations, and its hits and misses so far.
+    pub fn stats(&self) -> CacheStats {
+        let held_bytes = {
+            let generations = self.generations.lock().unwrap_or_else(PoisonError::into_inner);
+            generations.current_bytes + generations.previous_bytes
+        };
+        CacheStats { held_bytes, hits: self.hits.load(Ordering::Relaxed), misses: self.misses.load(Ordering::Relaxed) }
     }
 }
 
+/// A generation the cache let go of. Dropping one frees up to half the budget (a thousand
+/// pages of 128 KiB), which its caller does once it has let go of the lock.
+type Evicted<K, V> = Option<HashMap<K, (V, usize)>>;
+
 impl<K: Hash + Eq, V> Generations<K, V> {
-    fn insert(&mut self, key: K, value: V, bytes: usize, budget_bytes: usize) {
+    fn insert(&mut self, key: K, value: V, bytes: usize, budget_bytes: usize) -> Evicted<K, V> {
+        let mut evicted = None;
         if self.current_bytes + bytes > budget_bytes / 2 {
-            self.previous = std::mem::take(&mut self.current);
+            evicted = Some(std::mem::replace(&mut self.previous, std::mem::take(&mut self.current)));
             self.previous_bytes = std::mem::take(&mut self.current_bytes);
         }
         self.current_bytes += bytes;
         if let Some((_, replaced)) = self.current.insert(key, (value, bytes)) {
             self.current_bytes -= replaced;
         }
+        evicted
     }
 }
 
@@ -200,6 +256,15 @@ mod tests {
         cache.insert((1, 0, 5), page("0123456789"));
         assert!(cache.get((1, 0, 0)).is_none(), "old pages leave");
         assert!(cache.get((1, 0, 5)).is_some());
+    }
+
+    #[test]
+    fn counts_hits_and_misses() {
+        let cache = EventCache::new(1 << 10);
+        assert!(cache.get((1, 0)).is_none());
+        cache.insert((1, 0), Bytes::from_static(b"{}"));
+        assert_eq!(cache.get((1, 0)), Some(Bytes::from_static(b"{}")));
+        assert_eq!(cache.stats(), CacheStats { held_bytes: 66, hits: 1, misses: 1 });
     }
 
     #[test]

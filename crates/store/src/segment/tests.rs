@@ -154,7 +154,7 @@ fn the_index_is_loaded_only_for_a_value_the_segment_may_hold_and_then_kept() {
                 .scan(&indexes, management, Some((LookupKey::Username, value.as_str())), None, None, None)
                 .expect("scan");
             assert_eq!(scan.count(), 0);
-            indexes.held_bytes() > 0
+            indexes.stats().held_bytes > 0
         })
         .count();
     assert!(loads <= 3, "{loads} absent values loaded the index");
@@ -167,11 +167,11 @@ fn the_index_is_loaded_only_for_a_value_the_segment_may_hold_and_then_kept() {
     let found =
         segment.scan(&indexes, management, Some((LookupKey::Username, user)), None, None, None).expect("scan").count();
     assert_eq!(found, management_events().filter(|event| event.fields.username() == Some(user)).count());
-    let held = indexes.held_bytes();
+    let held = indexes.stats().held_bytes;
     assert!(held > 2_000 * 8, "the loaded index is {held} bytes");
     let all = segment.scan(&indexes, management, None, None, None, None).expect("scan").count();
     assert_eq!(all, management_events().count());
-    assert_eq!(indexes.held_bytes(), held, "the second lookup used the cached index");
+    assert_eq!(indexes.stats().held_bytes, held, "the second lookup used the cached index");
 }
 
 #[test]
@@ -453,6 +453,23 @@ fn the_file_keeps_one_user_s_records_together_and_lookups_find_them_there() {
     assert_eq!(rows.iter().map(|(key, _)| key.seq).collect::<Vec<_>>(), (101..=200).collect::<Vec<_>>());
     let jsons = segment.read_json(&rows.iter().map(|(_, row)| *row).collect::<Vec<_>>(), &pages).expect("read");
     assert!(rows.iter().zip(jsons).all(|((key, _), json)| json == by_seq[&key.seq].json));
+
+    // Through the event cache: the same records, in the order asked (repeats included),
+    // and the second time without a page.
+    let events_cache = EventCache::new(1 << 20);
+    let mut asked: Vec<u32> = rows.iter().map(|(_, row)| *row).step_by(3).collect();
+    asked.push(asked[0]);
+    let want = segment.read_json(&asked, &PageCache::new(0)).expect("read");
+    assert_eq!(segment.read_events(&asked, &pages, &events_cache).expect("first"), want);
+    let before = (events_cache.stats(), pages.stats());
+    assert_eq!(
+        segment.read_events(&asked[..asked.len() - 1], &pages, &events_cache).expect("second"),
+        want[..want.len() - 1]
+    );
+    let (events_after, pages_after) = (events_cache.stats(), pages.stats());
+    assert_eq!(events_after.hits - before.0.hits, asked.len() as u64 - 1, "every record came from the cache");
+    assert_eq!((pages_after.hits, pages_after.misses), (before.1.hits, before.1.misses), "no page was asked for");
+    assert!(segment.read_events(&[u32::MAX], &pages, &events_cache).is_err(), "a row past the end");
 }
 
 #[test]
