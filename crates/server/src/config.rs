@@ -461,10 +461,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .saturating_mul(1024 * 1024)
             .max(1024 * 1024),
         sync: raw.storage.sync.unwrap_or(true),
-        page_cache_bytes: usize::try_from(raw.storage.page_cache_megabytes.unwrap_or(256))
+        page_cache_bytes: usize::try_from(raw.storage.page_cache_megabytes.unwrap_or(128))
             .unwrap_or(usize::MAX)
             .saturating_mul(1024 * 1024),
-        event_cache_bytes: usize::try_from(raw.storage.event_cache_megabytes.unwrap_or(128))
+        event_cache_bytes: usize::try_from(raw.storage.event_cache_megabytes.unwrap_or(256))
             .unwrap_or(usize::MAX)
             .saturating_mul(1024 * 1024),
         index_cache_bytes: usize::try_from(raw.storage.index_cache_megabytes.unwrap_or(512))
