@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use trailkeeper_store::LogOptions;
 
 use crate::identity::{Role, UserSpec};
 
@@ -377,6 +378,13 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         }
         Ok(value as usize * 1024 * 1024)
     };
+    // A cache's budget may be 0 (no cache); unset, it is the store's default.
+    let store_defaults = LogOptions::default();
+    let cache_bytes = |value: Option<u64>, default_bytes: usize| {
+        value.map_or(default_bytes, |megabytes| {
+            usize::try_from(megabytes).unwrap_or(usize::MAX).saturating_mul(1024 * 1024)
+        })
+    };
     let seal_after_seconds = raw.storage.seal_after_seconds.unwrap_or(300);
     if seal_after_seconds == 0 {
         return Err(invalid("storage.seal_after_seconds", "must be at least 1"));
@@ -461,15 +469,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .saturating_mul(1024 * 1024)
             .max(1024 * 1024),
         sync: raw.storage.sync.unwrap_or(true),
-        page_cache_bytes: usize::try_from(raw.storage.page_cache_megabytes.unwrap_or(128))
-            .unwrap_or(usize::MAX)
-            .saturating_mul(1024 * 1024),
-        event_cache_bytes: usize::try_from(raw.storage.event_cache_megabytes.unwrap_or(256))
-            .unwrap_or(usize::MAX)
-            .saturating_mul(1024 * 1024),
-        index_cache_bytes: usize::try_from(raw.storage.index_cache_megabytes.unwrap_or(512))
-            .unwrap_or(usize::MAX)
-            .saturating_mul(1024 * 1024),
+        page_cache_bytes: cache_bytes(raw.storage.page_cache_megabytes, store_defaults.page_cache_bytes),
+        event_cache_bytes: cache_bytes(raw.storage.event_cache_megabytes, store_defaults.event_cache_bytes),
+        index_cache_bytes: cache_bytes(raw.storage.index_cache_megabytes, store_defaults.index_cache_bytes),
         compact: raw.storage.compact.unwrap_or(true),
         compact_settle: Duration::from_secs(raw.storage.compact_settle_seconds.unwrap_or(120)),
         tls,
