@@ -18,6 +18,12 @@
 //! Either way a merge leaves out a segment that outweighs all the others of it more than
 //! `FANOUT - 1` times: rewriting it would cost far more than it saves.
 //!
+//! A merge whose segment will be merged again is written fast, at the sealer's zstd level;
+//! one whose segment stays ([`is_last_merge`]) is written small, at a high level. Most of a
+//! merge's CPU is zstd's match search at the high level (60% of the compactor's samples),
+//! and an event climbs about three tiers, so it pays that search once instead of three
+//! times, as an LSM tree compresses its bottom level hardest.
+//!
 //! Nothing merges past [`MAX_MERGED_EVENTS`]: a segment's index is loaded whole when a
 //! lookup needs it (about 27 bytes an event), and a larger one would cost more to load than
 //! its share of lookups saves.
@@ -90,6 +96,14 @@ fn fill(segments: &[SegmentSize], candidates: Vec<usize>) -> Option<Vec<usize>> 
     (picked.len() >= 2).then_some(picked)
 }
 
+/// Whether a merge writes a segment that no tier merge picks again: a settled partition's,
+/// or one of more than half the largest size, since no two segments of its tier fit in one
+/// merge. A settled partition can still keep one segment of an earlier, fast merge: the
+/// largest, when it fits with none of the others.
+pub(crate) fn is_last_merge(merged_events: u64, settled: bool) -> bool {
+    settled || merged_events > MAX_MERGED_EVENTS / 2
+}
+
 /// 0 below `TIER_BASE * FANOUT` events, 1 below `TIER_BASE * FANOUT²`, and so on.
 fn tier_of(events: u64) -> usize {
     (events / TIER_BASE).max(1).ilog(FANOUT as u64) as usize
@@ -137,6 +151,16 @@ mod tests {
     }
 
     #[test]
+    fn only_segments_no_tier_merge_picks_again_are_written_small() {
+        let half = MAX_MERGED_EVENTS / 2;
+        assert!(!is_last_merge(half, false));
+        assert!(is_last_merge(half + 1, false));
+        assert!(is_last_merge(1, true));
+        assert_eq!(pick(&sizes(&[half, half, half, half]), false), Some(vec![0, 1]));
+        assert_eq!(pick(&sizes(&[half, half + 1, half + 1, half + 1]), false), None);
+    }
+
+    #[test]
     fn tiers_grow_by_the_fanout() {
         assert_eq!(tier_of(0), 0);
         assert_eq!(tier_of(TIER_BASE * 4 - 1), 0);
@@ -161,6 +185,10 @@ mod tests {
                     min_seq: picked.iter().map(|&at| segments[at].min_seq).min().unwrap_or(0),
                 };
                 proptest::prop_assert!(merged.events <= MAX_MERGED_EVENTS);
+                proptest::prop_assert!(
+                    settled || picked.iter().all(|&at| !is_last_merge(segments[at].events, false)),
+                    "a tier merge never rewrites a segment a last merge wrote"
+                );
                 let mut kept: Vec<SegmentSize> = (0..segments.len())
                     .filter(|at| !picked.contains(at))
                     .map(|at| segments[at])

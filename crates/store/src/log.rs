@@ -33,8 +33,8 @@ use crate::hash_filter::HashFilter;
 use crate::hot::{HotTable, ScanBounds};
 use crate::journal::{self, JournalEntry, JournalWriter};
 use crate::segment::{
-    CacheStats, EventCache, IndexCache, PageCache, Segment, SegmentMeta, event_id_hash, merge_segments,
-    write_segment_cached,
+    CacheStats, EventCache, IndexCache, PageCache, SEALED_ZSTD_LEVEL, Segment, SegmentMeta, event_id_hash,
+    merge_segments, write_segment_cached,
 };
 use crate::{EventKey, HashMap, HashSet, StoredEvent, day_of};
 
@@ -1251,9 +1251,9 @@ fn partition_of(segment: &Segment) -> Partition {
     (meta.account_id.clone(), meta.region.clone(), meta.date.clone())
 }
 
-/// The zstd level of merged segments: about 5% smaller than the sealer's level 1 on the
-/// realistic generator, and as fast to read; compressing at it costs the compactor's
-/// background CPU, not the ingest path's.
+/// The zstd level of a last merge's segment ([`compaction::is_last_merge`]): about 5%
+/// smaller than the sealer's level 1 on the realistic generator, and as fast to read. Other
+/// merges write at the sealer's level, about five times faster.
 const COMPACTED_ZSTD_LEVEL: i32 = 6;
 
 /// Merges small segments while the policy ([`compaction::pick`]) finds any, then waits for
@@ -1287,8 +1287,8 @@ fn run_compactor(shared: &Shared, sealed: &mpsc::Receiver<Vec<Partition>>) {
         }
         paused_until = paused_until.filter(|until| Instant::now() < *until);
         let next = if paused_until.is_none() { next_merge(shared, &last_new, &refused) } else { None };
-        if let Some(inputs) = next {
-            match compact(shared, &inputs) {
+        if let Some((inputs, settled)) = next {
+            match compact(shared, &inputs, settled) {
                 Ok(()) => {}
                 Err(error) if matches!(error.kind(), ErrorKind::Io | ErrorKind::DiskFull) => {
                     tracing::error!(%error, retry_in_s = COMPACTION_RETRY.as_secs(), "merging segments failed");
@@ -1324,12 +1324,13 @@ const COMPACTION_START_DELAY: Duration = Duration::from_secs(2);
 /// How long the compactor waits after a merge failed to read or write.
 const COMPACTION_RETRY: Duration = Duration::from_secs(30);
 
-/// The segments of one partition to merge next, if any partition has some.
+/// The segments of one partition to merge next, if any partition has some, and whether
+/// that partition has settled.
 fn next_merge(
     shared: &Shared,
     last_new: &HashMap<Partition, Instant>,
     refused: &HashSet<String>,
-) -> Option<Vec<Arc<Segment>>> {
+) -> Option<(Vec<Arc<Segment>>, bool)> {
     // Segments a reader has still to read stay as they are ([`ReadHold`]).
     let horizon =
         lock(&shared.holds).iter().filter_map(Weak::upgrade).map(|position| position.load(Ordering::Acquire)).min();
@@ -1348,18 +1349,21 @@ fn next_merge(
             .iter()
             .map(|segment| SegmentSize { events: segment.meta().event_count, min_seq: segment.meta().min_seq })
             .collect();
-        let picked = compaction::pick(&sizes, !last_new.contains_key(&partition))?;
-        Some(picked.into_iter().map(|at| Arc::clone(&segments[at])).collect())
+        let settled = !last_new.contains_key(&partition);
+        let picked = compaction::pick(&sizes, settled)?;
+        Some((picked.into_iter().map(|at| Arc::clone(&segments[at])).collect(), settled))
     })
 }
 
 /// Merges `inputs` into one segment and puts it in their place: in the manifest, then in
 /// the segment set. The inputs' files go once the last reader lets go of them.
-fn compact(shared: &Shared, inputs: &[Arc<Segment>]) -> Result<(), StoreError> {
+fn compact(shared: &Shared, inputs: &[Arc<Segment>], settled: bool) -> Result<(), StoreError> {
     let started = Instant::now();
     let segments_dir = shared.root.join("segments");
     let refs: Vec<&Segment> = inputs.iter().map(|segment| &**segment).collect();
-    let merged = Arc::new(merge_segments(&segments_dir, &refs, COMPACTED_ZSTD_LEVEL, &shared.indexes)?);
+    let events = inputs.iter().map(|segment| segment.meta().event_count).sum();
+    let zstd_level = if compaction::is_last_merge(events, settled) { COMPACTED_ZSTD_LEVEL } else { SEALED_ZSTD_LEVEL };
+    let merged = Arc::new(merge_segments(&segments_dir, &refs, zstd_level, &shared.indexes)?);
     // As in sealing: the manifest lock keeps the segment set still while the manifest is
     // written, and the state lock is held only to swap the segments.
     let _manifest = lock(&shared.manifest_lock);
@@ -1389,6 +1393,7 @@ fn compact(shared: &Shared, inputs: &[Arc<Segment>]) -> Result<(), StoreError> {
         events = merged.meta().event_count,
         bytes_before = inputs.iter().map(|s| s.meta().parquet_bytes + s.meta().index_bytes).sum::<u64>(),
         bytes_after = merged.meta().parquet_bytes + merged.meta().index_bytes,
+        zstd_level,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "merged segments"
     );

@@ -113,6 +113,9 @@ pub struct Segment {
 /// The source of [`Segment::cache_id`]s.
 static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// The zstd level the sealer writes records at.
+pub(crate) const SEALED_ZSTD_LEVEL: i32 = TableLayout::DEFAULT.zstd_level;
+
 /// Writes one sealed segment from events that share account, Region and UTC date of event
 /// time, and returns it opened. Crash-safe as [`write_files`] says; writing the same events
 /// again gives the same names.
