@@ -88,6 +88,39 @@ pub fn top_level_members(text: &[u8]) -> impl Iterator<Item = Member> + '_ {
     })
 }
 
+/// Whether a value's text is a string written without escapes: the text between its
+/// quotes is the string itself.
+pub fn is_plain_string(value: &[u8]) -> bool {
+    value.len() >= 2
+        && value[0] == b'"'
+        && value[value.len() - 1] == b'"'
+        && !value[1..value.len() - 1].contains(&b'\\')
+}
+
+/// For each of `keys`, the value range of the first top-level member of a compact object
+/// whose name is written exactly so, if that value is a plain string
+/// ([`is_plain_string`]), quotes included.
+pub fn first_plain_strings<const N: usize>(text: &[u8], keys: &[&str; N]) -> [Option<Range<usize>>; N] {
+    let mut found = [const { None }; N];
+    let mut seen = [false; N];
+    for member in top_level_members(text) {
+        let key = &text[member.key.clone()];
+        let Some(index) = keys.iter().position(|wanted| wanted.as_bytes() == key) else {
+            continue;
+        };
+        if std::mem::replace(&mut seen[index], true) {
+            continue;
+        }
+        if is_plain_string(&text[member.value.clone()]) {
+            found[index] = Some(member.value);
+        }
+        if seen.iter().all(|&seen| seen) {
+            break;
+        }
+    }
+    found
+}
+
 /// The end of the compact JSON value starting at `start`: where the `,` or `}` that
 /// follows it sits. `None` for text that is no value followed by one of those.
 fn value_end(text: &[u8], start: usize) -> Option<usize> {

@@ -37,6 +37,28 @@ pub struct ParsedRecord {
     /// The eventID, `recipientAccountId` (the account whose history holds the event),
     /// `awsRegion` (or the default Region when the record has none) and the lookup fields.
     pub fields: LookupFields,
+    /// Where in `json` the [`ID_MEMBERS`] hold plain strings: [`id_values`] of `json`,
+    /// found while parsing, so that the store moves them into columns of their own
+    /// without reading the record again.
+    pub id_values: IdValues,
+}
+
+/// The members whose values a parsed record locates: random IDs, which the store keeps
+/// apart from the rest of the record.
+pub const ID_MEMBERS: [&str; 2] = ["eventID", "requestID"];
+
+/// For each of [`ID_MEMBERS`], the range of its value in a record's text, quotes included.
+pub type IdValues = [Option<std::ops::Range<u32>>; ID_MEMBERS.len()];
+
+/// Where the first top-level member named each of [`ID_MEMBERS`] (written without escapes)
+/// holds a string written without escapes, in a compact record.
+pub fn id_values(json: &[u8]) -> IdValues {
+    json::first_plain_strings(json, &ID_MEMBERS).map(narrow)
+}
+
+/// A range within a record: a record is at most [`MAX_RECORD_BYTES`], so it fits 32 bits.
+fn narrow(range: Option<std::ops::Range<usize>>) -> Option<std::ops::Range<u32>> {
+    range.map(|range| range.start as u32..range.end as u32)
 }
 
 /// Why a record was refused. The message is the per-record reason returned to the caller.
@@ -116,6 +138,8 @@ fn parse(
     // whole text is checked once, and the scanner then checks the grammar alone.
     let text = std::str::from_utf8(raw)
         .map_err(|error| RecordError::NotJson(format!("not UTF-8 text at byte {}", error.valid_up_to())))?;
+    let mut ids_seen = [false; ID_MEMBERS.len()];
+    let mut ids_in_raw: [Option<std::ops::Range<usize>>; ID_MEMBERS.len()] = [const { None }; ID_MEMBERS.len()];
     let (
         [
             event_time,
@@ -133,7 +157,14 @@ fn parse(
             insight_details,
         ],
         compact,
-    ) = read_members(text, &RECORD_MEMBERS)?;
+    ) = read_members(text, &RECORD_MEMBERS, |member| {
+        if let Some(index) = ID_MEMBERS.iter().position(|name| name.as_bytes() == &raw[member.key.clone()])
+            && !std::mem::replace(&mut ids_seen[index], true)
+            && json::is_plain_string(&raw[member.value.clone()])
+        {
+            ids_in_raw[index] = Some(member.value.clone());
+        }
+    })?;
 
     let event_time = required(event_time, "eventTime")?;
     let event_time_ms = parse_event_time(&event_time)?;
@@ -230,7 +261,9 @@ fn parse(
     if json.len() > MAX_RECORD_BYTES {
         return Err(RecordError::TooLarge { size: json.len() });
     }
-    Ok(ParsedRecord { json, event_time_ms, category, fields })
+    // A record kept as written has its members where the parser saw them.
+    let id_values = if compact && insert.is_empty() { ids_in_raw.map(narrow) } else { id_values(&json) };
+    Ok(ParsedRecord { json, event_time_ms, category, fields, id_values })
 }
 
 /// Account IDs and Regions name folders on disk, so they are held to a safe alphabet.
@@ -268,15 +301,17 @@ const RESOURCE_MEMBERS: [&str; 2] = ["type", "ARN"];
 /// Checks that `text` is a JSON object and returns the text of each member named in
 /// `names`, by position, and whether the text is compact. A member whose value is `null`
 /// reads as absent. A member named twice refuses the record: which of two values it meant
-/// is anyone's guess.
+/// is anyone's guess. `every_member` sees each member as it is read.
 fn read_members<'t, const N: usize>(
     text: &'t str,
     names: &[&str; N],
+    mut every_member: impl FnMut(&json::CheckedMember),
 ) -> Result<([Option<&'t str>; N], bool), RecordError> {
     let mut values = [None; N];
     let mut seen = 0u32;
     let mut duplicate = None;
     let compact = json::object_members(text.as_bytes(), |member| {
+        every_member(&member);
         let key = member.key;
         let name = if member.key_escaped {
             // Escapes in a name are rare; one that does not decode names nothing read here.
@@ -306,7 +341,7 @@ fn nested_members<'t, const N: usize>(
     names: &[&str; N],
 ) -> Result<[Option<&'t str>; N], RecordError> {
     match value {
-        Some(object) if object.starts_with('{') => Ok(read_members(object, names)?.0),
+        Some(object) if object.starts_with('{') => Ok(read_members(object, names, |_| {})?.0),
         _ => Ok([None; N]),
     }
 }
@@ -415,6 +450,35 @@ mod tests {
         let elsewhere = parse_record_in(&body, complete.as_bytes(), DEFAULTS, &mut ids).unwrap();
         assert_eq!(elsewhere.json, complete.as_bytes());
         assert!(!within(&elsewhere.json));
+    }
+
+    proptest::proptest! {
+        /// The ID members' places found while parsing are where they are in the stored
+        /// text, however the record was written: spaced, without an eventID, with names
+        /// or values escaped, a requestID given twice.
+        #[test]
+        fn id_values_found_while_parsing_are_those_of_the_stored_text(
+            members in proptest::collection::vec(
+                (
+                    proptest::sample::select(&["requestID", r"req\u0075estID", "eventID", "userAgent"][..]),
+                    proptest::sample::select(&[r#""r-1""#, r#""a\"b""#, r#""""#, "null", r#"{"requestID":"x"}"#, "7"][..]),
+                ),
+                0..6,
+            ),
+            space in proptest::bool::ANY,
+        ) {
+            let separator = if space { ", " } else { "," };
+            let mut body = vec![r#""eventTime":"2024-01-01T00:00:00Z","eventSource":"s","eventName":"X""#.to_owned()];
+            body.extend(members.iter().map(|(key, value)| format!(r#""{key}":{value}"#)));
+            let text = format!("{{{}}}", body.join(separator));
+            if let Ok(record) = parse(&text) {
+                proptest::prop_assert_eq!(&record.id_values, &id_values(&record.json), "{}", text);
+                if let Some(range) = record.id_values[0].clone() {
+                    let quoted = format!(r#""{}""#, record.fields.event_id());
+                    proptest::prop_assert_eq!(&record.json[range.start as usize..range.end as usize], quoted.as_bytes());
+                }
+            }
+        }
     }
 
     #[test]

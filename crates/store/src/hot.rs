@@ -316,6 +316,7 @@ mod tests {
                 ..FieldValues::default()
             }),
             json: bytes::Bytes::from_static(b"{}"),
+            id_values: Default::default(),
         }
     }
 

@@ -24,6 +24,7 @@ pub mod merkle;
 pub mod segment;
 
 use bytes::Bytes;
+use trailkeeper_core::record::IdValues;
 use trailkeeper_core::{Category, LookupFields};
 
 pub use error::{ErrorKind, StoreError};
@@ -63,6 +64,8 @@ pub struct StoredEvent {
     /// The eventID, account, Region and lookup fields.
     pub fields: LookupFields,
     pub json: Bytes,
+    /// Where the record's ID members sit in `json`, as parsing found them.
+    pub id_values: IdValues,
 }
 
 impl StoredEvent {
@@ -75,6 +78,7 @@ impl StoredEvent {
             category: record.category,
             fields: record.fields,
             json: record.json,
+            id_values: record.id_values,
         }
     }
 

@@ -932,6 +932,7 @@ fn stored_event_from_journal(entry: &JournalEntry<'_>) -> Result<StoredEvent, St
         category: record.category,
         fields: record.fields,
         json: Bytes::copy_from_slice(entry.event.json),
+        id_values: record.id_values,
     })
 }
 

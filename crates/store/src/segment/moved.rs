@@ -16,15 +16,12 @@
 //! `sourceIPAddress` and `userAgent` as well saved nothing more there, and every moved
 //! member costs a point read one more page (BENCHMARKS.md, 2026-12-06).
 
-use std::ops::Range;
+use trailkeeper_core::json::first_plain_strings;
+use trailkeeper_core::record::{ID_MEMBERS, IdValues};
 
-use trailkeeper_core::json::top_level_members;
-
-/// One member kept in a column of its own.
+/// One member kept in a column of its own: the member of [`ID_MEMBERS`] at its place.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct MovedMember {
-    /// The member's name as written in the record.
-    pub key: &'static str,
     pub column: &'static str,
 }
 
@@ -34,50 +31,30 @@ pub(super) struct MovedMember {
 /// 10M-event store no longer kept up with 500 requests/s.
 pub(super) const MOVED_PAGE_BYTES: usize = 8 << 10;
 
-/// How many members move.
-pub(super) const MOVED_COUNT: usize = 2;
+/// How many members move: the record's ID members, whose places parsing found.
+pub(super) const MOVED_COUNT: usize = ID_MEMBERS.len();
 
 /// The moved members. `eventID` goes to `event_id`, the column every row's eventID is
 /// kept in for the duplicate check, so it costs no column of its own; a record's eventID
 /// moves only where its text is that column's value. Ingest refuses an empty eventID and a
 /// repeated one, so an `eventID` of `""` in `event_json` is always a hole.
 pub(super) const MOVED: [MovedMember; MOVED_COUNT] =
-    [MovedMember { key: "eventID", column: "event_id" }, MovedMember { key: "requestID", column: "request_id" }];
-
-/// Where each moved member's value sits in a record: the range of its first member of that
-/// name, quotes included, if that value is a string written without escapes.
-fn moved_values(record: &[u8]) -> [Option<Range<usize>>; MOVED_COUNT] {
-    let mut found = [const { None }; MOVED_COUNT];
-    let mut seen = [false; MOVED_COUNT];
-    for member in top_level_members(record) {
-        let key = &record[member.key.clone()];
-        let Some(index) = MOVED.iter().position(|moved| moved.key.as_bytes() == key) else {
-            continue;
-        };
-        if std::mem::replace(&mut seen[index], true) {
-            continue;
-        }
-        let value = &record[member.value.clone()];
-        let plain_string = value.len() >= 2
-            && value[0] == b'"'
-            && value[value.len() - 1] == b'"'
-            && !value[1..value.len() - 1].contains(&b'\\');
-        if plain_string {
-            found[index] = Some(member.value);
-        }
-        if seen.iter().all(|&seen| seen) {
-            break;
-        }
-    }
-    found
-}
+    [MovedMember { column: "event_id" }, MovedMember { column: "request_id" }];
 
 /// Splits a compact record for writing: appends to `kept` the record with each moved
 /// member's value emptied, and returns each moved member's text (without the quotes), empty
-/// where the record has no such member to move. `event_id` is the text the `eventID` column
-/// will hold: the record's eventID moves only if it is that text.
-pub(super) fn split<'a>(record: &'a [u8], event_id: &[u8], kept: &mut Vec<u8>) -> [&'a [u8]; MOVED_COUNT] {
-    let mut values = moved_values(record);
+/// where the record has no such member to move. `values` is where the members' values sit
+/// ([`trailkeeper_core::record::id_values`] of `record`, as parsing found them); `event_id`
+/// is the text the `eventID` column will hold: the record's eventID moves only if it is that
+/// text.
+pub(super) fn split<'a>(
+    record: &'a [u8],
+    values: &IdValues,
+    event_id: &[u8],
+    kept: &mut Vec<u8>,
+) -> [&'a [u8]; MOVED_COUNT] {
+    debug_assert_eq!(values, &trailkeeper_core::record::id_values(record), "the places parsing found");
+    let mut values = values.clone().map(|range| range.map(|range| range.start as usize..range.end as usize));
     if let Some(range) = &values[0]
         && &record[range.start + 1..range.end - 1] != event_id
     {
@@ -99,7 +76,7 @@ pub(super) fn split<'a>(record: &'a [u8], event_id: &[u8], kept: &mut Vec<u8>) -
 /// Where a kept record's moved members were emptied: for each, the position of its `""`
 /// value, if its first member holds that.
 pub(super) fn holes(kept: &[u8]) -> [Option<usize>; MOVED_COUNT] {
-    moved_values(kept).map(|range| range.filter(|range| range.len() == 2).map(|range| range.start))
+    first_plain_strings(kept, &ID_MEMBERS).map(|range| range.filter(|range| range.len() == 2).map(|range| range.start))
 }
 
 /// The record that `kept` stands for, with `values[i]` put into the hole of moved member
@@ -129,12 +106,13 @@ pub(super) fn rejoin(
 #[cfg(test)]
 mod tests {
     use proptest::prelude::Strategy as _;
+    use trailkeeper_core::record::id_values;
 
     use super::*;
 
     fn round_trip(record: &str, event_id: &str) -> (String, Vec<String>) {
         let mut kept = Vec::new();
-        let values = split(record.as_bytes(), event_id.as_bytes(), &mut kept);
+        let values = split(record.as_bytes(), &id_values(record.as_bytes()), event_id.as_bytes(), &mut kept);
         let holes = holes(&kept);
         // `event_id` holds the eventID of every row, moved or not.
         let mut given = values.map(Some);

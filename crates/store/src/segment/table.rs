@@ -460,7 +460,7 @@ fn record_batch(schema: &SchemaRef, events: &[&StoredEvent]) -> Result<RecordBat
     for event in events {
         let not_text = || format!("the JSON of event {} is not UTF-8", event.event_id());
         kept.clear();
-        let values = moved::split(&event.json, event.event_id().as_bytes(), &mut kept);
+        let values = moved::split(&event.json, &event.id_values, event.event_id().as_bytes(), &mut kept);
         json.append_value(std::str::from_utf8(&kept).map_err(|_| not_text())?);
         // `event_id` holds every row's eventID, moved from its record or not.
         moved_columns[0].append_value(event.event_id());

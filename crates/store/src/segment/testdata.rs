@@ -86,6 +86,7 @@ impl Generator {
             category: parsed.category,
             fields: parsed.fields,
             json: parsed.json,
+            id_values: parsed.id_values,
         }
     }
 }

@@ -10,13 +10,16 @@ use super::*;
 use crate::ErrorKind;
 
 fn event(seq: u64, time_ms: i64, event_id: &str, category: Category, fields: LookupFields) -> StoredEvent {
+    let json = format!(r#"{{"eventID":"{event_id}","seq":{seq}}}"#);
+    let id_values = trailkeeper_core::record::id_values(json.as_bytes());
     StoredEvent {
         seq,
         event_time_ms: time_ms,
         ingest_time_ms: time_ms + 1000,
         category,
         fields: fields.with_identity(event_id, ACCOUNT, REGION),
-        json: Bytes::from(format!(r#"{{"eventID":"{event_id}","seq":{seq}}}"#)),
+        json: Bytes::from(json),
+        id_values,
     }
 }
 
