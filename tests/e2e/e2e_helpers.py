@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -162,6 +163,7 @@ class TrailkeeperServer:
         config: str | None = None,
         extra_env: dict[str, str] | None = None,
         root_from_env: bool = True,
+        file_size_limit: int | None = None,
     ) -> None:
         self.workdir = workdir
         self.data_dir = workdir / "data"
@@ -177,6 +179,8 @@ class TrailkeeperServer:
         self.root = ROOT
         self.extra_env = dict(extra_env or {})
         self.root_from_env = root_from_env
+        # The largest file the server may write (RLIMIT_FSIZE), as a full disk stops it.
+        self.file_size_limit = file_size_limit
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -218,11 +222,26 @@ class TrailkeeperServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=self._limit_file_size if self.file_size_limit is not None else None,
             )
         finally:
             log.close()
         self.wait_healthy()
         return self
+
+    def _limit_file_size(self) -> None:
+        # Runs in the child before exec. A write past the limit then fails with EFBIG
+        # instead of killing the server with SIGXFSZ (an ignored signal stays ignored
+        # across exec). Only the soft limit, so that `limit_file_size` can lift it again.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_size_limit, resource.RLIM_INFINITY))
+
+    def limit_file_size(self, limit: int | None) -> None:
+        """Sets the largest file the running server may write, as a disk that fills up or
+        is freed would; None lifts the limit. The server must have been started with one."""
+        assert self.file_size_limit is not None, "start the server with a file_size_limit"
+        soft = resource.RLIM_INFINITY if limit is None else limit
+        resource.prlimit(self.pid, resource.RLIMIT_FSIZE, (soft, resource.RLIM_INFINITY))
 
     def wait_healthy(self, timeout: float = HEALTH_TIMEOUT_SECONDS) -> None:
         deadline = time.monotonic() + timeout

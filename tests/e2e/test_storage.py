@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
+import botocore.exceptions
 import duckdb
 import pytest
 
@@ -316,3 +317,33 @@ def test_kill_9_while_segments_merge_keeps_every_record_once(server_factory):
     ).fetchall()
     assert sorted(event_id for event_id, n in rows if n == 1) == sorted(r["eventID"] for r in records)
     assert server.log_path.read_text(errors="replace").count("merged segments") > 0, "no merge ran"
+
+
+def test_reads_fail_while_the_journal_cannot_be_written_and_are_recorded_once_it_can(server_factory):
+    """A journal that cannot grow (a file size limit here, as a full disk) refuses ingest;
+    LookupEvents then fails too, rather than be answered with its audit record lost. Once
+    the journal can grow again, both work, and the lookup is recorded. The server's log file
+    is past the limit as well: a log line that cannot be written stops nothing."""
+    server = server_factory(file_size_limit=1 << 30)
+    client = server.client("us-east-1")
+    marker = f"E2eJournalFull{uuid.uuid4().hex[:8]}"
+    now = utcnow()
+    assert server.ingest_ok([make_record(event_time=now, event_name=marker) for _ in range(10)])["accepted"] == 10
+    journal = max((server.data_dir / "journal").glob("*.wal"))
+    server.limit_file_size(journal.stat().st_size)
+
+    refused = server.ingest([make_record(event_time=now, event_name=marker)])
+    assert refused.error_code() == "ServiceUnavailableException", refused.describe()
+    with pytest.raises(botocore.exceptions.ClientError) as failed:
+        client.lookup_events(MaxResults=1)
+    assert failed.value.response["Error"]["Code"] == "ServiceUnavailableException"
+
+    server.limit_file_size(None)
+    client.lookup_events(LookupAttributes=by_attr("EventName", marker), MaxResults=1)
+    assert server.ingest_ok([make_record(event_time=now, event_name=marker)])["accepted"] == 1
+    assert len(lookup_all(client, LookupAttributes=by_attr("EventName", marker))) == 11
+
+    def recorded() -> list[dict] | None:
+        events = lookup_all(client, LookupAttributes=by_attr("EventName", "LookupEvents"))
+        return [e for e in events if marker in e["CloudTrailEvent"]] or None
+    eventually(recorded, what="the audit record of the lookup answered once the journal could grow")

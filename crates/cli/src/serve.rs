@@ -14,6 +14,10 @@ pub fn serve(overrides: Overrides) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (its file on a full disk) is dropped. With this
+        // on, the subscriber reports the failure with `eprintln!`, which panics when stderr
+        // fails too: it killed the journal writer, and every later append waited forever.
+        .log_internal_errors(false)
         .init();
     match trailkeeper_store::fsutil::raise_open_file_limit() {
         Ok((before, after)) if after > before => tracing::info!(before, after, "raised the open-file limit"),

@@ -178,7 +178,9 @@ pub async fn record(state: &AppState, caller: &Caller, event: CallEvent<'_>) -> 
     };
     let json = serde_json::to_vec(&record).map_err(|_| ApiError::internal())?;
     let record = own_record(&json, &principal.account_id, &caller.region)?;
-    if !event.read_only {
+    // A read is answered before its record is durable, unless the journal is failing:
+    // then it waits for the append, and fails with it, rather than go unrecorded.
+    if !event.read_only || state.log.journal_failing() {
         return append_one(state, record).await.map(Some);
     }
     let event_name = event.event_name.to_owned();

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::thread::JoinHandle;
@@ -441,6 +441,8 @@ struct Shared {
     indexes: IndexCache,
     /// The positions of the readers that follow the log ([`EventLog::hold`]).
     holds: Mutex<Vec<Weak<AtomicU64>>>,
+    /// Whether the journal's last write failed ([`EventLog::journal_failing`]).
+    journal_failing: AtomicBool,
 }
 
 /// A reader's place in the log, which compaction respects: no segment holding a position
@@ -547,6 +549,7 @@ impl EventLog {
             events: EventCache::new(options.event_cache_bytes),
             indexes,
             holds: Mutex::new(Vec::new()),
+            journal_failing: AtomicBool::new(false),
             options,
         });
         let (seal_tx, seal_rx) = mpsc::channel();
@@ -751,6 +754,13 @@ impl EventLog {
             }
         }
         Ok(found.into_iter().flatten().collect())
+    }
+
+    /// Whether the journal's last write failed (a full disk, an I/O error): until a write
+    /// succeeds, every append fails. A caller that answers before its append is durable
+    /// waits for the append while this holds, so that it fails too.
+    pub fn journal_failing(&self) -> bool {
+        self.shared.journal_failing.load(Ordering::Acquire)
     }
 
     /// The log position of the newest acknowledged event (0 for an empty log).
@@ -1058,6 +1068,9 @@ fn write_round(
     }
 
     let written = if frame_buffer.is_empty() { Ok(()) } else { writer.append(frame_buffer) };
+    if !frame_buffer.is_empty() {
+        shared.journal_failing.store(written.is_err(), Ordering::Release);
+    }
     if let Err(error) = written {
         tracing::error!(%error, "journal write failed; refusing this round");
         for request in requests {
