@@ -19,10 +19,12 @@
 //! `FANOUT - 1` times: rewriting it would cost far more than it saves.
 //!
 //! A merge whose segment will be merged again is written fast, at the sealer's zstd level;
-//! one whose segment stays ([`is_last_merge`]) is written small, at a high level. Most of a
-//! merge's CPU is zstd's match search at the high level (60% of the compactor's samples),
-//! and an event climbs about three tiers, so it pays that search once instead of three
-//! times, as an LSM tree compresses its bottom level hardest.
+//! one whose segment stays ([`is_last_merge`]) is written small, at a high level, as an LSM
+//! tree compresses its bottom level hardest. zstd's match search at the high level was most
+//! of a merge's CPU (58% of the compactor's samples during ingest), and an event climbs
+//! about three tiers: a burst of ingest now pays that search once per event. Over a long
+//! ingest the total is no lower, because a compactor this fast keeps up and merges each
+//! tier as soon as it fills (ARCHITECTURE.md, "Compaction").
 //!
 //! Nothing merges past [`MAX_MERGED_EVENTS`]: a segment's index is loaded whole when a
 //! lookup needs it (about 27 bytes an event), and a larger one would cost more to load than
