@@ -966,6 +966,7 @@ struct SealJob {
 }
 
 fn run_writer(shared: &Shared, mut writer: JournalWriter, seal_tx: &mpsc::Sender<SealJob>) {
+    let _refuse_if_gone = RefuseAppendsIfPanicking(shared);
     let mut frame_buffer = Vec::new();
     loop {
         let (requests, closing) = {
@@ -999,6 +1000,31 @@ fn run_writer(shared: &Shared, mut writer: JournalWriter, seal_tx: &mpsc::Sender
         }
         if closing && lock(&shared.queue).requests.is_empty() {
             return;
+        }
+    }
+}
+
+/// Closes the queue if the writer thread unwinds (a bug, or an append's `done` that
+/// panicked): the appends waiting in it and every later one fail instead of waiting for a
+/// writer that is gone. The round it was writing drops its callbacks unanswered, which
+/// their callers see as a failure too.
+struct RefuseAppendsIfPanicking<'a>(&'a Shared);
+
+impl Drop for RefuseAppendsIfPanicking<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        tracing::error!("the journal writer panicked; every append is refused from now on");
+        let waiting = {
+            let mut queue = lock(&self.0.queue);
+            queue.closing = true;
+            queue.pending_bytes = 0;
+            std::mem::take(&mut queue.requests)
+        };
+        self.0.room.notify_all();
+        for request in waiting {
+            (request.done)(Err(StoreError::Closed));
         }
     }
 }

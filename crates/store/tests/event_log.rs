@@ -470,3 +470,30 @@ fn compaction_merges_segments_and_keeps_every_event_once() {
     }
     reopened.close();
 }
+
+#[test]
+fn appends_fail_instead_of_waiting_once_the_writer_has_panicked() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EventLog::open(dir.path(), small_seals()).unwrap();
+    // A callback runs on the writer's thread: one that panics takes the writer down.
+    log.append(vec![record(0, &time(0), "a")], |_| panic!("a callback that panics")).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "appends were still taken after the writer panicked");
+        let (tx, rx) = mpsc::channel();
+        match log.append(vec![record(1, &time(1), "a")], move |result| drop(tx.send(result))) {
+            Err(error) => {
+                assert_eq!(error.kind(), ErrorKind::Closed);
+                break;
+            }
+            // Taken before the panic closed the queue: failed, or dropped unanswered with
+            // the round the writer was in; never left waiting.
+            Ok(()) => match rx.recv_timeout(Duration::from_secs(10)) {
+                Ok(result) => assert!(result.is_ok() || result.unwrap_err().kind() == ErrorKind::Closed),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("an append waited for a writer that is gone"),
+            },
+        }
+    }
+    log.close();
+}
