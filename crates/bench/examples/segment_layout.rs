@@ -58,14 +58,8 @@ fn generate(count: usize) -> anyhow::Result<Vec<StoredEvent>> {
         let raw = generator.next_record();
         let parsed = parse_record(&raw, defaults, &mut String::new)
             .map_err(|error| anyhow::anyhow!("generated record {seq} is invalid: {error}"))?;
-        events.push(StoredEvent {
-            seq,
-            event_time_ms: parsed.event_time_ms,
-            ingest_time_ms: parsed.event_time_ms + 2_000,
-            category: parsed.category,
-            fields: parsed.fields,
-            json: parsed.json,
-        });
+        let ingest_time_ms = parsed.event_time_ms + 2_000;
+        events.push(StoredEvent::from_record(seq, ingest_time_ms, parsed));
     }
     Ok(events)
 }
