@@ -17,6 +17,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(record) = alone {
         let checked = serde_json::from_slice::<serde::de::IgnoredAny>(&record.json);
         assert!(checked.is_ok() && record.json.starts_with(b"{"), "an accepted record is a JSON object: {checked:?}");
+        let id_values = trailkeeper_core::record::id_values(&record.json);
+        assert_eq!(record.id_values, id_values, "the ID members sit where parsing found them");
         let mut no_ids = || unreachable!("a stored record always has an eventID");
         let again = parse_record(&record.json, defaults, &mut no_ids).expect("a stored record parses again");
         assert_eq!(again, record, "parsing is idempotent");
