@@ -21,7 +21,7 @@
 //! A merge whose segment will be merged again is written fast, at the sealer's zstd level;
 //! one whose segment stays ([`is_last_merge`]) is written small, at a high level, as an LSM
 //! tree compresses its bottom level hardest. zstd's match search at the high level was most
-//! of a merge's CPU (58% of the compactor's samples during ingest), and an event climbs
+//! of a merge's CPU (59% of the compactor's samples during ingest), and an event climbs
 //! about three tiers: a burst of ingest now pays that search once per event. Over a long
 //! ingest the total is no lower, because a compactor this fast keeps up and merges each
 //! tier as soon as it fills (ARCHITECTURE.md, "Compaction").
