@@ -90,35 +90,54 @@ pub fn top_level_members(text: &[u8]) -> impl Iterator<Item = Member> + '_ {
 
 /// Whether a value's text is a string written without escapes: the text between its
 /// quotes is the string itself.
-pub fn is_plain_string(value: &[u8]) -> bool {
+fn is_plain_string(value: &[u8]) -> bool {
     value.len() >= 2
         && value[0] == b'"'
         && value[value.len() - 1] == b'"'
         && !value[1..value.len() - 1].contains(&b'\\')
 }
 
-/// For each of `keys`, the value range of the first top-level member of a compact object
-/// whose name is written exactly so, if that value is a plain string
-/// ([`is_plain_string`]), quotes included.
+/// For each of `keys`, the value range of the first member of an object whose name is
+/// written exactly so, if that value is a string written without escapes (quotes
+/// included), as the object's members are seen in order.
+pub struct FirstPlainStrings<'k, const N: usize> {
+    keys: &'k [&'k str; N],
+    seen: [bool; N],
+    found: [Option<Range<usize>>; N],
+}
+
+impl<'k, const N: usize> FirstPlainStrings<'k, N> {
+    pub fn new(keys: &'k [&'k str; N]) -> Self {
+        FirstPlainStrings { keys, seen: [false; N], found: [const { None }; N] }
+    }
+
+    /// Takes in the next member of `text`, by the ranges of its name (between the quotes)
+    /// and its value; returns whether every key has now been seen.
+    pub fn see(&mut self, text: &[u8], key: Range<usize>, value: Range<usize>) -> bool {
+        let key = &text[key];
+        if let Some(index) = self.keys.iter().position(|wanted| wanted.as_bytes() == key)
+            && !std::mem::replace(&mut self.seen[index], true)
+            && is_plain_string(&text[value.clone()])
+        {
+            self.found[index] = Some(value);
+        }
+        self.seen.iter().all(|&seen| seen)
+    }
+
+    pub fn found(self) -> [Option<Range<usize>>; N] {
+        self.found
+    }
+}
+
+/// [`FirstPlainStrings`] of the top-level members of a compact object.
 pub fn first_plain_strings<const N: usize>(text: &[u8], keys: &[&str; N]) -> [Option<Range<usize>>; N] {
-    let mut found = [const { None }; N];
-    let mut seen = [false; N];
+    let mut first = FirstPlainStrings::new(keys);
     for member in top_level_members(text) {
-        let key = &text[member.key.clone()];
-        let Some(index) = keys.iter().position(|wanted| wanted.as_bytes() == key) else {
-            continue;
-        };
-        if std::mem::replace(&mut seen[index], true) {
-            continue;
-        }
-        if is_plain_string(&text[member.value.clone()]) {
-            found[index] = Some(member.value);
-        }
-        if seen.iter().all(|&seen| seen) {
+        if first.see(text, member.key, member.value) {
             break;
         }
     }
-    found
+    first.found()
 }
 
 /// The end of the compact JSON value starting at `start`: where the `,` or `}` that

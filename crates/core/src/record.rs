@@ -138,8 +138,7 @@ fn parse(
     // whole text is checked once, and the scanner then checks the grammar alone.
     let text = std::str::from_utf8(raw)
         .map_err(|error| RecordError::NotJson(format!("not UTF-8 text at byte {}", error.valid_up_to())))?;
-    let mut ids_seen = [false; ID_MEMBERS.len()];
-    let mut ids_in_raw: [Option<std::ops::Range<usize>>; ID_MEMBERS.len()] = [const { None }; ID_MEMBERS.len()];
+    let mut ids_in_raw = json::FirstPlainStrings::new(&ID_MEMBERS);
     let (
         [
             event_time,
@@ -158,12 +157,7 @@ fn parse(
         ],
         compact,
     ) = read_members(text, &RECORD_MEMBERS, |member| {
-        if let Some(index) = ID_MEMBERS.iter().position(|name| name.as_bytes() == &raw[member.key.clone()])
-            && !std::mem::replace(&mut ids_seen[index], true)
-            && json::is_plain_string(&raw[member.value.clone()])
-        {
-            ids_in_raw[index] = Some(member.value.clone());
-        }
+        ids_in_raw.see(raw, member.key.clone(), member.value.clone());
     })?;
 
     let event_time = required(event_time, "eventTime")?;
@@ -262,7 +256,7 @@ fn parse(
         return Err(RecordError::TooLarge { size: json.len() });
     }
     // A record kept as written has its members where the parser saw them.
-    let id_values = if compact && insert.is_empty() { ids_in_raw.map(narrow) } else { id_values(&json) };
+    let id_values = if compact && insert.is_empty() { ids_in_raw.found().map(narrow) } else { id_values(&json) };
     Ok(ParsedRecord { json, event_time_ms, category, fields, id_values })
 }
 
