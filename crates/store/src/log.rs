@@ -1451,9 +1451,9 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<Vec<Partition>, StoreError> {
     let started = Instant::now();
     let groups: Vec<Vec<&StoredEvent>> = groups.into_values().collect();
     // Another frozen table waiting behind this one means ingest outruns one sealing thread.
-    let behind = shared.state.read().unwrap_or_else(PoisonError::into_inner).frozen.len() > 1;
-    let threads = if behind { std::thread::available_parallelism().map_or(1, usize::from) } else { 1 };
-    let segments = map_in_parallel(&groups, threads, Vec::len, |events| {
+    let behind = || shared.state.read().unwrap_or_else(PoisonError::into_inner).frozen.len() > 1;
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let segments = map_in_parallel(&groups, threads, behind, Vec::len, |events| {
         write_segment_cached(&segments_dir, events, &shared.indexes).map(Arc::new)
     })?;
     // Only manifest writers change the segment set, and each holds the manifest lock, so
@@ -1496,42 +1496,70 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<Vec<Partition>, StoreError> {
     Ok(partitions)
 }
 
-/// Calls `work` on every item on up to `threads` threads, heaviest first by `weight`, and
-/// returns the results in the items' order, or the first error (after which no thread
-/// starts another item).
+/// Calls `work` on every item, heaviest first by `weight`, and returns the results in the
+/// items' order, or the first error (after which no thread starts another item). The
+/// calling thread works through the items; before each one it asks `wants_help`, and the
+/// first time that says yes, up to `threads - 1` helpers join it.
 ///
 /// The sealer's segments: under full load the request threads outrun one sealing thread,
 /// frozen tables pile up to [`LogOptions::max_frozen_tables`], appends wait, and a single
-/// sealer would leave every other core idle until its table is done. Below that, one
-/// thread: at half load, two sealing threads took both cores for the second a seal lasts,
-/// and acknowledgements waited up to half a second (p99 of 195–482 ms in 3 of 5 runs,
-/// against 7–13 ms).
+/// sealer would leave every other core idle until its table is done. That happens during a
+/// seal as often as before one: the sealer's lower priority starves it while requests run,
+/// so the next table freezes while this one is written, and a seal that began alone went on
+/// alone for most of a second with a core idle. Below that load, one thread: at half load,
+/// two sealing threads took both cores for the second a seal lasts, and acknowledgements
+/// waited up to half a second (p99 of 195–482 ms in 3 of 5 runs, against 7–13 ms).
 fn map_in_parallel<I: Sync, T: Send>(
     items: &[I],
     threads: usize,
+    wants_help: impl Fn() -> bool,
     weight: impl Fn(&I) -> usize,
     work: impl Fn(&I) -> Result<T, StoreError> + Sync,
 ) -> Result<Vec<T>, StoreError> {
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by_key(|&index| std::cmp::Reverse(weight(&items[index])));
     let next = AtomicUsize::new(0);
-    let worker = || -> Result<Vec<(usize, T)>, StoreError> {
-        let mut done = Vec::new();
-        while let Some(&index) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-            match work(&items[index]) {
-                Ok(result) => done.push((index, result)),
-                Err(error) => {
-                    next.store(order.len(), Ordering::Relaxed);
-                    return Err(error);
-                }
+    // Takes the next item and works on it, or says there is none.
+    let work_next = |done: &mut Vec<(usize, T)>| -> Option<Result<(), StoreError>> {
+        let &index = order.get(next.fetch_add(1, Ordering::Relaxed))?;
+        Some(match work(&items[index]) {
+            Ok(result) => {
+                done.push((index, result));
+                Ok(())
             }
+            Err(error) => {
+                next.store(order.len(), Ordering::Relaxed);
+                Err(error)
+            }
+        })
+    };
+    let helper = || -> Result<Vec<(usize, T)>, StoreError> {
+        let mut done = Vec::new();
+        while let Some(worked) = work_next(&mut done) {
+            worked?;
         }
         Ok(done)
     };
     let mut done = std::thread::scope(|scope| {
-        // Threads inherit this one's (lowered) priority.
-        let helpers: Vec<_> = (1..threads.min(items.len())).map(|_| scope.spawn(worker)).collect();
-        let mut done = worker();
+        let mut helpers = Vec::new();
+        let mut mine = Vec::new();
+        let mut outcome = Ok(());
+        loop {
+            let left = order.len().saturating_sub(next.load(Ordering::Relaxed));
+            if helpers.is_empty() && left > 1 && threads > 1 && wants_help() {
+                // Threads inherit this one's (lowered) priority.
+                helpers = (1..threads.min(left)).map(|_| scope.spawn(helper)).collect();
+            }
+            match work_next(&mut mine) {
+                Some(Ok(())) => {}
+                Some(Err(error)) => {
+                    outcome = Err(error);
+                    break;
+                }
+                None => break,
+            }
+        }
+        let mut done = outcome.map(|()| mine);
         for helper in helpers {
             let theirs = helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             done = done.and_then(|mut done| {
@@ -1643,14 +1671,17 @@ mod tests {
     fn map_in_parallel_keeps_the_items_order_and_stops_at_an_error() {
         let items: Vec<usize> = (0..50).map(|i| (i * 37) % 50).collect();
         for threads in [1, 2, 3, 64] {
-            let doubled = map_in_parallel(&items, threads, |&item| item, |&item| Ok(item * 2)).unwrap();
-            assert_eq!(doubled, items.iter().map(|item| item * 2).collect::<Vec<_>>());
+            for help in [false, true] {
+                let doubled = map_in_parallel(&items, threads, || help, |&item| item, |&item| Ok(item * 2)).unwrap();
+                assert_eq!(doubled, items.iter().map(|item| item * 2).collect::<Vec<_>>());
+            }
         }
         for threads in [1, 2] {
             let calls = AtomicUsize::new(0);
             let failed = map_in_parallel(
                 &items,
                 threads,
+                || true,
                 |&item| item,
                 |&item| {
                     calls.fetch_add(1, Ordering::Relaxed);
@@ -1663,5 +1694,27 @@ mod tests {
                 assert_eq!(calls.load(Ordering::Relaxed), 5);
             }
         }
+    }
+
+    #[test]
+    fn map_in_parallel_takes_help_once_it_is_wanted() {
+        let items: Vec<usize> = (0..20).collect();
+        let started = AtomicUsize::new(0);
+        let work = |&item: &usize| {
+            started.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(5));
+            Ok((item, std::thread::current().id()))
+        };
+        let alone = map_in_parallel(&items, 2, || false, |_| 1, work).unwrap();
+        assert!(alone.iter().all(|(_, thread)| *thread == std::thread::current().id()), "no help wanted");
+
+        // Help is wanted from the fourth item on, as when a table freezes during a seal.
+        started.store(0, Ordering::Relaxed);
+        let helped = map_in_parallel(&items, 2, || started.load(Ordering::Relaxed) >= 3, |_| 1, work).unwrap();
+        assert_eq!(helped.iter().map(|(item, _)| *item).collect::<Vec<_>>(), items);
+        let by_helper: Vec<usize> =
+            helped.iter().filter(|(_, thread)| *thread != std::thread::current().id()).map(|(item, _)| *item).collect();
+        assert!(!by_helper.is_empty(), "a helper joined");
+        assert!(by_helper.iter().all(|&item| item >= 3), "only after help was wanted: {by_helper:?}");
     }
 }
