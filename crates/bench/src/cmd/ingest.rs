@@ -18,6 +18,7 @@ use trailkeeper_bench::pacing::Schedule;
 use trailkeeper_bench::stats::LatencySummary;
 
 use super::GeneratorArgs;
+use super::cpu::{CpuSample, RunCpu};
 use super::report::Reporter;
 use super::signing::{Credentials, host_header, sign_post};
 
@@ -47,6 +48,10 @@ pub struct Args {
     /// Runs; each sends new events, continuing the generator's sequence.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
+    /// The server's process ID, on this machine: each run then also reports the server's
+    /// CPU per event, by thread, and how idle the machine was (Linux `/proc`).
+    #[arg(long)]
+    server_pid: Option<u32>,
     #[command(flatten)]
     generator: GeneratorArgs,
 }
@@ -123,7 +128,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             batches.len(),
             prepared.elapsed().as_secs_f64()
         );
+        let cpu_before = args.server_pid.map(CpuSample::read).transpose()?;
         let result = send_all(&client, &url, batches, args.concurrency, schedule, body_bytes).await?;
+        let cpu = match (args.server_pid, cpu_before) {
+            (Some(pid), Some(before)) => Some(RunCpu::between(&before, &CpuSample::read(pid)?, args.count)),
+            _ => None,
+        };
         println!(
             "run {run}: {:.0} events/s, {:.1} MB/s, ack p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
             result.events_per_second,
@@ -132,6 +142,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             result.latency.p99.as_secs_f64() * 1000.0,
             result.latency.max.as_secs_f64() * 1000.0
         );
+        if let Some(cpu) = &cpu {
+            println!("run {run}: {cpu}");
+        }
         if result.throttled > 0 {
             println!(
                 "run {run}: the server pushed back {} times (ThrottlingException), retried with back-off",
@@ -144,7 +157,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 result.duplicates
             );
         }
-        results.push(result);
+        results.push((result, cpu));
     }
 
     let name = if schedule.is_some() { "ingest_paced" } else { "ingest" };
@@ -155,15 +168,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         name,
         "events_per_second",
         "events/s",
-        &results.iter().map(|r| r.events_per_second).collect::<Vec<_>>(),
+        &results.iter().map(|(r, _)| r.events_per_second).collect::<Vec<_>>(),
     );
     reporter.figure(
         name,
         "body_megabytes_per_second",
         "MB/s",
-        &results.iter().map(|r| r.megabytes_per_second).collect::<Vec<_>>(),
+        &results.iter().map(|(r, _)| r.megabytes_per_second).collect::<Vec<_>>(),
     );
-    reporter.latencies(name, "ack_latency", &results.iter().map(|r| r.latency).collect::<Vec<_>>());
+    reporter.latencies(name, "ack_latency", &results.iter().map(|(r, _)| r.latency).collect::<Vec<_>>());
+    let cpu: Vec<f64> = results.iter().filter_map(|(_, cpu)| cpu.as_ref()).map(|cpu| cpu.per_event_us).collect();
+    reporter.figure(name, "server_cpu_per_event", "µs", &cpu);
     Ok(())
 }
 

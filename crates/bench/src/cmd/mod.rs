@@ -1,6 +1,7 @@
 //! The subcommands, one module each, and what they share: generator flags, request
 //! signing and the report printer.
 
+pub mod cpu;
 pub mod disk;
 pub mod generate;
 pub mod ingest;
