@@ -2,7 +2,9 @@
 //! the machine stayed idle, read from `/proc` when a run starts and when it ends. The
 //! server's CPU per event is what sets the ingest rate once the machine is busy (13.3 µs
 //! leaves room for 150,000 events/s on two cores), and the split by thread says which part
-//! of the pipeline to look at.
+//! of the pipeline to look at. Threads that end within a run (the sealer's helpers, each
+//! merge's thread) are gone from `/proc/PID/task` by its end; what the whole process used
+//! beyond the threads still there is reported as `ended threads`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,6 +22,8 @@ pub struct CpuSample {
     total: u64,
     /// The process's threads' user and system ticks, summed by thread name.
     threads: BTreeMap<String, u64>,
+    /// The whole process's, ended threads included.
+    process: u64,
 }
 
 impl CpuSample {
@@ -34,6 +38,12 @@ impl CpuSample {
             .map(|field| field.parse().context("a /proc/stat field that is not a number"))
             .collect::<anyhow::Result<_>>()?;
         anyhow::ensure!(machine.len() >= 5, "/proc/stat's cpu line is too short");
+        let process_stat = format!("/proc/{pid}/stat");
+        let process = thread_ticks(
+            &std::fs::read_to_string(&process_stat)
+                .with_context(|| format!("reading {process_stat} (is --server-pid right?)"))?,
+            Path::new(&process_stat),
+        )?;
         let mut threads = BTreeMap::new();
         let tasks = format!("/proc/{pid}/task");
         for task in std::fs::read_dir(&tasks).with_context(|| format!("reading {tasks} (is --server-pid right?)"))? {
@@ -46,12 +56,12 @@ impl CpuSample {
             };
             *threads.entry(name.trim().to_owned()).or_default() += thread_ticks(&stat, &dir)?;
         }
-        Ok(CpuSample { idle: machine[3] + machine[4], total: machine.iter().sum(), threads })
+        Ok(CpuSample { idle: machine[3] + machine[4], total: machine.iter().sum(), threads, process })
     }
 }
 
-/// utime + stime of one `/proc/PID/task/TID/stat` line: the 14th and 15th fields, counted
-/// after the command name, which may hold spaces and parentheses itself.
+/// utime + stime of one `/proc/PID/stat` or `/proc/PID/task/TID/stat` line: the 14th and
+/// 15th fields, counted after the command name, which may hold spaces and parentheses.
 fn thread_ticks(stat: &str, dir: &Path) -> anyhow::Result<u64> {
     let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).context("a thread stat without a name")?;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
@@ -63,7 +73,7 @@ fn thread_ticks(stat: &str, dir: &Path) -> anyhow::Result<u64> {
 
 /// What a run cost the server.
 pub struct RunCpu {
-    /// Microseconds of the server's CPU per event, all threads.
+    /// Microseconds of the server's CPU per event, the whole process.
     pub per_event_us: f64,
     /// The same by thread name, largest first.
     pub by_thread: Vec<(String, f64)>,
@@ -83,10 +93,15 @@ impl RunCpu {
             })
             .filter(|(_, us)| *us > 0.0)
             .collect();
+        let process = after.process.saturating_sub(before.process);
+        let ended = per_event(process) - by_thread.iter().map(|(_, us)| us).sum::<f64>();
+        if ended > 0.005 {
+            by_thread.push(("ended threads".to_owned(), ended));
+        }
         by_thread.sort_by(|a, b| b.1.total_cmp(&a.1));
         let total = after.total.saturating_sub(before.total).max(1);
         RunCpu {
-            per_event_us: by_thread.iter().map(|(_, us)| us).sum(),
+            per_event_us: per_event(process),
             by_thread,
             idle_percent: 100.0 * after.idle.saturating_sub(before.idle) as f64 / total as f64,
         }
@@ -107,14 +122,19 @@ impl std::fmt::Display for RunCpu {
 mod tests {
     use super::*;
 
-    fn sample(idle: u64, total: u64, threads: &[(&str, u64)]) -> CpuSample {
-        CpuSample { idle, total, threads: threads.iter().map(|&(name, ticks)| (name.to_owned(), ticks)).collect() }
+    fn sample(idle: u64, total: u64, process: u64, threads: &[(&str, u64)]) -> CpuSample {
+        CpuSample {
+            idle,
+            total,
+            threads: threads.iter().map(|&(name, ticks)| (name.to_owned(), ticks)).collect(),
+            process,
+        }
     }
 
     #[test]
     fn a_runs_cpu_is_split_by_thread_per_event() {
-        let before = sample(100, 1_000, &[("tokio-rt-worker", 50), ("tk-sealer", 10), ("tk-merkle", 5)]);
-        let after = sample(120, 1_400, &[("tokio-rt-worker", 250), ("tk-sealer", 90), ("tk-merkle", 5)]);
+        let before = sample(100, 1_000, 65, &[("tokio-rt-worker", 50), ("tk-sealer", 10), ("tk-merkle", 5)]);
+        let after = sample(120, 1_400, 345, &[("tokio-rt-worker", 250), ("tk-sealer", 90), ("tk-merkle", 5)]);
         let cpu = RunCpu::between(&before, &after, 1_000_000);
         // 200 ticks are 2 s, 2 µs for each of a million events.
         assert_eq!(cpu.by_thread, vec![("tokio-rt-worker".to_owned(), 2.0), ("tk-sealer".to_owned(), 0.8)]);
@@ -124,6 +144,18 @@ mod tests {
             cpu.to_string(),
             "server CPU 2.80 µs/event (tokio-rt-worker 2.00, tk-sealer 0.80), machine 5.0% idle"
         );
+    }
+
+    #[test]
+    fn threads_that_ended_within_a_run_are_counted_from_the_process() {
+        // A helper ran 60 ticks and ended before the run did.
+        let before = sample(0, 1_000, 60, &[("tk-sealer", 60)]);
+        let after = sample(0, 2_000, 180, &[("tk-sealer", 120)]);
+        let cpu = RunCpu::between(&before, &after, 1_000_000);
+        assert!((cpu.per_event_us - 1.2).abs() < 1e-9);
+        assert_eq!(cpu.by_thread.len(), 2);
+        assert!((cpu.by_thread[0].1 - 0.6).abs() < 1e-9 && (cpu.by_thread[1].1 - 0.6).abs() < 1e-9);
+        assert!(cpu.by_thread.iter().any(|(name, _)| name == "ended threads"));
     }
 
     #[test]
