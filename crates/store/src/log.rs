@@ -1268,7 +1268,8 @@ fn keep_free_memory_while_busy() {
 
 /// The nice value of the sealer and the log's followers.
 pub(crate) const SEALER_NICE: i32 = 10;
-/// The compactor's: it only saves space and time later, so it takes what CPU is left.
+/// The compactor thread's, which picks and publishes merges; the merges themselves run at
+/// the idle scheduling policy ([`at_idle_priority`]).
 const COMPACTOR_NICE: i32 = 19;
 
 /// Runs `work` on a thread of its own under Linux's idle scheduling policy (`SCHED_IDLE`),
