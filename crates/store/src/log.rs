@@ -1579,8 +1579,7 @@ fn map_in_parallel<I: Sync, T: Send>(
     let mut done = std::thread::scope(|scope| {
         let mut helpers = Vec::new();
         let mut mine = Vec::new();
-        let mut outcome = Ok(());
-        loop {
+        let mut done = loop {
             let left = order.len().saturating_sub(next.load(Ordering::Relaxed));
             if helpers.is_empty() && left > 1 && threads > 1 && wants_help() {
                 // Threads inherit this one's (lowered) priority.
@@ -1588,14 +1587,10 @@ fn map_in_parallel<I: Sync, T: Send>(
             }
             match work_next(&mut mine) {
                 Some(Ok(())) => {}
-                Some(Err(error)) => {
-                    outcome = Err(error);
-                    break;
-                }
-                None => break,
+                Some(Err(error)) => break Err(error),
+                None => break Ok(mine),
             }
-        }
-        let mut done = outcome.map(|()| mine);
+        };
         for helper in helpers {
             let theirs = helper.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             done = done.and_then(|mut done| {

@@ -39,7 +39,7 @@ impl CpuSample {
             .collect::<anyhow::Result<_>>()?;
         anyhow::ensure!(machine.len() >= 5, "/proc/stat's cpu line is too short");
         let process_stat = format!("/proc/{pid}/stat");
-        let process = thread_ticks(
+        let process = cpu_ticks(
             &std::fs::read_to_string(&process_stat)
                 .with_context(|| format!("reading {process_stat} (is --server-pid right?)"))?,
             Path::new(&process_stat),
@@ -54,7 +54,7 @@ impl CpuSample {
             else {
                 continue;
             };
-            *threads.entry(name.trim().to_owned()).or_default() += thread_ticks(&stat, &dir)?;
+            *threads.entry(name.trim().to_owned()).or_default() += cpu_ticks(&stat, &dir)?;
         }
         Ok(CpuSample { idle: machine[3] + machine[4], total: machine.iter().sum(), threads, process })
     }
@@ -62,7 +62,7 @@ impl CpuSample {
 
 /// utime + stime of one `/proc/PID/stat` or `/proc/PID/task/TID/stat` line: the 14th and
 /// 15th fields, counted after the command name, which may hold spaces and parentheses.
-fn thread_ticks(stat: &str, dir: &Path) -> anyhow::Result<u64> {
+fn cpu_ticks(stat: &str, dir: &Path) -> anyhow::Result<u64> {
     let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).context("a thread stat without a name")?;
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     let ticks = |at: usize| -> anyhow::Result<u64> {
@@ -159,9 +159,9 @@ mod tests {
     }
 
     #[test]
-    fn a_thread_stat_line_is_read_after_the_name() {
+    fn a_stat_line_is_read_after_the_name() {
         let line = "4242 (tk (odd) name) S 1 2 3 4 5 6 7 8 9 10 1234 56 0 0 20 0 1 0 5 6 7";
-        assert_eq!(thread_ticks(line, Path::new("/proc/1/task/4242")).unwrap(), 1290);
+        assert_eq!(cpu_ticks(line, Path::new("/proc/1/task/4242")).unwrap(), 1290);
     }
 
     #[test]

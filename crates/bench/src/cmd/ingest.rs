@@ -128,12 +128,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             batches.len(),
             prepared.elapsed().as_secs_f64()
         );
-        let cpu_before = args.server_pid.map(CpuSample::read).transpose()?;
+        let cpu_before = args.server_pid.map(|pid| CpuSample::read(pid).map(|sample| (pid, sample))).transpose()?;
         let result = send_all(&client, &url, batches, args.concurrency, schedule, body_bytes).await?;
-        let cpu = match (args.server_pid, cpu_before) {
-            (Some(pid), Some(before)) => Some(RunCpu::between(&before, &CpuSample::read(pid)?, args.count)),
-            _ => None,
-        };
+        let cpu = cpu_before
+            .map(|(pid, before)| anyhow::Ok(RunCpu::between(&before, &CpuSample::read(pid)?, args.count)))
+            .transpose()?;
         println!(
             "run {run}: {:.0} events/s, {:.1} MB/s, ack p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
             result.events_per_second,
