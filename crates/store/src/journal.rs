@@ -8,14 +8,21 @@
 //!
 //! ```text
 //! magic u32 | body_len u32 | crc32c(body) u32 | body
-//! body    = first_seq u64 | count u32 | raw_len u32 | zstd(payload)
+//! body    = first_seq u64 | count u32 | raw_len u32 | payload, or zstd(payload) of raw_len bytes
 //! payload = per event, sequence numbers first_seq, first_seq + 1, ...:
 //!           event_time_ms i64 | ingest_time_ms i64 | account_len u8 | account
 //!           | region_len u8 | region | json_len u32 | json
 //! ```
 //!
-//! The payload is encoded and compressed by whoever appends (in parallel, on the request
-//! threads); the single writer only adds the header with the sequence numbers it assigns.
+//! The payload is encoded by whoever appends (in parallel, on the request threads); the
+//! single writer only adds the header with the sequence numbers it assigns. Payloads are
+//! stored as they are (`raw_len` 0); frames of earlier versions hold zstd-compressed ones.
+//!
+//! The writer writes with `O_DIRECT` where the file system allows it: whole 4 KiB blocks
+//! from a block-aligned buffer, starting with the file's last partial block again, so that
+//! a file ends in zeros up to its last block boundary. Buffered writes cost the kernel a
+//! copy of every byte into the page cache, and the page cache pages for a journal that is
+//! read only at recovery.
 //!
 //! Recovery reads every frame in order. A frame that fails its checksum at the end of the
 //! newest file, with no valid frame after it, is a torn write that was never acknowledged:
@@ -24,6 +31,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::StoreError;
@@ -34,12 +42,9 @@ const HEADER_LEN: usize = 12;
 const BODY_HEADER_LEN: usize = 16;
 /// No frame is larger than this; a header claiming more is corrupt, not a reason to allocate.
 pub const MAX_FRAME_BYTES: usize = 512 * 1024 * 1024;
-/// One of zstd's fast levels. The journal is short-lived, and compressing it is a fifth of
-/// the CPU a request costs: on generated records (`zstd -b1 --fast=3` over 1,000 of them)
-/// this level compresses 1,130 MB/s to a fifth (5.4 : 1), level 1 836 MB/s to a seventh.
-/// Uncompressed frames cost more than they save: the kernel copies every byte into the
-/// page cache (BENCHMARKS.md).
-const COMPRESSION_LEVEL: i32 = -3;
+/// The unit of direct writes: their buffer's alignment, offset and length are multiples of
+/// it. A page, which is a multiple of every logical block size Linux uses.
+const BLOCK: usize = 4096;
 
 /// One event as the journal records it, with the number the writer gave it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,15 +64,24 @@ pub struct PayloadEntry<'a> {
     pub json: &'a [u8],
 }
 
-/// A compressed payload of consecutive events, ready for [`encode_frame`].
+/// The encoded payload of consecutive events, ready for [`encode_frame`].
+///
+/// It is not compressed. zstd's fastest useful level took about a fifth of a request's CPU;
+/// the bytes it saved were a copy into the page cache, which direct writes do not make.
 #[derive(Debug, Clone, Default)]
 pub struct Payload {
     pub count: u32,
-    raw_len: u32,
-    compressed: Vec<u8>,
+    raw: Vec<u8>,
 }
 
-/// Encodes and compresses events for one frame.
+impl Payload {
+    /// The bytes its frame takes in the journal.
+    pub fn frame_len(&self) -> usize {
+        HEADER_LEN + BODY_HEADER_LEN + self.raw.len()
+    }
+}
+
+/// Encodes events for one frame.
 pub fn encode_payload<'a>(entries: impl IntoIterator<Item = PayloadEntry<'a>, IntoIter: Clone>) -> Payload {
     let entries = entries.into_iter();
     // Sized up front: growing a megabyte buffer by doubling copies it about twice over.
@@ -86,12 +100,7 @@ pub fn encode_payload<'a>(entries: impl IntoIterator<Item = PayloadEntry<'a>, In
         raw.extend_from_slice(&(entry.json.len() as u32).to_le_bytes());
         raw.extend_from_slice(entry.json);
     }
-    // Compressing a buffer in memory only fails for a zero-sized output buffer, which
-    // `compress` never uses; keep the raw bytes then, marked by raw_len == 0.
-    match zstd::bulk::compress(&raw, COMPRESSION_LEVEL) {
-        Ok(compressed) => Payload { count, raw_len: raw.len() as u32, compressed },
-        Err(_) => Payload { count, raw_len: 0, compressed: raw },
-    }
+    Payload { count, raw }
 }
 
 /// Appends one frame holding `payload`'s events, numbered from `first_seq`, to `out`.
@@ -102,8 +111,9 @@ pub fn encode_frame(first_seq: u64, payload: &Payload, out: &mut Vec<u8>) {
     let body_start = out.len();
     out.extend_from_slice(&first_seq.to_le_bytes());
     out.extend_from_slice(&payload.count.to_le_bytes());
-    out.extend_from_slice(&payload.raw_len.to_le_bytes());
-    out.extend_from_slice(&payload.compressed);
+    // raw_len 0: the payload is stored as it is.
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&payload.raw);
     let body_len = (out.len() - body_start) as u32;
     let crc = crc32c::crc32c(&out[body_start..]);
     out[start + 4..start + 8].copy_from_slice(&body_len.to_le_bytes());
@@ -241,6 +251,50 @@ pub fn file_name(first_seq: u64) -> String {
     format!("{first_seq:020}.wal")
 }
 
+/// What a sealed journal file is renamed to before it is deleted: recovery no longer reads
+/// it, whatever state the deletion leaves it in.
+const RETIRED_SUFFIX: &str = ".wal.retired";
+
+/// Deletes a journal file whose events are all sealed. It is cut down in steps first:
+/// freeing a file's blocks holds up the file system's next journal commit, which every
+/// `fdatasync` of this journal waits for, and with online discard that takes as long as
+/// the disk takes to discard them (60 ms for a 300 MB file here, 10 ms for 60 MB).
+pub fn remove_sealed(path: &Path) -> Result<(), StoreError> {
+    let retired = path.with_extension(&RETIRED_SUFFIX[1..]);
+    fs::rename(path, &retired).map_err(StoreError::io(path))?;
+    // Durable before any of it is cut: the cut must never show under the journal's name.
+    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    remove_in_steps(&retired)
+}
+
+/// Finishes deleting the journal files that [`remove_sealed`] had renamed when the process
+/// stopped.
+pub fn remove_retired(dir: &Path) -> Result<(), StoreError> {
+    for entry in fs::read_dir(dir).map_err(StoreError::io(dir))? {
+        let path = entry.map_err(StoreError::io(dir))?.path();
+        if path.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.ends_with(RETIRED_SUFFIX)) {
+            remove_in_steps(&path)?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_in_steps(path: &Path) -> Result<(), StoreError> {
+    /// Bytes freed at a time, and the pause after each, which lets the `fdatasync`s of the
+    /// journal's writer commit in between.
+    const STEP: u64 = 16 * 1024 * 1024;
+    const PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
+    let file = OpenOptions::new().write(true).open(path).map_err(StoreError::io(path))?;
+    let mut len = file.metadata().map_err(StoreError::io(path))?.len();
+    while len > STEP {
+        len -= STEP;
+        file.set_len(len).map_err(StoreError::io(path))?;
+        std::thread::sleep(PAUSE);
+    }
+    drop(file);
+    fs::remove_file(path).map_err(StoreError::io(path))
+}
+
 /// What recovery found in the journal.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ReplayReport {
@@ -298,6 +352,7 @@ fn read_frames(
                     }
                     offset += len;
                 }
+                Err(_) if is_block_padding(&bytes[offset..]) => break,
                 Err(error) => {
                     let torn = is_newest && !has_valid_frame_after(&bytes, offset + 1);
                     if !torn {
@@ -328,6 +383,12 @@ fn read_frames(
     Ok(report)
 }
 
+/// Whether `rest`, what follows a file's last frame, is the zeros a direct write puts
+/// after it up to the next block boundary.
+fn is_block_padding(rest: &[u8]) -> bool {
+    rest.len() < BLOCK && rest.iter().all(|&byte| byte == 0)
+}
+
 /// Whether a valid frame starts anywhere at or after `from`: if one does, the damage
 /// before it is not a torn tail.
 fn has_valid_frame_after(bytes: &[u8], from: usize) -> bool {
@@ -342,37 +403,92 @@ fn has_valid_frame_after(bytes: &[u8], from: usize) -> bool {
     false
 }
 
-/// The file the writer appends to.
+/// The file the writer appends to. Frames are staged with [`JournalWriter::stage`] and
+/// written and synced together by [`JournalWriter::write_staged`].
 pub struct JournalWriter {
     dir: PathBuf,
     path: PathBuf,
     file: File,
+    /// The bytes of frames in the file. A directly written file has zeros after them up to
+    /// the next multiple of [`BLOCK`].
     len: u64,
     sync: bool,
+    /// Whether `file` was opened with `O_DIRECT`.
+    direct: bool,
+    /// `start` bytes of slack that align what follows, then (direct writes only) the file's
+    /// last partial block, then the staged frames.
+    staged: Vec<u8>,
+    start: usize,
 }
 
 impl JournalWriter {
-    /// Opens a new journal file for events from `first_seq` on.
+    /// Opens a new journal file for events from `first_seq` on: for direct writes where
+    /// the file system takes them, else buffered.
     pub fn create(dir: &Path, first_seq: u64, sync: bool) -> Result<JournalWriter, StoreError> {
         let path = dir.join(file_name(first_seq));
-        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(StoreError::io(&path))?;
+        let direct = OpenOptions::new().create(true).write(true).custom_flags(libc::O_DIRECT).open(&path);
+        let (file, direct) = match direct {
+            Ok(file) => (file, true),
+            Err(error) if error.raw_os_error() == Some(libc::EINVAL) => {
+                (OpenOptions::new().create(true).append(true).open(&path).map_err(StoreError::io(&path))?, false)
+            }
+            Err(error) => return Err(StoreError::io(&path)(error)),
+        };
         let len = file.metadata().map_err(StoreError::io(&path))?.len();
         if sync {
             sync_dir(dir)?;
         }
-        Ok(JournalWriter { dir: dir.to_owned(), path, file, len, sync })
+        let mut writer =
+            JournalWriter { dir: dir.to_owned(), path, file, len, sync, direct, staged: Vec::new(), start: 0 };
+        if direct && len > 0 {
+            // Recovery leaves a file of this name only empty; anything else is appended to
+            // as it is, without the block arithmetic.
+            writer.buffered()?;
+        }
+        writer.reserve(0);
+        Ok(writer)
     }
 
-    /// Writes already-encoded frames and makes them durable. On failure the file is cut
-    /// back to its previous length so that a later append starts on a frame boundary.
-    pub fn append(&mut self, frames: &[u8]) -> Result<(), StoreError> {
-        let result = self.file.write_all(frames).and_then(|()| if self.sync { self.file.sync_data() } else { Ok(()) });
-        match result {
+    /// Adds a frame of `payload`'s events, numbered from `first_seq`, to the next write.
+    pub fn stage(&mut self, first_seq: u64, payload: &Payload) {
+        if self.staged.capacity() - self.staged.len() < payload.frame_len() + BLOCK {
+            self.reserve(payload.frame_len());
+        }
+        encode_frame(first_seq, payload, &mut self.staged);
+    }
+
+    /// Makes room for `bytes` of frames in the next write, so that staging them does not
+    /// move the buffer, which would cost a copy to align it again.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.staged.reserve(bytes + 2 * BLOCK);
+        if self.direct {
+            self.align_staged();
+        }
+    }
+
+    pub fn has_staged(&self) -> bool {
+        self.staged.len() > self.start + self.tail_len()
+    }
+
+    /// Writes the staged frames and makes them durable. On failure they are dropped and
+    /// the file is cut back to its previous length, so that a later write starts on a
+    /// frame boundary.
+    pub fn write_staged(&mut self) -> Result<(), StoreError> {
+        let frames = self.staged.len() - self.start - self.tail_len();
+        let mut written = self.write_and_sync();
+        if self.direct && written.as_ref().is_err_and(|error| error.raw_os_error() == Some(libc::EINVAL)) {
+            // The file system refused the alignment after all: go on with buffered writes.
+            tracing::warn!(path = %self.path.display(), "direct journal writes refused; writing buffered");
+            written = self.buffered().map_err(std::io::Error::other).and_then(|()| self.write_and_sync());
+        }
+        match written {
             Ok(()) => {
-                self.len += frames.len() as u64;
+                self.len += frames as u64;
+                self.keep_tail();
                 Ok(())
             }
             Err(source) => {
+                self.staged.truncate(self.start + self.tail_len());
                 if let Err(truncate_error) = self.file.set_len(self.len) {
                     tracing::error!(path = %self.path.display(), error = %truncate_error, "could not cut a failed journal write back");
                 }
@@ -383,6 +499,77 @@ impl JournalWriter {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The bytes of the file's last partial block, which a direct write rewrites.
+    fn tail_len(&self) -> usize {
+        if self.direct { (self.len % BLOCK as u64) as usize } else { 0 }
+    }
+
+    fn write_and_sync(&mut self) -> std::io::Result<()> {
+        if self.direct {
+            let len = self.staged.len();
+            let pad = (len - self.start).next_multiple_of(BLOCK) - (len - self.start);
+            self.staged.resize(len + pad, 0);
+            // Padding can outgrow the reserved room only if staging did.
+            self.align_staged();
+            let offset = self.len - self.tail_len() as u64;
+            let result = self.file.write_all_at(&self.staged[self.start..], offset);
+            self.staged.truncate(self.staged.len() - pad);
+            result?;
+        } else {
+            self.file.write_all(&self.staged)?;
+        }
+        if self.sync { self.file.sync_data() } else { Ok(()) }
+    }
+
+    /// Keeps the bytes after the first `start` at a block-aligned address, as direct
+    /// writes need, by changing how many bytes of slack come before them.
+    fn align_staged(&mut self) {
+        loop {
+            let want = self.staged.as_ptr().align_offset(BLOCK);
+            match want.cmp(&self.start) {
+                std::cmp::Ordering::Equal => return,
+                std::cmp::Ordering::Less => {
+                    self.staged.drain(..self.start - want);
+                }
+                std::cmp::Ordering::Greater => {
+                    let more = want - self.start;
+                    if self.staged.capacity() - self.staged.len() < more {
+                        // Growing moves the buffer: align for where it lands.
+                        self.staged.reserve(more + BLOCK);
+                        continue;
+                    }
+                    self.staged.splice(..0, std::iter::repeat_n(0, more));
+                }
+            }
+            self.start = want;
+        }
+    }
+
+    /// After a write: direct writes keep the file's new last partial block at `start`
+    /// for the next write to begin with; buffered writes keep nothing.
+    fn keep_tail(&mut self) {
+        if self.direct {
+            // The written bytes began block-aligned at `start`, and the file's last block
+            // boundary lies `tail` bytes before their end: the tail moves to an aligned place.
+            let tail = self.tail_len();
+            self.staged.drain(self.start..self.staged.len() - tail);
+        } else {
+            self.staged.clear();
+        }
+    }
+
+    /// Reopens the file for buffered appends.
+    fn buffered(&mut self) -> Result<(), StoreError> {
+        self.file = OpenOptions::new().append(true).open(&self.path).map_err(StoreError::io(&self.path))?;
+        self.file.set_len(self.len).map_err(StoreError::io(&self.path))?;
+        // What follows the slack and the tail is the frames staged so far.
+        let staged_from = (self.start + self.tail_len()).min(self.staged.len());
+        self.staged.drain(..staged_from);
+        self.start = 0;
+        self.direct = false;
+        Ok(())
     }
 }
 
@@ -412,14 +599,15 @@ mod tests {
         Ok((seqs, report))
     }
 
-    fn write_frames(dir: &Path, first_seq: u64, frames: &[Vec<JournalEntry<'_>>]) -> PathBuf {
+    /// Writes each group of entries as one frame, in a write of its own; returns the file
+    /// and the bytes of frames in it.
+    fn write_frames(dir: &Path, first_seq: u64, frames: &[Vec<JournalEntry<'_>>]) -> (PathBuf, u64) {
         let mut writer = JournalWriter::create(dir, first_seq, false).unwrap();
         for frame in frames {
-            let mut bytes = Vec::new();
-            encode(frame, &mut bytes);
-            writer.append(&bytes).unwrap();
+            writer.stage(frame[0].seq, &encode_payload(frame.iter().map(|entry| entry.event)));
+            writer.write_staged().unwrap();
         }
-        writer.path.clone()
+        (writer.path.clone(), writer.len)
     }
 
     #[test]
@@ -453,7 +641,7 @@ mod tests {
     #[test]
     fn names_corruption_before_valid_frames() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write_frames(dir.path(), 1, &[vec![entry(1, r#"{"k":"v"}"#)], vec![entry(2, "{}")]]);
+        let (path, _) = write_frames(dir.path(), 1, &[vec![entry(1, r#"{"k":"v"}"#)], vec![entry(2, "{}")]]);
         let mut bytes = fs::read(&path).unwrap();
         bytes[HEADER_LEN + 10] ^= 0x40;
         fs::write(&path, &bytes).unwrap();
@@ -466,11 +654,119 @@ mod tests {
     #[test]
     fn names_damage_in_an_older_file() {
         let dir = tempfile::tempdir().unwrap();
-        let old = write_frames(dir.path(), 1, &[vec![entry(1, "{}")]]);
+        let (old, frames_len) = write_frames(dir.path(), 1, &[vec![entry(1, "{}")]]);
         write_frames(dir.path(), 2, &[vec![entry(2, "{}")]]);
         let bytes = fs::read(&old).unwrap();
-        fs::write(&old, &bytes[..bytes.len() - 1]).unwrap();
+        fs::write(&old, &bytes[..frames_len as usize - 1]).unwrap();
         assert!(matches!(collect(dir.path()), Err(StoreError::Corrupt { .. })));
+    }
+
+    /// Rounds of one to many frames, small and over a block, each written and synced: the
+    /// file holds exactly the frames a buffered writer would, then zeros to a block boundary.
+    #[test]
+    fn direct_writes_keep_every_frame_across_block_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = JournalWriter::create(dir.path(), 1, true).unwrap();
+        let texts: Vec<String> = (0..40).map(|n| format!(r#"{{"n":"{}"}}"#, "x".repeat(n * 397 % 9000))).collect();
+        let mut expected = Vec::new();
+        let mut seq = 1;
+        for round in 0..texts.len() / 4 {
+            for frame in 0..round % 4 + 1 {
+                let text = &texts[(round * 3 + frame) % texts.len()];
+                let payload = encode_payload([entry(seq, text).event]);
+                encode_frame(seq, &payload, &mut expected);
+                writer.stage(seq, &payload);
+                seq += 1;
+            }
+            writer.write_staged().unwrap();
+            assert!(!writer.has_staged());
+        }
+        let bytes = fs::read(&writer.path).unwrap();
+        assert_eq!(writer.len, expected.len() as u64);
+        assert_eq!(&bytes[..expected.len()], &expected[..]);
+        if writer.direct {
+            assert_eq!(bytes.len(), expected.len().next_multiple_of(BLOCK));
+        }
+        assert!(bytes[expected.len()..].iter().all(|&byte| byte == 0));
+        let (seqs, report) = collect(dir.path()).unwrap();
+        assert_eq!(seqs, (1..seq).collect::<Vec<_>>());
+        assert_eq!(report.torn_bytes, 0);
+    }
+
+    /// The zeros after the last frame end an older file as cleanly as the newest.
+    #[test]
+    fn block_padding_ends_any_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, frames_len) = write_frames(dir.path(), 1, &[vec![entry(1, "{}")], vec![entry(2, "{}")]]);
+        let mut bytes = fs::read(&old).unwrap();
+        bytes.resize(frames_len as usize + BLOCK - 1, 0);
+        fs::write(&old, &bytes).unwrap();
+        write_frames(dir.path(), 3, &[vec![entry(3, "{}")]]);
+        assert_eq!(
+            collect(dir.path()).unwrap(),
+            (vec![1, 2, 3], ReplayReport { frames: 3, events: 3, torn_bytes: 0, last_seq: Some(3) })
+        );
+        // A whole block of zeros is not padding a writer leaves.
+        bytes.resize(frames_len as usize + BLOCK, 0);
+        fs::write(&old, &bytes).unwrap();
+        assert!(matches!(collect(dir.path()), Err(StoreError::Corrupt { .. })));
+    }
+
+    /// A file left with frames in it (recovery keeps such a file only empty) is appended
+    /// to as it is.
+    #[test]
+    fn appends_to_a_file_that_holds_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, frames_len) = write_frames(dir.path(), 1, &[vec![entry(1, "{}")]]);
+        let bytes = fs::read(&path).unwrap();
+        fs::write(&path, &bytes[..frames_len as usize]).unwrap();
+        write_frames(dir.path(), 1, &[vec![entry(2, "{}")], vec![entry(3, "{}")]]);
+        assert_eq!(collect(dir.path()).unwrap().0, vec![1, 2, 3]);
+    }
+
+    /// A sealed file stops being part of the journal when it is renamed, before it is cut
+    /// down: a stop part-way leaves nothing that recovery reads, and the next open
+    /// finishes the deletion.
+    #[test]
+    fn sealed_files_leave_the_journal_before_they_are_cut_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, _) = write_frames(dir.path(), 1, &[vec![entry(1, "{}")]]);
+        let (newer, _) = write_frames(dir.path(), 2, &[vec![entry(2, "{}")]]);
+        // As a stop between the rename and the deletion leaves it: renamed, and cut mid-frame.
+        let retired = old.with_extension("wal.retired");
+        fs::rename(&old, &retired).unwrap();
+        OpenOptions::new().write(true).open(&retired).unwrap().set_len(5).unwrap();
+        assert_eq!(collect(dir.path()).unwrap().0, vec![2]);
+        remove_retired(dir.path()).unwrap();
+        assert!(!retired.exists());
+
+        // A file larger than a step goes the same way.
+        OpenOptions::new().write(true).open(&newer).unwrap().set_len(40 * 1024 * 1024).unwrap();
+        remove_sealed(&newer).unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    /// Frames written before payloads were stored raw hold them zstd-compressed.
+    #[test]
+    fn reads_compressed_payloads_of_earlier_versions() {
+        let entries = [entry(7, r#"{"a":"b"}"#), entry(8, "{}")];
+        let payload = encode_payload(entries.iter().map(|entry| entry.event));
+        let compressed = zstd::bulk::compress(&payload.raw, 3).unwrap();
+        let mut body = Vec::new();
+        body.extend_from_slice(&7u64.to_le_bytes());
+        body.extend_from_slice(&2u32.to_le_bytes());
+        body.extend_from_slice(&(payload.raw.len() as u32).to_le_bytes());
+        body.extend_from_slice(&compressed);
+        let mut frame = Vec::new();
+        frame.extend_from_slice(&MAGIC.to_le_bytes());
+        frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+        frame.extend_from_slice(&body);
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(file_name(7)), &frame).unwrap();
+        let mut seen = Vec::new();
+        replay(dir.path(), |e| seen.push((e.seq, e.event.json.to_vec()))).unwrap();
+        assert_eq!(seen, vec![(7, br#"{"a":"b"}"#.to_vec()), (8, b"{}".to_vec())]);
     }
 
     #[test]

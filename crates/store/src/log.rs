@@ -510,6 +510,7 @@ impl EventLog {
         }
         remove_unlisted_segments(&segments_dir, &listed)?;
 
+        journal::remove_retired(&journal_dir)?;
         let mut replay_error = None;
         let report = journal::replay(&journal_dir, |entry| {
             if entry.seq <= manifest.sealed_through_seq || replay_error.is_some() {
@@ -968,7 +969,6 @@ struct SealJob {
 
 fn run_writer(shared: &Shared, mut writer: JournalWriter, seal_tx: &mpsc::Sender<SealJob>) {
     let _refuse_if_gone = RefuseAppendsIfPanicking(shared);
-    let mut frame_buffer = Vec::new();
     loop {
         let (requests, closing) = {
             let mut queue = lock(&shared.queue);
@@ -987,7 +987,7 @@ fn run_writer(shared: &Shared, mut writer: JournalWriter, seal_tx: &mpsc::Sender
             (std::mem::take(&mut queue.requests), queue.closing)
         };
         if !requests.is_empty() {
-            write_round(shared, &mut writer, requests, &mut frame_buffer);
+            write_round(shared, &mut writer, requests);
         }
         let should_freeze = {
             let state = shared.state.read().unwrap_or_else(PoisonError::into_inner);
@@ -1031,13 +1031,8 @@ impl Drop for RefuseAppendsIfPanicking<'_> {
 }
 
 /// One group commit: deduplicate, write every request's frame, sync once, publish, ack.
-fn write_round(
-    shared: &Shared,
-    writer: &mut JournalWriter,
-    requests: VecDeque<AppendRequest>,
-    frame_buffer: &mut Vec<u8>,
-) {
-    frame_buffer.clear();
+fn write_round(shared: &Shared, writer: &mut JournalWriter, requests: VecDeque<AppendRequest>) {
+    writer.reserve(requests.iter().map(|request| request.payload.frame_len()).sum());
     let mut outcomes: Vec<Result<Vec<AppendOutcome>, StoreError>> = Vec::with_capacity(requests.len());
     let mut to_publish: Vec<StoredEvent> = Vec::new();
     let first_seq;
@@ -1079,7 +1074,7 @@ fn write_round(
             }
             let stored = (next_seq - request_first_seq) as usize;
             if stored == request.events.len() {
-                journal::encode_frame(request_first_seq, &request.payload, frame_buffer);
+                writer.stage(request_first_seq, &request.payload);
             } else if stored > 0 {
                 // Duplicates were dropped: encode the rest again (rare, so done here).
                 let kept = request
@@ -1088,14 +1083,15 @@ fn write_round(
                     .zip(&request_outcomes)
                     .filter(|(_, outcome)| matches!(outcome, AppendOutcome::Stored { .. }));
                 let payload = journal::encode_payload(kept.map(|(event, _)| payload_entry(event)));
-                journal::encode_frame(request_first_seq, &payload, frame_buffer);
+                writer.stage(request_first_seq, &payload);
             }
             outcomes.push(Ok(request_outcomes));
         }
     }
 
-    let written = if frame_buffer.is_empty() { Ok(()) } else { writer.append(frame_buffer) };
-    if !frame_buffer.is_empty() {
+    let writes = writer.has_staged();
+    let written = if writes { writer.write_staged() } else { Ok(()) };
+    if writes {
         shared.journal_failing.store(written.is_err(), Ordering::Release);
     }
     if let Err(error) = written {
@@ -1526,7 +1522,7 @@ fn seal(shared: &Shared, job: &SealJob) -> Result<Vec<Partition>, StoreError> {
         let (_, path) = &pair[0];
         let (next_first_seq, _) = pair[1];
         if next_first_seq <= job.sealed_through_seq + 1 {
-            fs::remove_file(path).map_err(StoreError::io(path))?;
+            journal::remove_sealed(path)?;
         }
     }
     Ok(partitions)
