@@ -30,8 +30,8 @@
 //! with [`StoreError::Corrupt`] rather than silently dropping events.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::StoreError;
@@ -251,6 +251,35 @@ pub fn file_name(first_seq: u64) -> String {
     format!("{first_seq:020}.wal")
 }
 
+/// Whether the file system takes direct writes aligned to [`BLOCK`] for `file`, and if so
+/// switches it to them. Linux reports the alignment direct I/O needs through statx (since
+/// 6.1); a kernel or file system that reports none gets buffered writes.
+#[allow(unsafe_code)]
+fn use_direct_writes(file: &File) -> bool {
+    use std::os::fd::AsRawFd;
+    /// `STATX_DIOALIGN` of linux/stat.h.
+    const STATX_DIOALIGN: u32 = 0x2000;
+    let fd = file.as_raw_fd();
+    // SAFETY: `statx` is a plain C struct of integers, for which all-zero bytes are valid.
+    let mut stat: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: statx only writes the one struct it is given; with AT_EMPTY_PATH and an
+    // empty path it describes `fd`, which `file` keeps open.
+    let found = unsafe { libc::statx(fd, c"".as_ptr(), libc::AT_EMPTY_PATH, STATX_DIOALIGN, &mut stat) } == 0;
+    let fits = |align: u32| (BLOCK as u32).is_multiple_of(align);
+    if !(found
+        && stat.stx_mask & STATX_DIOALIGN != 0
+        && fits(stat.stx_dio_mem_align)
+        && fits(stat.stx_dio_offset_align))
+    {
+        return false;
+    }
+    // SAFETY: fcntl reads and sets the flags of `fd`, which `file` keeps open.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_DIRECT) == 0
+    }
+}
+
 /// What a sealed journal file is renamed to before it is deleted: recovery no longer reads
 /// it, whatever state the deletion leaves it in.
 const RETIRED_SUFFIX: &str = ".wal.retired";
@@ -422,29 +451,21 @@ pub struct JournalWriter {
 }
 
 impl JournalWriter {
-    /// Opens a new journal file for events from `first_seq` on: for direct writes where
-    /// the file system takes them, else buffered.
+    /// Opens a new journal file for events from `first_seq` on, for direct writes where
+    /// the file system takes them (see [`use_direct_writes`]), else buffered.
     pub fn create(dir: &Path, first_seq: u64, sync: bool) -> Result<JournalWriter, StoreError> {
         let path = dir.join(file_name(first_seq));
-        let direct = OpenOptions::new().create(true).write(true).custom_flags(libc::O_DIRECT).open(&path);
-        let (file, direct) = match direct {
-            Ok(file) => (file, true),
-            Err(error) if error.raw_os_error() == Some(libc::EINVAL) => {
-                (OpenOptions::new().create(true).append(true).open(&path).map_err(StoreError::io(&path))?, false)
-            }
-            Err(error) => return Err(StoreError::io(&path)(error)),
-        };
+        let file =
+            OpenOptions::new().create(true).write(true).truncate(false).open(&path).map_err(StoreError::io(&path))?;
         let len = file.metadata().map_err(StoreError::io(&path))?.len();
         if sync {
             sync_dir(dir)?;
         }
+        // Recovery leaves a file of this name only empty; one that holds frames is appended
+        // to as it is, without the block arithmetic.
+        let direct = len == 0 && use_direct_writes(&file);
         let mut writer =
             JournalWriter { dir: dir.to_owned(), path, file, len, sync, direct, staged: Vec::new(), start: 0 };
-        if direct && len > 0 {
-            // Recovery leaves a file of this name only empty; anything else is appended to
-            // as it is, without the block arithmetic.
-            writer.buffered()?;
-        }
         writer.reserve(0);
         Ok(writer)
     }
@@ -475,13 +496,7 @@ impl JournalWriter {
     /// frame boundary.
     pub fn write_staged(&mut self) -> Result<(), StoreError> {
         let frames = self.staged.len() - self.start - self.tail_len();
-        let mut written = self.write_and_sync();
-        if self.direct && written.as_ref().is_err_and(|error| error.raw_os_error() == Some(libc::EINVAL)) {
-            // The file system refused the alignment after all: go on with buffered writes.
-            tracing::warn!(path = %self.path.display(), "direct journal writes refused; writing buffered");
-            written = self.buffered().map_err(std::io::Error::other).and_then(|()| self.write_and_sync());
-        }
-        match written {
+        match self.write_and_sync() {
             Ok(()) => {
                 self.len += frames as u64;
                 self.keep_tail();
@@ -518,7 +533,7 @@ impl JournalWriter {
             self.staged.truncate(self.staged.len() - pad);
             result?;
         } else {
-            self.file.write_all(&self.staged)?;
+            self.file.write_all_at(&self.staged, self.len)?;
         }
         if self.sync { self.file.sync_data() } else { Ok(()) }
     }
@@ -558,18 +573,6 @@ impl JournalWriter {
         } else {
             self.staged.clear();
         }
-    }
-
-    /// Reopens the file for buffered appends.
-    fn buffered(&mut self) -> Result<(), StoreError> {
-        self.file = OpenOptions::new().append(true).open(&self.path).map_err(StoreError::io(&self.path))?;
-        self.file.set_len(self.len).map_err(StoreError::io(&self.path))?;
-        // What follows the slack and the tail is the frames staged so far.
-        let staged_from = (self.start + self.tail_len()).min(self.staged.len());
-        self.staged.drain(..staged_from);
-        self.start = 0;
-        self.direct = false;
-        Ok(())
     }
 }
 
