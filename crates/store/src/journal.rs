@@ -442,7 +442,7 @@ pub struct JournalWriter {
     /// the next multiple of [`BLOCK`].
     len: u64,
     sync: bool,
-    /// Whether `file` was opened with `O_DIRECT`.
+    /// Whether `file` writes with `O_DIRECT` (see [`use_direct_writes`]).
     direct: bool,
     /// `start` bytes of slack that align what follows, then (direct writes only) the file's
     /// last partial block, then the staged frames.
