@@ -285,33 +285,23 @@ impl LookupFields {
         })
     }
 
-    /// Every (key, value) pair under which the event can be found, the event's ID
-    /// included. A record with several resources is found under each of them.
-    pub fn lookup_values(&self) -> Vec<(LookupKey, &str)> {
-        let mut values = Vec::with_capacity(6 + 2 * self.resources.len());
-        values.push((LookupKey::EventId, self.event_id()));
-        values.push((LookupKey::EventName, self.event_name()));
-        values.push((LookupKey::EventSource, self.event_source()));
-        if let Some(read_only) = self.read_only {
-            values.push((LookupKey::ReadOnly, if read_only { "true" } else { "false" }));
-        }
-        if let Some(username) = self.username() {
-            values.push((LookupKey::Username, username));
-        }
-        if let Some(key) = self.access_key_id() {
-            values.push((LookupKey::AccessKeyId, key));
-        }
-        for resource in self.resources() {
-            if let Some(resource_type) = resource.resource_type {
-                values.push((LookupKey::ResourceType, resource_type));
-            }
-            if let Some(name) = resource.resource_name {
-                values.push((LookupKey::ResourceName, name));
-            }
-        }
-        values.sort_unstable();
-        values.dedup();
-        values
+    /// Every (key, value) pair under which the event can be found besides its eventID, as
+    /// written: a record with several resources is found under each of them, and gives a
+    /// value as often as its resources repeat it. Lookups by eventID go through the
+    /// eventID indexes instead.
+    pub fn attribute_values(&self) -> impl Iterator<Item = (LookupKey, &str)> + '_ {
+        let read_only = self.read_only.map(|read_only| if read_only { "true" } else { "false" });
+        let values = [
+            (LookupKey::EventName, Some(self.event_name())),
+            (LookupKey::EventSource, Some(self.event_source())),
+            (LookupKey::ReadOnly, read_only),
+            (LookupKey::Username, self.username()),
+            (LookupKey::AccessKeyId, self.access_key_id()),
+        ];
+        let resources = self.resources().flat_map(|resource| {
+            [(LookupKey::ResourceType, resource.resource_type), (LookupKey::ResourceName, resource.resource_name)]
+        });
+        values.into_iter().chain(resources).filter_map(|(key, value)| Some((key, value?)))
     }
 }
 
@@ -345,7 +335,7 @@ mod tests {
     }
 
     #[test]
-    fn lookup_values_cover_every_resource_once() {
+    fn attribute_values_cover_every_resource() {
         let resources = [
             Resource { resource_type: Some("AWS::S3::Object"), resource_name: Some("arn:1") },
             Resource { resource_type: Some("AWS::S3::Object"), resource_name: Some("arn:2") },
@@ -370,9 +360,11 @@ mod tests {
         let moved = fields.with_identity("id-2", "222222222222", "us-west-2");
         assert_eq!((moved.event_id(), moved.account_id(), moved.region()), ("id-2", "222222222222", "us-west-2"));
         assert_eq!(moved.with_identity("id-1", "111111111111", "eu-west-1"), fields);
-        let values = fields.lookup_values();
-        assert_eq!(values.iter().filter(|(key, _)| *key == LookupKey::ResourceType).count(), 1);
+        let values: Vec<_> = fields.attribute_values().collect();
+        assert_eq!(values.iter().filter(|(key, _)| *key == LookupKey::ResourceType).count(), 2);
         assert_eq!(values.iter().filter(|(key, _)| *key == LookupKey::ResourceName).count(), 2);
         assert!(values.contains(&(LookupKey::ReadOnly, "false")));
+        assert!(values.contains(&(LookupKey::Username, "alice")));
+        assert!(!values.iter().any(|(key, _)| matches!(key, LookupKey::EventId | LookupKey::AccessKeyId)));
     }
 }

@@ -210,23 +210,9 @@ impl HotTable {
             let index = stream.kind_mut(kind);
             let time_ms = event.event_time_ms;
             index.all.push(position, time_ms);
-            let fields = &event.fields;
-            let read_only = fields.read_only.map(|read_only| if read_only { "true" } else { "false" });
             // EventId lookups use `ids`.
-            let values = [
-                (LookupKey::EventName, Some(fields.event_name())),
-                (LookupKey::EventSource, Some(fields.event_source())),
-                (LookupKey::ReadOnly, read_only),
-                (LookupKey::Username, fields.username()),
-                (LookupKey::AccessKeyId, fields.access_key_id()),
-            ];
-            let resources = fields.resources().flat_map(|resource| {
-                [(LookupKey::ResourceType, resource.resource_type), (LookupKey::ResourceName, resource.resource_name)]
-            });
-            for (lookup_key, value) in values.into_iter().chain(resources) {
-                if let Some(value) = value {
-                    index.postings[usize::from(lookup_key.tag())].entry_ref(value).or_default().push(position, time_ms);
-                }
+            for (lookup_key, value) in event.fields.attribute_values() {
+                index.postings[usize::from(lookup_key.tag())].entry_ref(value).or_default().push(position, time_ms);
             }
         }
         self.events.push(event);

@@ -168,9 +168,12 @@ fn write_segment_with(
     create_dirs_durably(root, &dir)?;
     let parquet_path = write_files(&dir, &name, |parquet_tmp| {
         let file_order = table::file_order(&sorted);
+        // The index first, while `file_order` has just read each event's fields: writing
+        // the table streams every record through the cache.
+        let index = index::encode(&sorted, &file_order);
         let in_file: Vec<&StoredEvent> = file_order.iter().map(|&row| sorted[row as usize]).collect();
         table::write(parquet_tmp, &in_file, layout)?;
-        Ok(index::encode(&sorted, &file_order))
+        Ok(index)
     })?;
     match indexes {
         Some(indexes) => Segment::open_cached(&parquet_path, indexes),

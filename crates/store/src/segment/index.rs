@@ -527,9 +527,11 @@ fn parts<'a>(events: &[&'a StoredEvent], file_order: &'a [u32]) -> IndexParts<'a
         if !event.category.in_event_history() {
             continue;
         }
-        for (key, value) in event.fields.lookup_values() {
-            if key != LookupKey::EventId {
-                by_value.entry((key.tag(), value)).or_default().push(row as u32);
+        for (key, value) in event.fields.attribute_values() {
+            let rows = by_value.entry((key.tag(), value)).or_default();
+            // Resources can repeat a value; the row is listed once.
+            if rows.last() != Some(&(row as u32)) {
+                rows.push(row as u32);
             }
         }
     }

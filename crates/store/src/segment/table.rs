@@ -449,16 +449,24 @@ fn write_picked(
 }
 
 fn record_batch(schema: &SchemaRef, events: &[&StoredEvent]) -> Result<RecordBatch, String> {
-    let strings = |value: fn(&StoredEvent) -> Option<&str>| -> ArrayRef {
-        Arc::new(events.iter().map(|event| value(event)).collect::<StringArray>())
-    };
+    // One pass fills every column: each event's fields are a separate allocation, and the
+    // JSON streamed through the cache between rows evicts them, so a pass per column paid
+    // a cache miss per event per column.
+    let rows = events.len();
     let json_bytes: usize = events.iter().map(|event| event.json.len()).sum();
-    let mut json = StringBuilder::with_capacity(events.len(), json_bytes);
-    let mut moved_columns: [StringBuilder; MOVED_COUNT] =
-        std::array::from_fn(|_| StringBuilder::with_capacity(events.len(), events.len() * 16));
+    let text = || StringBuilder::with_capacity(rows, rows * 16);
+    let mut json = StringBuilder::with_capacity(rows, json_bytes);
+    let mut moved_columns: [StringBuilder; MOVED_COUNT] = std::array::from_fn(|_| text());
+    let [mut event_source, mut event_name, mut region, mut account_id, mut category, mut username, mut access_key_id] =
+        std::array::from_fn(|_| text());
+    let mut read_only = BooleanBuilder::with_capacity(rows);
+    let mut event_times = Vec::with_capacity(rows);
+    let mut ingest_times = Vec::with_capacity(rows);
+    let mut seqs = Vec::with_capacity(rows);
     let mut kept = Vec::new();
     for event in events {
         let not_text = || format!("the JSON of event {} is not UTF-8", event.event_id());
+        let fields = &event.fields;
         kept.clear();
         let values = moved::split(&event.json, &event.id_values, event.event_id().as_bytes(), &mut kept);
         json.append_value(std::str::from_utf8(&kept).map_err(|_| not_text())?);
@@ -467,40 +475,36 @@ fn record_batch(schema: &SchemaRef, events: &[&StoredEvent]) -> Result<RecordBat
         for (column, value) in moved_columns.iter_mut().zip(values).skip(1) {
             column.append_value(std::str::from_utf8(value).map_err(|_| not_text())?);
         }
+        event_source.append_value(fields.event_source());
+        event_name.append_value(fields.event_name());
+        region.append_value(event.region());
+        account_id.append_value(event.account_id());
+        category.append_value(category_name(event.category));
+        read_only.append_option(fields.read_only);
+        username.append_option(fields.username());
+        access_key_id.append_option(fields.access_key_id());
+        event_times.push(event.event_time_ms.saturating_mul(1000));
+        ingest_times.push(event.ingest_time_ms.saturating_mul(1000));
+        seqs.push(event.seq as i64);
     }
+    let timestamps =
+        |micros: Vec<i64>| -> ArrayRef { Arc::new(TimestampMicrosecondArray::from(micros).with_timezone("UTC")) };
+    let finish = |column: &mut StringBuilder| -> ArrayRef { Arc::new(column.finish()) };
     let [mut event_id, mut others @ ..] = moved_columns;
-    let mut read_only = BooleanBuilder::with_capacity(events.len());
-    for event in events {
-        read_only.append_option(event.fields.read_only);
-    }
     let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(
-                events.iter().map(|event| event.event_time_ms.saturating_mul(1000)),
-            )
-            .with_timezone("UTC"),
-        ),
-        Arc::new(event_id.finish()),
-        strings(|event| Some(event.fields.event_source())),
-        strings(|event| Some(event.fields.event_name())),
-        strings(|event| Some(event.region())),
-        strings(|event| Some(event.account_id())),
-        strings(|event| Some(category_name(event.category))),
+        timestamps(event_times),
+        finish(&mut event_id),
+        finish(&mut event_source),
+        finish(&mut event_name),
+        finish(&mut region),
+        finish(&mut account_id),
+        finish(&mut category),
         Arc::new(read_only.finish()),
-        strings(|event| event.fields.username()),
-        strings(|event| event.fields.access_key_id()),
+        finish(&mut username),
+        finish(&mut access_key_id),
     ];
-    columns.extend(others.iter_mut().map(|column| Arc::new(column.finish()) as ArrayRef));
-    columns.extend([
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(
-                events.iter().map(|event| event.ingest_time_ms.saturating_mul(1000)),
-            )
-            .with_timezone("UTC"),
-        ) as ArrayRef,
-        Arc::new(Int64Array::from_iter_values(events.iter().map(|event| event.seq as i64))),
-        Arc::new(json.finish()),
-    ]);
+    columns.extend(others.iter_mut().map(finish));
+    columns.extend([timestamps(ingest_times), Arc::new(Int64Array::from(seqs)), finish(&mut json)]);
     RecordBatch::try_new(schema.clone(), columns).map_err(|error| error.to_string())
 }
 
