@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -360,6 +361,50 @@ def test_ingest_command_reads_plain_json_and_stdin(server, tmp_path):
     proc = server.trailkeeper_ingest("-", stdin=stdin)
     assert proc.returncode == 0, proc.stderr
     assert summary_of(proc.stdout) == (50, 10, 0)
+
+
+def padded_log_file(path: Path, records: list[dict]) -> Path:
+    """A gzip CloudTrail log file whose records carry random padding, so that it stays
+    large once compressed."""
+    for rec in records:
+        rec["requestParameters"] = {"padding": os.urandom(3000).hex()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(json.dumps({"Records": records}).encode()))
+    return path
+
+
+def test_ingest_command_sends_large_log_files_whole_splits_refused_ones_and_reports_bad_files(
+    server_factory, tmp_path
+):
+    # Requests over 1 MB are refused, so the larger whole file has to be split here.
+    server = server_factory(extra_env={"TRAILKEEPER_LIMITS_MAX_REQUEST_MEGABYTES": "1"})
+    now = utcnow()
+    tree = tmp_path / "bucket" / "AWSLogs" / IMPORTER.account_id / "CloudTrail" / "us-east-1"
+    whole = [make_record(event_time=now, event_name="E2eWhole", account=IMPORTER.account_id) for _ in range(120)]
+    # A record without eventTime, 50th in its file: its rejection names the file and number.
+    del whole[49]["eventTime"]
+    refused = [make_record(event_time=now, event_name="E2eRefused", account=IMPORTER.account_id) for _ in range(400)]
+    small = [make_record(event_time=now, event_name="E2eSmall", account=IMPORTER.account_id) for _ in range(30)]
+    whole_file = padded_log_file(tree / "2026/12/01/whole.json.gz", whole)
+    refused_file = padded_log_file(tree / "2026/12/02/refused.json.gz", refused)
+    assert len(whole_file.read_bytes()) < 1 << 20 < len(refused_file.read_bytes()) < 4 << 20
+    for n in range(3):
+        (tree / "2026/12/03").mkdir(parents=True, exist_ok=True)
+        (tree / f"2026/12/03/small-{n}.json.gz").write_bytes(
+            gzip.compress(json.dumps({"Records": small[n * 10 : n * 10 + 10]}).encode())
+        )
+    (tree / "2026/12/04").mkdir(parents=True)
+    (tree / "2026/12/04/broken.json.gz").write_bytes(gzip.compress(b'{"Records": [')[:-9])
+
+    proc = server.trailkeeper_ingest(str(tmp_path / "bucket"), "--batch-size", "100")
+    assert summary_of(proc.stdout) == (549, 0, 1), proc.stdout + proc.stderr[-3000:]
+    assert f"{whole_file} record 50: rejected:" in proc.stderr, proc.stderr[-3000:]
+    assert "broken.json.gz" in proc.stderr, proc.stderr[-3000:]
+    assert proc.returncode != 0, "a file that could not be read fails the command"
+    client = server.client()
+    for rec in (whole[0], whole[-1], refused[0], refused[-1], small[0], small[-1]):
+        (event,) = lookup_all(client, LookupAttributes=by_attr("EventId", rec["eventID"]), **history_span())
+        assert json.loads(event["CloudTrailEvent"]) == rec
 
 
 def test_ingest_command_fails_when_the_server_is_unreachable(tmp_path, server):

@@ -1,21 +1,33 @@
 //! `trailkeeper ingest`: reads CloudTrail records from files, directories (a CloudTrail log
 //! tree included) or stdin and sends them to a server's ingest API in signed batches,
 //! retrying what the server pushes back.
+//!
+//! A reader thread turns files into request bodies while up to `--concurrency` requests are
+//! in flight. The channel between them holds a few bodies, so memory stays bounded by the
+//! largest file however large the tree is, and reading overlaps sending. A gzip log file of
+//! a useful size goes out as it is, gzip-encoded, for the server to decompress: this command
+//! then neither inflates it nor hashes its text to sign it. Other files (small, plain,
+//! stdin) are split into records, which go out as NDJSON batches of `--batch-size` records
+//! that may span files.
 
+use std::collections::VecDeque;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, bail};
+use bytes::Bytes;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use tokio::sync::Semaphore;
-use trailkeeper_server::ingest::split_records;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use trailkeeper_server::ingest::{MAX_INFLATION, gzip_size_hint, split_records};
 
 #[derive(Args)]
 pub struct IngestArgs {
-    /// Files or directories to send; `-` reads stdin.
+    /// Files or directories to send; `-` reads stdin. A file that cannot be read or parsed
+    /// is reported and skipped, and the command then exits non-zero.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// The server [env: TRAILKEEPER_ENDPOINT_URL, then AWS_ENDPOINT_URL; default http://127.0.0.1:4600].
@@ -24,7 +36,7 @@ pub struct IngestArgs {
     /// The Region to sign for; records without awsRegion are stored in it.
     #[arg(long, env = "AWS_REGION")]
     region: Option<String>,
-    /// Records per request.
+    /// Records per request, for records sent as NDJSON.
     #[arg(long, default_value_t = 1000)]
     batch_size: usize,
     /// Requests in flight at once.
@@ -35,12 +47,101 @@ pub struct IngestArgs {
     quiet: bool,
 }
 
-/// One batch, remembered by where its records came from so rejections can be reported.
-struct Batch {
-    source: String,
-    first_index: usize,
-    body: Vec<u8>,
+/// A gzip file goes out whole when its text is at least this large: smaller ones are
+/// better packed into batches with their neighbours.
+const WHOLE_FILE_MIN_TEXT_BYTES: usize = 256 << 10;
+/// ... and when it is at most this large: the server sets aside [`MAX_INFLATION`] times a
+/// gzip body's size while it holds it (256 MiB here) and by default refuses bodies over
+/// 32 MiB. A whole file the server refuses anyway is split here and sent again.
+const WHOLE_FILE_MAX_BYTES: usize = 4 << 20;
+
+/// `count` records of `source` from its record `first` (counted from 0): where a body's
+/// records came from, so that a rejection names its file and record.
+struct Part {
+    source: Arc<str>,
+    first: usize,
+    count: usize,
+}
+
+/// One request body.
+struct Body {
+    parts: Vec<Part>,
+    bytes: Bytes,
+    /// A whole gzip file, sent as it is.
+    whole_file: bool,
+}
+
+impl Body {
+    /// The file and record number (counted from 1, like lines) of the body's record `index`.
+    fn locate(&self, mut index: usize) -> (&str, usize) {
+        for part in &self.parts {
+            if index < part.count {
+                return (&part.source, part.first + index + 1);
+            }
+            index -= part.count;
+        }
+        ("?", index + 1)
+    }
+}
+
+/// What the reader hands the senders.
+enum Item {
+    Body(Body),
+    /// A file that could not be read or split into records.
+    Failed(String),
+}
+
+/// Packs records of any number of files into NDJSON bodies of `batch_size` records.
+struct Batcher {
+    batch_size: usize,
+    parts: Vec<Part>,
+    bytes: Vec<u8>,
     records: usize,
+}
+
+impl Batcher {
+    fn new(batch_size: usize) -> Batcher {
+        Batcher { batch_size, parts: Vec::new(), bytes: Vec::new(), records: 0 }
+    }
+
+    /// Adds the records of one file (gzip or not), handing each full body to `send`, which
+    /// says whether to go on.
+    fn add(&mut self, source: &Arc<str>, raw: &[u8], send: &mut impl FnMut(Body) -> bool) -> Result<(), String> {
+        let text = inflate(raw)?;
+        let records = split_records(text.as_deref().unwrap_or(raw)).map_err(|error| error.message)?;
+        for (index, record) in records.into_iter().enumerate() {
+            match self.parts.last_mut() {
+                Some(part) if Arc::ptr_eq(&part.source, source) => part.count += 1,
+                _ => self.parts.push(Part { source: Arc::clone(source), first: index, count: 1 }),
+            }
+            if self.bytes.is_empty() {
+                self.bytes.reserve(self.batch_size * (record.len() + 1));
+            }
+            self.bytes.extend_from_slice(record);
+            self.bytes.push(b'\n');
+            self.records += 1;
+            if self.records == self.batch_size
+                && let Some(body) = self.take()
+                && !send(body)
+            {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// The body of the records added since the last one, if any.
+    fn take(&mut self) -> Option<Body> {
+        if self.records == 0 {
+            return None;
+        }
+        self.records = 0;
+        Some(Body {
+            parts: std::mem::take(&mut self.parts),
+            bytes: Bytes::from(std::mem::take(&mut self.bytes)),
+            whole_file: false,
+        })
+    }
 }
 
 #[derive(Default)]
@@ -48,6 +149,16 @@ struct Totals {
     accepted: u64,
     duplicates: u64,
     rejected: u64,
+    failed_files: u64,
+}
+
+/// The signing identity and where requests go.
+struct Target {
+    access_key_id: String,
+    secret_access_key: String,
+    region: String,
+    host: String,
+    url: String,
 }
 
 pub fn run(args: IngestArgs) -> anyhow::Result<()> {
@@ -67,113 +178,208 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
     if args.batch_size == 0 || args.concurrency == 0 {
         bail!("--batch-size and --concurrency must be at least 1");
     }
+    let url = format!("{}/v1/records", endpoint.trim_end_matches('/'));
+    let parsed = reqwest::Url::parse(&url).with_context(|| format!("invalid endpoint {endpoint}"))?;
+    let host = match (parsed.host_str(), parsed.port()) {
+        (Some(name), Some(port)) => format!("{name}:{port}"),
+        (Some(name), None) => name.to_owned(),
+        _ => bail!("invalid endpoint {endpoint}"),
+    };
+    let target = Arc::new(Target { access_key_id, secret_access_key, region, host, url });
 
     let files = collect_files(&args.paths)?;
-    let mut batches = Vec::new();
-    for file in &files {
-        let text = read_source(file)?;
-        let records = split_records(&text).map_err(|error| anyhow::anyhow!("{}: {}", file.display(), error.message))?;
-        for (chunk_index, chunk) in records.chunks(args.batch_size).enumerate() {
-            let mut body = Vec::with_capacity(chunk.iter().map(|r| r.len() + 1).sum());
-            for record in chunk {
-                body.extend_from_slice(record);
-                body.push(b'\n');
-            }
-            batches.push(Batch {
-                source: file.display().to_string(),
-                first_index: chunk_index * args.batch_size,
-                body,
-                records: chunk.len(),
-            });
-        }
-    }
-    let total_records: usize = batches.iter().map(|batch| batch.records).sum();
+    let progress = progress_bar(&files, args.quiet);
+    let (tx, rx) = mpsc::channel(args.concurrency);
+    let batch_size = args.batch_size;
+    let read = progress.clone();
+    let reader = std::thread::Builder::new()
+        .name("ingest-reader".into())
+        .spawn(move || read_files(&files, batch_size, &tx, &read))
+        .context("cannot start the reader thread")?;
 
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()
         .context("cannot create the HTTP client")?;
-    let url = format!("{}/v1/records", endpoint.trim_end_matches('/'));
-    let host = reqwest::Url::parse(&url).with_context(|| format!("invalid endpoint {endpoint}"))?;
-    let host = match (host.host_str(), host.port()) {
-        (Some(name), Some(port)) => format!("{name}:{port}"),
-        (Some(name), None) => name.to_owned(),
-        _ => bail!("invalid endpoint {endpoint}"),
-    };
-    let progress = if args.quiet { ProgressBar::hidden() } else { ProgressBar::new(total_records as u64) };
-    progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let totals = runtime.block_on(async {
-        let limit = Arc::new(Semaphore::new(args.concurrency));
-        let credentials = Arc::new((access_key_id, secret_access_key, region, host, url));
-        let mut tasks = Vec::new();
-        for batch in batches {
-            let permit = Arc::clone(&limit).acquire_owned().await?;
-            let client = client.clone();
-            let credentials = Arc::clone(&credentials);
-            let progress = progress.clone();
-            tasks.push(tokio::spawn(async move {
-                let _permit = permit;
-                let result = send_batch(&client, &credentials, &batch).await;
-                progress.inc(batch.records as u64);
-                result.map(|response| (batch, response))
-            }));
-        }
-        let mut totals = Totals::default();
-        for task in tasks {
-            let (batch, response) = task.await??;
-            totals.accepted += response["accepted"].as_u64().unwrap_or(0);
-            totals.duplicates += response["duplicates"].as_u64().unwrap_or(0);
-            totals.rejected += response["rejected"].as_u64().unwrap_or(0);
-            for result in response["results"].as_array().into_iter().flatten() {
-                if result["status"] == "rejected" {
-                    // Counted from 1, like lines of an NDJSON file.
-                    let number = batch.first_index + result["index"].as_u64().unwrap_or(0) as usize + 1;
-                    progress.suspend(|| {
-                        eprintln!(
-                            "{} record {}: rejected: {}",
-                            batch.source,
-                            number,
-                            result["reason"].as_str().unwrap_or("")
-                        )
-                    });
-                }
-            }
-        }
-        anyhow::Ok(totals)
-    })?;
+    let sent = runtime.block_on(send_all(client, target, rx, args.concurrency, batch_size, &progress));
+    // Dropping the receiver (on an error above) lets the reader stop at its next body.
+    let _ = reader.join();
     progress.finish_and_clear();
+    let totals = sent?;
     println!("accepted {}, duplicates {}, rejected {}", totals.accepted, totals.duplicates, totals.rejected);
+    if totals.failed_files > 0 {
+        bail!("{} file(s) could not be read; their records were not sent", totals.failed_files);
+    }
     Ok(())
 }
 
-/// Sends one batch, retrying throttling, server errors and broken connections with
+fn progress_bar(files: &[PathBuf], quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let sizes: Option<u64> = files
+        .iter()
+        .map(|file| (file.as_os_str() != "-").then(|| std::fs::metadata(file).map_or(0, |meta| meta.len())))
+        .sum();
+    let (bar, template) = match sizes {
+        Some(total) => (ProgressBar::new(total), "{bar:40} {bytes}/{total_bytes} {msg} eta {eta}"),
+        None => (ProgressBar::no_length(), "{spinner} {bytes} {msg}"),
+    };
+    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar
+}
+
+/// The reader thread: every file, in order, as bodies on `tx`; the progress bar counts the
+/// bytes read. Stops early if the senders have gone.
+fn read_files(files: &[PathBuf], batch_size: usize, tx: &mpsc::Sender<Item>, progress: &ProgressBar) {
+    let mut send = |body: Body| tx.blocking_send(Item::Body(body)).is_ok();
+    let mut batcher = Batcher::new(batch_size);
+    for file in files {
+        let source: Arc<str> = Arc::from(file.display().to_string());
+        let read = read_raw(file).and_then(|raw| {
+            progress.inc(raw.len() as u64);
+            if sends_whole(&raw) {
+                let parts = vec![Part { source: Arc::clone(&source), first: 0, count: usize::MAX }];
+                send(Body { parts, bytes: Bytes::from(raw), whole_file: true });
+                return Ok(());
+            }
+            batcher.add(&source, &raw, &mut send)
+        });
+        if let Err(error) = read
+            && tx.blocking_send(Item::Failed(format!("{source}: {error}"))).is_err()
+        {
+            return;
+        }
+        if tx.is_closed() {
+            return;
+        }
+    }
+    if let Some(body) = batcher.take() {
+        send(body);
+    }
+}
+
+/// Whether a file goes to the server as it is: a gzip stream whose trailer puts its text
+/// within the bounds above.
+fn sends_whole(raw: &[u8]) -> bool {
+    raw.len() <= WHOLE_FILE_MAX_BYTES
+        && gzip_size_hint(raw)
+            .is_some_and(|text| text >= WHOLE_FILE_MIN_TEXT_BYTES && text <= raw.len().saturating_mul(MAX_INFLATION))
+}
+
+/// Sends every body the reader produces, `concurrency` at a time, and adds up the answers.
+async fn send_all(
+    client: reqwest::Client,
+    target: Arc<Target>,
+    mut rx: mpsc::Receiver<Item>,
+    concurrency: usize,
+    batch_size: usize,
+    progress: &ProgressBar,
+) -> anyhow::Result<Totals> {
+    let mut totals = Totals::default();
+    let mut in_flight: JoinSet<anyhow::Result<(Body, Answer)>> = JoinSet::new();
+    // Bodies split here from whole files the server would not take.
+    let mut split: VecDeque<Body> = VecDeque::new();
+    let mut reading = true;
+    let mut records = 0u64;
+    loop {
+        if in_flight.len() < concurrency
+            && let Some(body) = split.pop_front()
+        {
+            in_flight.spawn(send_body(client.clone(), Arc::clone(&target), body));
+            continue;
+        }
+        tokio::select! {
+            item = rx.recv(), if reading && in_flight.len() < concurrency => match item {
+                Some(Item::Body(body)) => {
+                    in_flight.spawn(send_body(client.clone(), Arc::clone(&target), body));
+                }
+                Some(Item::Failed(message)) => {
+                    progress.suspend(|| eprintln!("{message}"));
+                    totals.failed_files += 1;
+                }
+                None => reading = false,
+            },
+            Some(done) = in_flight.join_next() => {
+                let (body, answer) = done.context("a sending task failed")??;
+                match answer {
+                    Answer::Accepted(response) => {
+                        records += tally(&body, &response, &mut totals, progress);
+                        progress.set_message(format!("{records} records sent"));
+                    }
+                    Answer::Refused(reason) if body.whole_file => {
+                        // Too large or too many records for one request: split it here.
+                        let source = body.parts.first().map_or_else(|| Arc::from("?"), |part| Arc::clone(&part.source));
+                        let mut batcher = Batcher::new(batch_size);
+                        let mut push = |split_body: Body| {
+                            split.push_back(split_body);
+                            true
+                        };
+                        match batcher.add(&source, &body.bytes, &mut push) {
+                            Ok(()) => split.extend(batcher.take()),
+                            Err(error) => {
+                                progress.suspend(|| eprintln!("{source}: {error} (sent whole: {reason})"));
+                                totals.failed_files += 1;
+                            }
+                        }
+                    }
+                    Answer::Refused(reason) => bail!("{}: the server refused the batch: {reason}", body.locate(0).0),
+                }
+            },
+            else => break,
+        }
+    }
+    Ok(totals)
+}
+
+/// Adds one answer to the totals, prints the reason of each rejected record, and returns
+/// how many records the answer covers.
+fn tally(body: &Body, response: &serde_json::Value, totals: &mut Totals, progress: &ProgressBar) -> u64 {
+    let count = |name: &str| response[name].as_u64().unwrap_or(0);
+    totals.accepted += count("accepted");
+    totals.duplicates += count("duplicates");
+    totals.rejected += count("rejected");
+    for result in response["results"].as_array().into_iter().flatten() {
+        if result["status"] == "rejected" {
+            let (source, number) = body.locate(result["index"].as_u64().unwrap_or(0) as usize);
+            let reason = result["reason"].as_str().unwrap_or("");
+            progress.suspend(|| eprintln!("{source} record {number}: rejected: {reason}"));
+        }
+    }
+    count("accepted") + count("duplicates") + count("rejected")
+}
+
+/// The server's answer to one body.
+enum Answer {
+    /// The per-record results.
+    Accepted(serde_json::Value),
+    /// Refused as a whole for a reason a retry would not change.
+    Refused(String),
+}
+
+/// Sends one body, retrying throttling, server errors and broken connections with
 /// exponential back-off. Records are deduplicated by eventID, so a retry stores nothing twice.
-async fn send_batch(
-    client: &reqwest::Client,
-    credentials: &(String, String, String, String, String),
-    batch: &Batch,
-) -> anyhow::Result<serde_json::Value> {
-    let (access_key_id, secret_access_key, region, host, url) = credentials;
+async fn send_body(client: reqwest::Client, target: Arc<Target>, body: Body) -> anyhow::Result<(Body, Answer)> {
     let mut delay = Duration::from_millis(200);
+    let content_type = if body.whole_file { "application/json" } else { "application/x-ndjson" };
     for attempt in 1..=10 {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let params = trailkeeper_sigv4::SigningParams {
-            access_key_id,
-            secret_access_key,
-            region,
+            access_key_id: &target.access_key_id,
+            secret_access_key: &target.secret_access_key,
+            region: &target.region,
             service: "cloudtrail",
             now_unix_seconds: now,
             include_content_sha256: false,
         };
-        let headers = [("host", host.as_str()), ("content-type", "application/x-ndjson")];
-        let signed = trailkeeper_sigv4::sign("POST", "/v1/records", "", &headers, &batch.body, &params);
-        let mut request = client.post(url).header("content-type", "application/x-ndjson").body(batch.body.clone());
+        let headers = [("host", target.host.as_str()), ("content-type", content_type)];
+        let signed = trailkeeper_sigv4::sign("POST", "/v1/records", "", &headers, &body.bytes, &params);
+        let mut request = client.post(&target.url).header("content-type", content_type).body(body.bytes.clone());
+        if body.whole_file {
+            request = request.header("content-encoding", "gzip");
+        }
         for (name, value) in signed {
             request = request.header(name, value);
         }
@@ -181,26 +387,21 @@ async fn send_batch(
             Ok(response) => {
                 let status = response.status();
                 let text = response.text().await.unwrap_or_default();
-                let body: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+                let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
                 if status.is_success() {
-                    return Ok(body);
+                    return Ok((body, Answer::Accepted(answer)));
                 }
-                let code = body["__type"].as_str().unwrap_or("").to_owned();
+                let code = answer["__type"].as_str().unwrap_or("").to_owned();
+                let reason = format!("{} {}: {}", status.as_u16(), code, answer["message"].as_str().unwrap_or(&text));
                 if !(status.is_server_error() || code == "ThrottlingException") {
-                    bail!(
-                        "{}: the server refused the batch: {} {}: {}",
-                        batch.source,
-                        status.as_u16(),
-                        code,
-                        body["message"].as_str().unwrap_or(&text)
-                    );
+                    return Ok((body, Answer::Refused(reason)));
                 }
-                format!("{} {}", status.as_u16(), code)
+                reason
             }
             Err(error) => error.to_string(),
         };
         if attempt == 10 {
-            bail!("{}: giving up after {attempt} attempts: {retry_reason}", batch.source);
+            bail!("{}: giving up after {attempt} attempts: {retry_reason}", body.locate(0).0);
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(10));
@@ -241,19 +442,90 @@ fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn read_source(path: &Path) -> anyhow::Result<Vec<u8>> {
+/// A file's bytes as stored, or stdin's for `-`.
+fn read_raw(path: &Path) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
     if path.as_os_str() == "-" {
-        std::io::stdin().read_to_end(&mut bytes).context("cannot read stdin")?;
+        std::io::stdin().read_to_end(&mut bytes).map_err(|error| format!("cannot read stdin: {error}"))?;
     } else {
-        bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    }
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut text = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes.as_slice())
-            .read_to_end(&mut text)
-            .with_context(|| format!("{}: not valid gzip", path.display()))?;
-        return Ok(text);
+        bytes = std::fs::read(path).map_err(|error| format!("cannot read it: {error}"))?;
     }
     Ok(bytes)
+}
+
+/// The text of gzip bytes, or `None` for bytes that are not gzip.
+fn inflate(raw: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(None);
+    }
+    let mut text = Vec::with_capacity(gzip_size_hint(raw).unwrap_or(raw.len() * 8).min(1 << 30));
+    flate2::read::MultiGzDecoder::new(raw)
+        .read_to_end(&mut text)
+        .map_err(|error| format!("not valid gzip: {error}"))?;
+    Ok(Some(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gzip(text: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut encoder, text).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn records(count: usize, pad: usize) -> Vec<u8> {
+        let records: Vec<String> = (0..count)
+            .map(|n| {
+                format!(r#"{{"eventTime":"2026-12-07T00:00:00Z","eventName":"E{n}","pad":"{}"}}"#, "x".repeat(pad))
+            })
+            .collect();
+        format!(r#"{{"Records":[{}]}}"#, records.join(",")).into_bytes()
+    }
+
+    #[test]
+    fn batches_span_files_and_name_each_records_file_and_number() {
+        let mut bodies = Vec::new();
+        let mut send = |body: Body| {
+            bodies.push(body);
+            true
+        };
+        let mut batcher = Batcher::new(4);
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a.json"), Arc::from("b.json.gz"));
+        batcher.add(&a, &records(3, 0), &mut send).unwrap();
+        batcher.add(&b, &gzip(&records(5, 0)), &mut send).unwrap();
+        bodies.extend(batcher.take());
+        let lines: Vec<usize> = bodies.iter().map(|body| body.bytes.split(|&b| b == b'\n').count() - 1).collect();
+        // Eight records make two full bodies and leave none to send at the end.
+        assert_eq!(lines, [4, 4]);
+        assert_eq!(bodies[0].locate(2), ("a.json", 3));
+        assert_eq!(bodies[0].locate(3), ("b.json.gz", 1));
+        assert_eq!(bodies[1].locate(3), ("b.json.gz", 5));
+        assert!(Batcher::new(4).take().is_none());
+    }
+
+    #[test]
+    fn a_file_that_is_not_records_is_an_error_and_adds_nothing() {
+        let mut batcher = Batcher::new(4);
+        let source: Arc<str> = Arc::from("bad.json.gz");
+        let mut send = |_: Body| true;
+        assert!(batcher.add(&source, &[0x1f, 0x8b, 1, 2, 3], &mut send).is_err());
+        assert!(batcher.add(&source, b"[{\"eventTime\": ", &mut send).is_err());
+        assert!(batcher.take().is_none());
+    }
+
+    #[test]
+    fn only_gzip_files_of_a_useful_size_go_whole() {
+        let large = gzip(&records(2000, 100));
+        assert!(gzip_size_hint(&large).unwrap() >= WHOLE_FILE_MIN_TEXT_BYTES);
+        assert!(sends_whole(&large));
+        assert!(!sends_whole(&gzip(&records(10, 0))), "small files are batched");
+        assert!(!sends_whole(&records(2000, 100)), "plain text is batched");
+        // A trailer claiming more than the server lets a body inflate to.
+        let mut bomb = large.clone();
+        let at = bomb.len() - 4;
+        bomb[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(!sends_whole(&bomb));
+    }
 }

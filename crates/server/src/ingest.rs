@@ -25,7 +25,7 @@ use crate::state::AppState;
 pub const MAX_RECORDS_PER_REQUEST: usize = 100_000;
 /// How far a gzip body may expand: bounded so that a small bomb cannot exhaust memory.
 /// CloudTrail log files compress about 10 to 30 times.
-const MAX_INFLATION: usize = 64;
+pub const MAX_INFLATION: usize = 64;
 /// The most one decompressed body may hold.
 const MAX_DECOMPRESSED_BYTES: usize = 512 * 1024 * 1024;
 
@@ -175,8 +175,19 @@ fn judge(caller: &Caller, body: &Bytes, raw: &[u8]) -> Judgement {
     }
 }
 
+/// The size a gzip stream says its text has: the trailer of its last member (RFC 1952's
+/// ISIZE, modulo 2^32). Exact for a single-member file such as a CloudTrail log file; only
+/// a hint, since nothing checks it before the stream is read.
+pub fn gzip_size_hint(gzip: &[u8]) -> Option<usize> {
+    let trailer: [u8; 4] = gzip.get(gzip.len().checked_sub(4)?..)?.try_into().ok()?;
+    (gzip.starts_with(&[0x1f, 0x8b]) && gzip.len() >= 18).then(|| u32::from_le_bytes(trailer) as usize)
+}
+
 fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
-    let mut text = Vec::with_capacity(body.len() * 4);
+    // Sized by the trailer when it is within the limit, the text is read without growing
+    // and copying its buffer; a lying trailer only costs those copies.
+    let capacity = gzip_size_hint(body).filter(|&size| size <= limit).unwrap_or(body.len() * 4);
+    let mut text = Vec::with_capacity(capacity);
     let decoder = flate2::read::MultiGzDecoder::new(body);
     decoder
         .take(limit as u64 + 1)
@@ -268,5 +279,29 @@ mod tests {
         let bomb = encoder.finish().unwrap();
         assert_eq!(gunzip(&bomb, 1000).unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
         assert!(gunzip(b"not gzip", 1000).is_err());
+    }
+
+    fn gzip(text: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut encoder, text).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn the_size_hint_is_the_last_members_trailer_and_never_trusted() {
+        let text = br#"{"Records":[{"eventTime":"2026-12-07T00:00:00Z"}]}"#;
+        let single = gzip(text);
+        assert_eq!(gzip_size_hint(&single), Some(text.len()));
+        let mut two = gzip(b"{}\n");
+        two.extend_from_slice(&single);
+        assert_eq!(gzip_size_hint(&two), Some(text.len()));
+        assert_eq!(gunzip(&two, 1000).unwrap().len(), 3 + text.len());
+        assert_eq!(gzip_size_hint(b"not gzip at all, but long enough"), None);
+        assert_eq!(gzip_size_hint(&single[..10]), None);
+        // A trailer that does not match its text fails the stream's own check.
+        let mut lying = single.clone();
+        let at = lying.len() - 4;
+        lying[at..].copy_from_slice(&1u32.to_le_bytes());
+        assert!(gunzip(&lying, 1000).is_err(), "the stream's own check refuses a wrong size");
     }
 }
