@@ -407,6 +407,23 @@ def test_ingest_command_sends_large_log_files_whole_splits_refused_ones_and_repo
         assert json.loads(event["CloudTrailEvent"]) == rec
 
 
+def test_a_request_carries_at_most_100000_records_but_a_file_may_hold_more(server, tmp_path):
+    # Records without eventTime are refused one by one; the request as a whole is refused
+    # before any of them is judged.
+    body = b'{"eventName":"E2eMissingTime"}\n' * 100_001
+    result = server.ingest(body=body, ndjson=True)
+    assert result.status == 400, result.text
+    assert result.json()["__type"] == "ValidationException", result.text
+    assert "at most 100000 records" in result.json()["message"], result.text
+    # The command splits the same file into requests of --batch-size records.
+    big = tmp_path / "big.ndjson"
+    big.write_bytes(body)
+    proc = server.trailkeeper_ingest(str(big), "--batch-size", "20000", "--quiet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert summary_of(proc.stdout) == (0, 0, 100_001), proc.stdout
+    assert f"{big} record 100001: rejected:" in proc.stderr, proc.stderr[-500:]
+
+
 def test_ingest_command_fails_when_the_server_is_unreachable(tmp_path, server):
     server.stop()
     proc = server.trailkeeper_ingest(str(STRATUS_FILE), timeout=120)

@@ -11,7 +11,7 @@
 //! that may span files.
 
 use std::collections::VecDeque;
-use std::io::Read as _;
+use std::io::{BufRead as _, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -22,7 +22,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use trailkeeper_server::ingest::{MAX_INFLATION, gzip_size_hint, split_records};
+use trailkeeper_server::ingest::{MAX_INFLATION, gzip_size_hint, ndjson_lines, split_records};
 
 #[derive(Args)]
 pub struct IngestArgs {
@@ -47,6 +47,8 @@ pub struct IngestArgs {
     quiet: bool,
 }
 
+/// Files larger than this, and stdin, are read a chunk of this size at a time.
+const CHUNK_BYTES: usize = 8 << 20;
 /// A gzip file goes out whole when its text is at least this large: smaller ones are
 /// better packed into batches with their neighbours.
 const WHOLE_FILE_MIN_TEXT_BYTES: usize = 256 << 10;
@@ -109,7 +111,19 @@ impl Batcher {
     fn add(&mut self, source: &Arc<str>, raw: &[u8], send: &mut impl FnMut(Body) -> bool) -> Result<(), String> {
         let text = inflate(raw)?;
         let records = split_records(text.as_deref().unwrap_or(raw)).map_err(|error| error.message)?;
-        for (index, record) in records.into_iter().enumerate() {
+        self.add_records(source, 0, records, send);
+        Ok(())
+    }
+
+    /// Adds records of `source` numbered from `first`; returns whether to go on.
+    fn add_records<'a>(
+        &mut self,
+        source: &Arc<str>,
+        first: usize,
+        records: impl IntoIterator<Item = &'a [u8]>,
+        send: &mut impl FnMut(Body) -> bool,
+    ) -> bool {
+        for (index, record) in (first..).zip(records) {
             match self.parts.last_mut() {
                 Some(part) if Arc::ptr_eq(&part.source, source) => part.count += 1,
                 _ => self.parts.push(Part { source: Arc::clone(source), first: index, count: 1 }),
@@ -124,10 +138,10 @@ impl Batcher {
                 && let Some(body) = self.take()
                 && !send(body)
             {
-                return Ok(());
+                return false;
             }
         }
-        Ok(())
+        true
     }
 
     /// The body of the records added since the last one, if any.
@@ -238,15 +252,21 @@ fn read_files(files: &[PathBuf], batch_size: usize, tx: &mpsc::Sender<Item>, pro
     let mut batcher = Batcher::new(batch_size);
     for file in files {
         let source: Arc<str> = Arc::from(file.display().to_string());
-        let read = read_raw(file).and_then(|raw| {
-            progress.inc(raw.len() as u64);
-            if sends_whole(&raw) {
-                let parts = vec![Part { source: Arc::clone(&source), first: 0, count: usize::MAX }];
-                send(Body { parts, bytes: Bytes::from(raw), whole_file: true });
-                return Ok(());
-            }
-            batcher.add(&source, &raw, &mut send)
-        });
+        let small =
+            file.as_os_str() != "-" && std::fs::metadata(file).is_ok_and(|meta| meta.len() <= CHUNK_BYTES as u64);
+        let read = if small {
+            read_raw(file).and_then(|raw| {
+                progress.inc(raw.len() as u64);
+                if sends_whole(&raw) {
+                    let parts = vec![Part { source: Arc::clone(&source), first: 0, count: usize::MAX }];
+                    send(Body { parts, bytes: Bytes::from(raw), whole_file: true });
+                    return Ok(());
+                }
+                batcher.add(&source, &raw, &mut send)
+            })
+        } else {
+            stream_file(file, &source, &mut batcher, &mut send, progress)
+        };
         if let Err(error) = read
             && tx.blocking_send(Item::Failed(format!("{source}: {error}"))).is_err()
         {
@@ -259,6 +279,64 @@ fn read_files(files: &[PathBuf], batch_size: usize, tx: &mpsc::Sender<Item>, pro
     if let Some(body) = batcher.take() {
         send(body);
     }
+}
+
+/// Reads a large file, or stdin, a chunk at a time (inflating gzip as it goes). NDJSON is
+/// split a chunk at a time, so memory holds a chunk however long the file is; a log file or
+/// a JSON array is one value and is read whole.
+fn stream_file(
+    file: &Path,
+    source: &Arc<str>,
+    batcher: &mut Batcher,
+    send: &mut impl FnMut(Body) -> bool,
+    progress: &ProgressBar,
+) -> Result<(), String> {
+    let raw: Box<dyn Read> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(file).map_err(|error| format!("cannot read it: {error}"))?)
+    };
+    let mut raw = std::io::BufReader::with_capacity(1 << 20, progress.wrap_read(raw));
+    let gzip = raw.fill_buf().map_err(|error| format!("cannot read it: {error}"))?.starts_with(&[0x1f, 0x8b]);
+    let mut input: Box<dyn Read> = if gzip { Box::new(flate2::read::MultiGzDecoder::new(raw)) } else { Box::new(raw) };
+    let mut read_chunk = |text: &mut Vec<u8>| {
+        (&mut input)
+            .take(CHUNK_BYTES as u64)
+            .read_to_end(text)
+            .map_err(|error| if gzip { format!("not valid gzip: {error}") } else { format!("cannot read it: {error}") })
+    };
+    let mut text = Vec::with_capacity(CHUNK_BYTES);
+    read_chunk(&mut text)?;
+    if !is_ndjson(&text) {
+        while read_chunk(&mut text)? > 0 {}
+        let records = split_records(&text).map_err(|error| error.message)?;
+        batcher.add_records(source, 0, records, send);
+        return Ok(());
+    }
+    let mut first = 0;
+    loop {
+        let more = read_chunk(&mut text)? > 0;
+        // Whole lines only, until the end, when what is left is the last line.
+        let end = if more { memchr::memrchr(b'\n', &text).map_or(0, |at| at + 1) } else { text.len() };
+        let lines: Vec<&[u8]> = ndjson_lines(&text[..end]).collect();
+        let count = lines.len();
+        if !batcher.add_records(source, first, lines, send) {
+            return Ok(());
+        }
+        first += count;
+        text.drain(..end);
+        if !more {
+            return Ok(());
+        }
+    }
+}
+
+/// Whether text that starts a file is NDJSON rather than one JSON value (a log file's
+/// `{"Records": [...]}` or an array), as `split_records` would tell for the whole file.
+fn is_ndjson(start: &[u8]) -> bool {
+    let start = start.trim_ascii_start();
+    let log_file = start.strip_prefix(b"{").is_some_and(|rest| rest.trim_ascii_start().starts_with(br#""Records""#));
+    !(start.starts_with(b"[") || log_file)
 }
 
 /// Whether a file goes to the server as it is: a gzip stream whose trailer puts its text
@@ -442,15 +520,9 @@ fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// A file's bytes as stored, or stdin's for `-`.
+/// A file's bytes as stored.
 fn read_raw(path: &Path) -> Result<Vec<u8>, String> {
-    let mut bytes = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin().read_to_end(&mut bytes).map_err(|error| format!("cannot read stdin: {error}"))?;
-    } else {
-        bytes = std::fs::read(path).map_err(|error| format!("cannot read it: {error}"))?;
-    }
-    Ok(bytes)
+    std::fs::read(path).map_err(|error| format!("cannot read it: {error}"))
 }
 
 /// The text of gzip bytes, or `None` for bytes that are not gzip.
@@ -513,6 +585,54 @@ mod tests {
         assert!(batcher.add(&source, &[0x1f, 0x8b, 1, 2, 3], &mut send).is_err());
         assert!(batcher.add(&source, b"[{\"eventTime\": ", &mut send).is_err());
         assert!(batcher.take().is_none());
+    }
+
+    /// Streams `bytes`, written to a file, through a batcher of 1,000 records.
+    fn streamed(name: &str, bytes: &[u8]) -> Result<Vec<Body>, String> {
+        let path = std::env::temp_dir().join(format!("trailkeeper-ingest-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        let mut bodies = Vec::new();
+        let mut send = |body: Body| {
+            bodies.push(body);
+            true
+        };
+        let source: Arc<str> = Arc::from(name);
+        let mut batcher = Batcher::new(1000);
+        let result = stream_file(&path, &source, &mut batcher, &mut send, &ProgressBar::hidden());
+        bodies.extend(batcher.take());
+        std::fs::remove_file(&path).unwrap();
+        result.map(|()| bodies)
+    }
+
+    #[test]
+    fn files_larger_than_a_chunk_keep_every_record_in_order() {
+        // 17,000 lines of 1 KiB: two chunks and a bit, with blank lines and a last line
+        // without its newline.
+        let line = |n: usize| format!(r#"{{"eventName":"E{n:05}","pad":"{}"}}"#, "x".repeat(1000));
+        let mut ndjson: String = (0..17_000).map(|n| line(n) + if n % 5000 == 0 { "\n\n" } else { "\n" }).collect();
+        ndjson.pop();
+        for (name, bytes) in [("big.ndjson", ndjson.clone().into_bytes()), ("big.ndjson.gz", gzip(ndjson.as_bytes()))] {
+            let bodies = streamed(name, &bytes).unwrap();
+            assert_eq!(bodies.len(), 17, "{name}");
+            let lines: Vec<&[u8]> = bodies.iter().flat_map(|body| ndjson_lines(&body.bytes)).collect();
+            assert_eq!(lines.len(), 17_000);
+            assert!(lines.iter().enumerate().all(|(n, text)| *text == line(n).as_bytes()), "{name}");
+            assert_eq!(bodies[16].locate(999), (name, 17_000));
+        }
+        // One value larger than a chunk is read whole.
+        let log_file = records(9000, 1000);
+        assert!(log_file.len() > CHUNK_BYTES);
+        let bodies = streamed("big.json", &log_file).unwrap();
+        assert_eq!(bodies.iter().map(|body| ndjson_lines(&body.bytes).count()).sum::<usize>(), 9000);
+        let cut = gzip(&log_file);
+        assert!(streamed("cut.json.gz", &cut[..cut.len() / 2]).is_err());
+    }
+
+    #[test]
+    fn ndjson_is_told_from_one_value_by_its_start() {
+        assert!(is_ndjson(b"{\"eventVersion\":\"1.11\"}\n{}"));
+        assert!(!is_ndjson(b" \n{ \"Records\" : [ {}"));
+        assert!(!is_ndjson(b"[{}, {}]"));
     }
 
     #[test]

@@ -105,6 +105,15 @@ async fn ingest(
         // Records kept as written share this buffer (see `parse_record_in`).
         let text = if gzipped { Bytes::from(gunzip(&body, limit)?) } else { body };
         let raw_records = split_records(&text)?;
+        if raw_records.len() > MAX_RECORDS_PER_REQUEST {
+            return Err(ApiError::client(
+                "ValidationException",
+                format!(
+                    "A request may carry at most {MAX_RECORDS_PER_REQUEST} records; this one has {}.",
+                    raw_records.len()
+                ),
+            ));
+        }
         let mut results: Vec<RecordResult> = Vec::with_capacity(raw_records.len());
         let mut to_append: Vec<ParsedRecord> = Vec::new();
         let mut positions = Vec::new();
@@ -205,33 +214,28 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
     Ok(text)
 }
 
-/// The records of a body: a CloudTrail log file, a JSON array, or NDJSON.
+/// The records of a body or a file, however many: a CloudTrail log file, a JSON array, or
+/// NDJSON.
 pub fn split_records(text: &[u8]) -> Result<Vec<&[u8]>, ApiError> {
     let trimmed = text.trim_ascii();
-    let records: Vec<&[u8]> = if trimmed.starts_with(b"[") {
-        array_items(trimmed)
-            .map_err(|error| ApiError::serialization(format!("The body is not a JSON array of records: {error}")))?
-    } else if let Some(records) = log_file_records(trimmed) {
-        records
-    } else {
-        let mut lines = Vec::new();
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', trimmed).chain([trimmed.len()]) {
-            let line = trimmed[start..end].trim_ascii();
-            if !line.is_empty() {
-                lines.push(line);
-            }
-            start = end + 1;
-        }
-        lines
-    };
-    if records.len() > MAX_RECORDS_PER_REQUEST {
-        return Err(ApiError::client(
-            "ValidationException",
-            format!("A request may carry at most {MAX_RECORDS_PER_REQUEST} records; this one has {}.", records.len()),
-        ));
+    if trimmed.starts_with(b"[") {
+        return array_items(trimmed)
+            .map_err(|error| ApiError::serialization(format!("The body is not a JSON array of records: {error}")));
     }
-    Ok(records)
+    Ok(log_file_records(trimmed).unwrap_or_else(|| ndjson_lines(trimmed).collect()))
+}
+
+/// The records of NDJSON text: its lines without surrounding whitespace, blank ones skipped.
+pub fn ndjson_lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', text)
+        .chain([text.len()])
+        .map(move |end| {
+            let line = &text[start..end];
+            start = end + 1;
+            line.trim_ascii()
+        })
+        .filter(|line| !line.is_empty())
 }
 
 /// The elements of a JSON array, as written.
