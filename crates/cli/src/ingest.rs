@@ -27,7 +27,8 @@ use trailkeeper_server::ingest::{MAX_INFLATION, gzip_size_hint, ndjson_lines, sp
 #[derive(Args)]
 pub struct IngestArgs {
     /// Files or directories to send; `-` reads stdin. A file that cannot be read or parsed
-    /// is reported and skipped, and the command then exits non-zero.
+    /// is reported and the rest of it skipped (the records of a large NDJSON file before the
+    /// damage are sent), and the command then exits non-zero.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// The server [env: TRAILKEEPER_ENDPOINT_URL, then AWS_ENDPOINT_URL; default http://127.0.0.1:4600].
@@ -224,7 +225,7 @@ pub fn run(args: IngestArgs) -> anyhow::Result<()> {
     let totals = sent?;
     println!("accepted {}, duplicates {}, rejected {}", totals.accepted, totals.duplicates, totals.rejected);
     if totals.failed_files > 0 {
-        bail!("{} file(s) could not be read; their records were not sent", totals.failed_files);
+        bail!("{} file(s) could not be read to their end; see the errors above", totals.failed_files);
     }
     Ok(())
 }
