@@ -11,7 +11,7 @@
 //! that may span files.
 
 use std::collections::VecDeque;
-use std::io::{BufRead as _, Read};
+use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -107,16 +107,8 @@ impl Batcher {
         Batcher { batch_size, parts: Vec::new(), bytes: Vec::new(), records: 0 }
     }
 
-    /// Adds the records of one file (gzip or not), handing each full body to `send`, which
-    /// says whether to go on.
-    fn add(&mut self, source: &Arc<str>, raw: &[u8], send: &mut impl FnMut(Body) -> bool) -> Result<(), String> {
-        let text = inflate(raw)?;
-        let records = split_records(text.as_deref().unwrap_or(raw)).map_err(|error| error.message)?;
-        self.add_records(source, 0, records, send);
-        Ok(())
-    }
-
-    /// Adds records of `source` numbered from `first`; returns whether to go on.
+    /// Adds records of `source` numbered from `first`, handing each full body to `send`,
+    /// which says whether to go on; returns what it last said.
     fn add_records<'a>(
         &mut self,
         source: &Arc<str>,
@@ -263,7 +255,7 @@ fn read_files(files: &[PathBuf], batch_size: usize, tx: &mpsc::Sender<Item>, pro
                     send(Body { parts, bytes: Bytes::from(raw), whole_file: true });
                     return Ok(());
                 }
-                batcher.add(&source, &raw, &mut send)
+                split_input(&raw[..], text_capacity(&raw), &source, &mut batcher, &mut send)
             })
         } else {
             stream_file(file, &source, &mut batcher, &mut send, progress)
@@ -282,9 +274,8 @@ fn read_files(files: &[PathBuf], batch_size: usize, tx: &mpsc::Sender<Item>, pro
     }
 }
 
-/// Reads a large file, or stdin, a chunk at a time (inflating gzip as it goes). NDJSON is
-/// split a chunk at a time, so memory holds a chunk however long the file is; a log file or
-/// a JSON array is one value and is read whole.
+/// Reads a large file, or stdin, for `batcher` a chunk at a time; the progress bar counts
+/// its bytes as they are read.
 fn stream_file(
     file: &Path,
     source: &Arc<str>,
@@ -297,16 +288,37 @@ fn stream_file(
     } else {
         Box::new(std::fs::File::open(file).map_err(|error| format!("cannot read it: {error}"))?)
     };
-    let mut raw = std::io::BufReader::with_capacity(1 << 20, progress.wrap_read(raw));
-    let gzip = raw.fill_buf().map_err(|error| format!("cannot read it: {error}"))?.starts_with(&[0x1f, 0x8b]);
-    let mut input: Box<dyn Read> = if gzip { Box::new(flate2::read::MultiGzDecoder::new(raw)) } else { Box::new(raw) };
+    let input = std::io::BufReader::with_capacity(1 << 20, progress.wrap_read(raw));
+    split_input(input, CHUNK_BYTES, source, batcher, send)
+}
+
+/// The first buffer's size for the text of a file held in memory: what its gzip trailer
+/// says, or its own size, up to a chunk.
+fn text_capacity(raw: &[u8]) -> usize {
+    gzip_size_hint(raw).unwrap_or(raw.len()).min(CHUNK_BYTES)
+}
+
+/// Splits what `input` holds (gzip or not) into records for `batcher`, reading
+/// [`CHUNK_BYTES`] at a time into a buffer that starts at `capacity`. NDJSON is split a
+/// chunk at a time, so memory holds a chunk however long the input is; a log file or a JSON
+/// array is one value and is read whole.
+fn split_input(
+    mut input: impl BufRead,
+    capacity: usize,
+    source: &Arc<str>,
+    batcher: &mut Batcher,
+    send: &mut impl FnMut(Body) -> bool,
+) -> Result<(), String> {
+    let gzip = input.fill_buf().map_err(|error| format!("cannot read it: {error}"))?.starts_with(&[0x1f, 0x8b]);
+    let mut input: Box<dyn Read + '_> =
+        if gzip { Box::new(flate2::read::MultiGzDecoder::new(input)) } else { Box::new(input) };
     let mut read_chunk = |text: &mut Vec<u8>| {
         (&mut input)
             .take(CHUNK_BYTES as u64)
             .read_to_end(text)
             .map_err(|error| if gzip { format!("not valid gzip: {error}") } else { format!("cannot read it: {error}") })
     };
-    let mut text = Vec::with_capacity(CHUNK_BYTES);
+    let mut text = Vec::with_capacity(capacity);
     read_chunk(&mut text)?;
     if !is_ndjson(&text) {
         while read_chunk(&mut text)? > 0 {}
@@ -396,7 +408,7 @@ async fn send_all(
                             split.push_back(split_body);
                             true
                         };
-                        match batcher.add(&source, &body.bytes, &mut push) {
+                        match split_input(&body.bytes[..], text_capacity(&body.bytes), &source, &mut batcher, &mut push) {
                             Ok(()) => split.extend(batcher.take()),
                             Err(error) => {
                                 progress.suspend(|| eprintln!("{source}: {error} (sent whole: {reason})"));
@@ -526,18 +538,6 @@ fn read_raw(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|error| format!("cannot read it: {error}"))
 }
 
-/// The text of gzip bytes, or `None` for bytes that are not gzip.
-fn inflate(raw: &[u8]) -> Result<Option<Vec<u8>>, String> {
-    if !raw.starts_with(&[0x1f, 0x8b]) {
-        return Ok(None);
-    }
-    let mut text = Vec::with_capacity(gzip_size_hint(raw).unwrap_or(raw.len() * 8).min(1 << 30));
-    flate2::read::MultiGzDecoder::new(raw)
-        .read_to_end(&mut text)
-        .map_err(|error| format!("not valid gzip: {error}"))?;
-    Ok(Some(text))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,8 +566,8 @@ mod tests {
         };
         let mut batcher = Batcher::new(4);
         let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a.json"), Arc::from("b.json.gz"));
-        batcher.add(&a, &records(3, 0), &mut send).unwrap();
-        batcher.add(&b, &gzip(&records(5, 0)), &mut send).unwrap();
+        split_input(&records(3, 0)[..], 0, &a, &mut batcher, &mut send).unwrap();
+        split_input(&gzip(&records(5, 0))[..], 0, &b, &mut batcher, &mut send).unwrap();
         bodies.extend(batcher.take());
         let lines: Vec<usize> = bodies.iter().map(|body| body.bytes.split(|&b| b == b'\n').count() - 1).collect();
         // Eight records make two full bodies and leave none to send at the end.
@@ -583,8 +583,8 @@ mod tests {
         let mut batcher = Batcher::new(4);
         let source: Arc<str> = Arc::from("bad.json.gz");
         let mut send = |_: Body| true;
-        assert!(batcher.add(&source, &[0x1f, 0x8b, 1, 2, 3], &mut send).is_err());
-        assert!(batcher.add(&source, b"[{\"eventTime\": ", &mut send).is_err());
+        assert!(split_input(&[0x1f, 0x8b, 1, 2, 3][..], 0, &source, &mut batcher, &mut send).is_err());
+        assert!(split_input(&b"[{\"eventTime\": "[..], 0, &source, &mut batcher, &mut send).is_err());
         assert!(batcher.take().is_none());
     }
 
