@@ -1040,7 +1040,10 @@ fn write_round(shared: &Shared, writer: &mut JournalWriter, requests: VecDeque<A
         let state = shared.state.read().unwrap_or_else(PoisonError::into_inner);
         first_seq = state.next_seq;
         let mut next_seq = first_seq;
-        let mut in_round: HashSet<(&str, &str)> = HashSet::default();
+        // Sized for the round: growing it rehashed every ID it held, on the thread every
+        // acknowledgement waits for.
+        let events = requests.iter().map(|request| request.events.len()).sum();
+        let mut in_round: HashSet<(&str, &str)> = HashSet::with_capacity_and_hasher(events, Default::default());
         for request in &requests {
             let mut request_outcomes = Vec::with_capacity(request.events.len());
             let request_first_seq = next_seq;
