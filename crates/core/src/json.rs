@@ -5,7 +5,7 @@ use std::ops::Range;
 
 mod check;
 
-pub use check::{CheckedMember, MAX_DEPTH, SyntaxError, array_elements, object_members};
+pub use check::{CheckedMember, MAX_DEPTH, MemberVisitor, SyntaxError, array_elements, object_members, visit_members};
 
 fn is_json_whitespace(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
@@ -86,6 +86,12 @@ pub fn top_level_members(text: &[u8]) -> impl Iterator<Item = Member> + '_ {
         at = if text[value_end] == b',' { value_end + 1 } else { text.len() };
         Some(Member { key, value: value_start..value_end })
     })
+}
+
+/// Whether `text` can be written as a JSON string as it is, between quotes: it holds no
+/// quote, backslash or control character.
+pub fn needs_no_escape(text: &str) -> bool {
+    check::next_special(text.as_bytes(), 0) == text.len()
 }
 
 /// Whether a value's text is a string written without escapes: the text between its

@@ -138,32 +138,37 @@ fn parse(
     // whole text is checked once, and the scanner then checks the grammar alone.
     let text = std::str::from_utf8(raw)
         .map_err(|error| RecordError::NotJson(format!("not UTF-8 text at byte {}", error.valid_up_to())))?;
-    let mut ids_in_raw = json::FirstPlainStrings::new(&ID_MEMBERS);
-    let (
-        [
-            event_time,
-            event_source,
-            event_name,
-            event_id,
-            recipient_account_id,
-            aws_region,
-            event_category,
-            event_type,
-            management_event,
-            read_only,
-            user_identity,
-            resources,
-            insight_details,
-        ],
-        compact,
-    ) = read_members(text, &RECORD_MEMBERS, |member| {
-        ids_in_raw.see(raw, member.key.clone(), member.value.clone());
-    })?;
+    let mut visitor = RecordVisitor {
+        text,
+        record: Slots::new(&RECORD_MEMBERS),
+        insight: Slots::new(&INSIGHT_MEMBERS),
+        identity: Slots::new(&IDENTITY_MEMBERS),
+        resources: Vec::new(),
+        ids_in_raw: json::FirstPlainStrings::new(&ID_MEMBERS),
+    };
+    let compact = json::visit_members(raw, &mut visitor).map_err(not_json)?;
+    let RecordVisitor { record, insight, identity, resources: resource_elements, ids_in_raw, .. } = visitor;
+    let [
+        event_time,
+        event_source,
+        event_name,
+        event_id,
+        recipient_account_id,
+        aws_region,
+        event_category,
+        event_type,
+        management_event,
+        read_only,
+        // Read through the visitor; their slots refuse a record that gives one twice.
+        _user_identity,
+        _resources,
+        _insight_details,
+    ] = record.values()?;
 
     let event_time = required(event_time, "eventTime")?;
     let event_time_ms = parse_event_time(&event_time)?;
     // Insights records name the API they are about inside insightDetails, not at the top.
-    let [insight_source, insight_name] = nested_members(insight_details, &INSIGHT_MEMBERS)?;
+    let [insight_source, insight_name] = insight.values()?;
     let event_source = required(event_source.or(insight_source), "eventSource")?;
     let event_name = required(event_name.or(insight_name), "eventName")?;
 
@@ -201,18 +206,14 @@ fn parse(
         lenient_bool(management_event)?,
         optional_string(event_type)?.as_deref(),
     );
-    let identity = nested_members(user_identity, &IDENTITY_MEMBERS)?;
+    let identity = identity.values()?;
     let username = username(identity)?;
     let access_key_id = optional_string(identity[3])?;
     let mut resource_texts = Vec::new();
-    if let Some(list) = resources.filter(|list| list.starts_with('[')) {
-        let mut elements = Vec::new();
-        json::array_elements(list.as_bytes(), |element| elements.push(&list[element])).map_err(not_json)?;
-        for element in elements {
-            let [resource_type, arn] = nested_members(Some(element), &RESOURCE_MEMBERS)?;
-            if element.starts_with('{') {
-                resource_texts.push((optional_string(resource_type)?, optional_string(arn)?));
-            }
+    for element in resource_elements {
+        let [resource_type, arn] = nested_members(Some(element), &RESOURCE_MEMBERS)?;
+        if element.starts_with('{') {
+            resource_texts.push((optional_string(resource_type)?, optional_string(arn)?));
         }
     }
     let resources: Vec<Resource<'_>> = resource_texts
@@ -292,50 +293,126 @@ const INSIGHT_MEMBERS: [&str; 2] = ["eventSource", "eventName"];
 const IDENTITY_MEMBERS: [&str; 4] = ["type", "userName", "arn", "accessKeyId"];
 const RESOURCE_MEMBERS: [&str; 2] = ["type", "ARN"];
 
+/// What one pass over a record reads: its members named in [`RECORD_MEMBERS`], those of
+/// its `insightDetails` and `userIdentity` objects, and the elements of its `resources`
+/// array. Nested values are read as the record is checked, not scanned a second time
+/// (`userIdentity` is about a quarter of a typical record).
+struct RecordVisitor<'t> {
+    text: &'t str,
+    record: Slots<'t, { RECORD_MEMBERS.len() }>,
+    insight: Slots<'t, { INSIGHT_MEMBERS.len() }>,
+    identity: Slots<'t, { IDENTITY_MEMBERS.len() }>,
+    resources: Vec<&'t str>,
+    ids_in_raw: json::FirstPlainStrings<'static, { ID_MEMBERS.len() }>,
+}
+
+const INSIGHT: u8 = 0;
+const IDENTITY: u8 = 1;
+const RESOURCES: u8 = 2;
+
+impl json::MemberVisitor for RecordVisitor<'_> {
+    fn descend(&mut self, key: &[u8], key_escaped: bool) -> Option<u8> {
+        let decoded;
+        let name = if key_escaped {
+            decoded = decode_name(key);
+            decoded.as_bytes()
+        } else {
+            key
+        };
+        match name {
+            b"insightDetails" => Some(INSIGHT),
+            b"userIdentity" => Some(IDENTITY),
+            b"resources" => Some(RESOURCES),
+            _ => None,
+        }
+    }
+
+    fn member(&mut self, member: json::CheckedMember) {
+        self.ids_in_raw.see(self.text.as_bytes(), member.key.clone(), member.value.clone());
+        self.record.take(self.text, &member);
+    }
+
+    fn inner_member(&mut self, tag: u8, member: json::CheckedMember) {
+        match tag {
+            INSIGHT => self.insight.take(self.text, &member),
+            IDENTITY => self.identity.take(self.text, &member),
+            // A `resources` object is no list of resources.
+            _ => {}
+        }
+    }
+
+    fn inner_element(&mut self, tag: u8, element: std::ops::Range<usize>) {
+        if tag == RESOURCES {
+            self.resources.push(&self.text[element]);
+        }
+    }
+}
+
+/// The values of one object's members named in `names`, by position. A member whose value
+/// is `null` reads as absent. A member named twice refuses the record: which of two values
+/// it meant is anyone's guess.
+struct Slots<'t, const N: usize> {
+    names: &'static [&'static str; N],
+    values: [Option<&'t str>; N],
+    seen: u32,
+    duplicate: Option<&'static str>,
+}
+
+impl<'t, const N: usize> Slots<'t, N> {
+    fn new(names: &'static [&'static str; N]) -> Self {
+        Slots { names, values: [None; N], seen: 0, duplicate: None }
+    }
+
+    /// Takes in a member of the object, its ranges into `text`.
+    fn take(&mut self, text: &'t str, member: &json::CheckedMember) {
+        let key = &text[member.key.clone()];
+        let name = if member.key_escaped { decode_name(key.as_bytes()) } else { Cow::Borrowed(key) };
+        if let Some(slot) = self.names.iter().position(|wanted| *wanted == name) {
+            if self.seen & (1 << slot) != 0 {
+                self.duplicate.get_or_insert(self.names[slot]);
+            }
+            self.seen |= 1 << slot;
+            let value = &text[member.value.clone()];
+            self.values[slot] = (value != "null").then_some(value);
+        }
+    }
+
+    fn values(self) -> Result<[Option<&'t str>; N], RecordError> {
+        match self.duplicate {
+            Some(name) => Err(RecordError::NotJson(format!("member {name:?} given more than once"))),
+            None => Ok(self.values),
+        }
+    }
+}
+
+/// A member name written with escapes, decoded. Escapes in a name are rare; one that does
+/// not decode names nothing the parser reads.
+fn decode_name(key: &[u8]) -> Cow<'static, str> {
+    let mut quoted = Vec::with_capacity(key.len() + 2);
+    quoted.push(b'"');
+    quoted.extend_from_slice(key);
+    quoted.push(b'"');
+    serde_json::from_slice::<String>(&quoted).map(Cow::Owned).unwrap_or_default()
+}
+
 /// Checks that `text` is a JSON object and returns the text of each member named in
-/// `names`, by position, and whether the text is compact. A member whose value is `null`
-/// reads as absent. A member named twice refuses the record: which of two values it meant
-/// is anyone's guess. `every_member` sees each member as it is read.
+/// `names`, by position (as [`Slots`] reads them).
 fn read_members<'t, const N: usize>(
     text: &'t str,
-    names: &[&str; N],
-    mut every_member: impl FnMut(&json::CheckedMember),
-) -> Result<([Option<&'t str>; N], bool), RecordError> {
-    let mut values = [None; N];
-    let mut seen = 0u32;
-    let mut duplicate = None;
-    let compact = json::object_members(text.as_bytes(), |member| {
-        every_member(&member);
-        let key = member.key;
-        let name = if member.key_escaped {
-            // Escapes in a name are rare; one that does not decode names nothing read here.
-            serde_json::from_str::<String>(&text[key.start - 1..key.end + 1]).map(Cow::Owned).unwrap_or_default()
-        } else {
-            Cow::Borrowed(&text[key])
-        };
-        if let Some(slot) = names.iter().position(|wanted| *wanted == name) {
-            if seen & (1 << slot) != 0 {
-                duplicate.get_or_insert(names[slot]);
-            }
-            seen |= 1 << slot;
-            let value = &text[member.value];
-            values[slot] = (value != "null").then_some(value);
-        }
-    })
-    .map_err(not_json)?;
-    match duplicate {
-        Some(name) => Err(RecordError::NotJson(format!("member {name:?} given more than once"))),
-        None => Ok((values, compact)),
-    }
+    names: &'static [&'static str; N],
+) -> Result<[Option<&'t str>; N], RecordError> {
+    let mut slots = Slots::new(names);
+    json::object_members(text.as_bytes(), |member| slots.take(text, &member)).map_err(not_json)?;
+    slots.values()
 }
 
 /// [`read_members`] of a member's value when it is an object; any other value has none.
 fn nested_members<'t, const N: usize>(
     value: Option<&'t str>,
-    names: &[&str; N],
+    names: &'static [&'static str; N],
 ) -> Result<[Option<&'t str>; N], RecordError> {
     match value {
-        Some(object) if object.starts_with('{') => Ok(read_members(object, names, |_| {})?.0),
+        Some(object) if object.starts_with('{') => read_members(object, names),
         _ => Ok([None; N]),
     }
 }
@@ -585,6 +662,30 @@ mod tests {
         assert_eq!(parse(split_number), Err(RecordError::NotJson("expected ',' or '}' at byte 76".to_owned())));
         let lone_surrogate = r#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"a","eventName":"\ud800"}"#;
         assert!(matches!(parse(lone_surrogate), Err(RecordError::NotJson(_))));
+    }
+
+    #[test]
+    fn reads_nested_members_as_it_reads_the_record_s_own() {
+        let base = r#""eventTime":"2024-01-01T00:00:00Z","eventSource":"a","eventName":"b""#;
+        // A nested object found under an escaped name, with an escaped member name of its own.
+        let escaped = format!(
+            r#"{{{base},"user\u0049dentity":{{"type":"IAMUser","user\u004eame":"alice","accessKeyId":null}}}}"#
+        );
+        let record = parse(&escaped).unwrap();
+        assert_eq!(record.fields.username(), Some("alice"));
+        assert_eq!(record.fields.access_key_id(), None);
+        let twice = format!(
+            r#"{{{base},"userIdentity":{{"userName":"a","sessionContext":{{"userName":"x"}},"userName":"b"}}}}"#
+        );
+        assert_eq!(parse(&twice), Err(RecordError::NotJson(r#"member "userName" given more than once"#.to_owned())));
+        // Only a list holds resources, and only an object is an identity.
+        let shapes = format!(
+            r#"{{{base},"resources":{{"ARN":"arn:x","type":"T"}},"userIdentity":[{{"userName":"alice"}}],"insightDetails":{{"eventName":"c"}}}}"#
+        );
+        let record = parse(&shapes).unwrap();
+        assert_eq!(record.fields.resources().len(), 0);
+        assert_eq!(record.fields.username(), None);
+        assert_eq!(record.fields.event_name(), "b", "a record's own eventName comes before its insight's");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+#[cfg(test)]
 use serde::Serialize;
 use trailkeeper_core::record::{RecordDefaults, parse_record_in};
 use trailkeeper_core::{ParsedRecord, json};
@@ -29,8 +30,9 @@ pub const MAX_INFLATION: usize = 64;
 /// The most one decompressed body may hold.
 const MAX_DECOMPRESSED_BYTES: usize = 512 * 1024 * 1024;
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, PartialEq, Eq)]
+#[cfg_attr(test, derive(Serialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct IngestResponse {
     pub accepted: usize,
     pub duplicates: usize,
@@ -38,15 +40,61 @@ pub struct IngestResponse {
     pub results: Vec<RecordResult>,
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, PartialEq, Eq)]
+#[cfg_attr(test, derive(Serialize))]
+#[cfg_attr(test, serde(rename_all = "camelCase"))]
 pub struct RecordResult {
     pub index: usize,
     pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     pub event_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, serde(skip_serializing_if = "Option::is_none"))]
     pub reason: Option<String>,
+}
+
+impl IngestResponse {
+    /// The response body: `{"accepted":…,"duplicates":…,"rejected":…,"results":[…]}`, as
+    /// serde_json would write it. Written by hand because a request of a thousand records
+    /// answers with a thousand results, and serde_json's escaping looks up every byte of
+    /// every eventID.
+    pub fn to_json(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::with_capacity(64 + self.results.len() * 80);
+        let _ = write!(
+            out,
+            r#"{{"accepted":{},"duplicates":{},"rejected":{},"results":["#,
+            self.accepted, self.duplicates, self.rejected
+        );
+        for (position, result) in self.results.iter().enumerate() {
+            if position > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, r#"{{"index":{},"status":"#, result.index);
+            push_json_string(&mut out, result.status);
+            if let Some(event_id) = &result.event_id {
+                out.push_str(r#","eventId":"#);
+                push_json_string(&mut out, event_id);
+            }
+            if let Some(reason) = &result.reason {
+                out.push_str(r#","reason":"#);
+                push_json_string(&mut out, reason);
+            }
+            out.push('}');
+        }
+        out.push_str("]}");
+        out
+    }
+}
+
+/// `text` as a JSON string. Most need no escape and are copied as they are.
+fn push_json_string(out: &mut String, text: &str) {
+    if json::needs_no_escape(text) {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::from(text).to_string());
+    }
 }
 
 pub async fn handle(
@@ -57,7 +105,7 @@ pub async fn handle(
     let request_id = new_request_id();
     match ingest(&state, &connection, request, &request_id).await {
         Ok(response) => {
-            let mut response = (StatusCode::OK, serde_json::to_string(&response).unwrap_or_default()).into_response();
+            let mut response = (StatusCode::OK, response.to_json()).into_response();
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 response.headers_mut().insert("x-amzn-requestid", value);
@@ -247,22 +295,68 @@ fn array_items(text: &[u8]) -> Result<Vec<&[u8]>, json::SyntaxError> {
 
 /// The records of a CloudTrail log file, `{"Records":[...]}` and nothing else; `None` for
 /// any other text. NDJSON fails on its first line's end, so telling the two apart costs
-/// one record's scan.
+/// one record's scan. The records are found in the same pass that checks the file.
 fn log_file_records(text: &[u8]) -> Option<Vec<&[u8]>> {
-    let mut records = None;
-    let mut others = false;
-    json::object_members(text, |member| match &text[member.key] {
-        b"Records" if records.is_none() => records = Some(member.value),
-        _ => others = true,
-    })
-    .ok()?;
-    let records = &text[records.filter(|_| !others)?];
-    array_items(records).ok()
+    let mut file = LogFile { text, records: None, elements: Vec::new(), others: false };
+    json::visit_members(text, &mut file).ok()?;
+    let list = file.records.filter(|_| !file.others)?;
+    text[list].starts_with(b"[").then(|| file.elements.into_iter().map(|element| &text[element]).collect())
+}
+
+/// What [`log_file_records`] reads of a file: the `Records` member and its elements, and
+/// whether there was any other member.
+struct LogFile<'t> {
+    text: &'t [u8],
+    records: Option<std::ops::Range<usize>>,
+    elements: Vec<std::ops::Range<usize>>,
+    others: bool,
+}
+
+impl json::MemberVisitor for LogFile<'_> {
+    fn descend(&mut self, key: &[u8], _key_escaped: bool) -> Option<u8> {
+        (key == b"Records" && self.records.is_none()).then_some(0)
+    }
+
+    fn member(&mut self, member: json::CheckedMember) {
+        if &self.text[member.key] == b"Records" && self.records.is_none() {
+            self.records = Some(member.value);
+        } else {
+            self.others = true;
+        }
+    }
+
+    fn inner_element(&mut self, _tag: u8, element: std::ops::Range<usize>) {
+        self.elements.push(element);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_response_is_what_serde_json_would_write() {
+        let result = |index, status, event_id: Option<&str>, reason: Option<&str>| RecordResult {
+            index,
+            status,
+            event_id: event_id.map(str::to_owned),
+            reason: reason.map(str::to_owned),
+        };
+        let response = IngestResponse {
+            accepted: 2,
+            duplicates: 1,
+            rejected: 1,
+            results: vec![
+                result(0, "accepted", Some("6a0c1b2e-5d1f-4a53-9a77-0f5e3c1d2b4a"), None),
+                result(1, "accepted", Some("quote\" back\\slash \u{1} tab\t é"), None),
+                result(2, "duplicate", Some("x"), None),
+                result(3, "rejected", None, Some("record 3: \"eventTime\" is missing")),
+            ],
+        };
+        assert_eq!(response.to_json(), serde_json::to_string(&response).unwrap());
+        let empty = IngestResponse { accepted: 0, duplicates: 0, rejected: 0, results: Vec::new() };
+        assert_eq!(empty.to_json(), serde_json::to_string(&empty).unwrap());
+    }
 
     #[test]
     fn reads_every_body_shape() {
@@ -274,6 +368,18 @@ mod tests {
         assert_eq!(split_records(array).unwrap().len(), 2);
         // A bad line stays a record of its own, judged (and refused) alone.
         assert_eq!(split_records(b"{\"a\":1}\nnot json\n").unwrap().len(), 2);
+        // Only `{"Records":[...]}` is a log file; anything else is one NDJSON line.
+        let pretty = b"{ \"Records\" : [ {\"a\": [1, {\"b\":2}]} , {} ] }";
+        assert_eq!(split_records(pretty).unwrap(), vec![&b"{\"a\": [1, {\"b\":2}]}"[..], b"{}"]);
+        assert_eq!(split_records(br#"{"Records":[]}"#).unwrap(), Vec::<&[u8]>::new());
+        for other in [
+            &br#"{"Records":[{"a":1}],"Records":[{"b":2}]}"#[..],
+            br#"{"Records":[{"a":1}],"x":1}"#,
+            br#"{"Records":{"a":1}}"#,
+            br#"{"Records":[{"a":1},]}"#,
+        ] {
+            assert_eq!(split_records(other).unwrap(), vec![other], "{}", String::from_utf8_lossy(other));
+        }
     }
 
     #[test]

@@ -46,8 +46,52 @@ pub struct CheckedMember {
 /// Checks that `text` is one JSON object, whitespace around its tokens allowed, and calls
 /// `member` with each of its own members. Returns whether the text was compact, with no
 /// whitespace outside strings at all.
-pub fn object_members(text: &[u8], mut member: impl FnMut(CheckedMember)) -> Result<bool, SyntaxError> {
-    whole(text, b'{', "a JSON object", |scanner| scanner.object(1, &mut member))
+pub fn object_members(text: &[u8], member: impl FnMut(CheckedMember)) -> Result<bool, SyntaxError> {
+    visit_members(text, &mut EachMember(member))
+}
+
+/// What [`visit_members`] reports: an object's own members, and on request the members or
+/// elements of some of their values, read in the same pass over the text.
+pub trait MemberVisitor {
+    /// Asked with each member's name (between its quotes, as written) before its value is
+    /// read: a tag has the value's own members (an object) or elements (an array)
+    /// reported under it, through [`MemberVisitor::inner_member`] or
+    /// [`MemberVisitor::inner_element`].
+    fn descend(&mut self, _key: &[u8], _key_escaped: bool) -> Option<u8> {
+        None
+    }
+
+    /// A member of the object, once its value has been read.
+    fn member(&mut self, member: CheckedMember);
+
+    /// A member of the object value of a member `descend` tagged.
+    fn inner_member(&mut self, _tag: u8, _member: CheckedMember) {}
+
+    /// An element of the array value of a member `descend` tagged.
+    fn inner_element(&mut self, _tag: u8, _element: Range<usize>) {}
+}
+
+/// [`object_members`] with a [`MemberVisitor`]: checks that `text` is one JSON object and
+/// reports what the visitor asks for. Ranges are into `text`. Returns whether the text was
+/// compact.
+pub fn visit_members(text: &[u8], visitor: &mut impl MemberVisitor) -> Result<bool, SyntaxError> {
+    whole(text, b'{', "a JSON object", |scanner| scanner.object(1, visitor))
+}
+
+/// A visitor of an object's own members alone.
+struct EachMember<F>(F);
+
+impl<F: FnMut(CheckedMember)> MemberVisitor for EachMember<F> {
+    fn member(&mut self, member: CheckedMember) {
+        (self.0)(member);
+    }
+}
+
+/// Nested values whose members nobody asked for.
+struct Unread;
+
+impl MemberVisitor for Unread {
+    fn member(&mut self, _member: CheckedMember) {}
 }
 
 /// Checks that `text` is one JSON array, as [`object_members`] does an object, and calls
@@ -110,7 +154,7 @@ impl Scanner<'_> {
     fn value(&mut self, depth: usize) -> Result<(), SyntaxError> {
         match self.peek() {
             Some(b'"') => self.string().map(drop),
-            Some(b'{') => self.object(depth + 1, &mut |_| {}),
+            Some(b'{') => self.object(depth + 1, &mut Unread),
             Some(b'[') => self.array(depth + 1, &mut |_| {}),
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
@@ -121,7 +165,7 @@ impl Scanner<'_> {
     }
 
     /// The object at `{`: its members, then the `}`.
-    fn object(&mut self, depth: usize, member: &mut dyn FnMut(CheckedMember)) -> Result<(), SyntaxError> {
+    fn object(&mut self, depth: usize, visitor: &mut impl MemberVisitor) -> Result<(), SyntaxError> {
         if depth > MAX_DEPTH {
             return Err(self.error("at most 127 levels of nesting"));
         }
@@ -140,8 +184,20 @@ impl Scanner<'_> {
             self.expect(b':', "':'")?;
             self.skip_space();
             let start = self.at;
-            self.value(depth)?;
-            member(CheckedMember { key, key_escaped, value: start..self.at });
+            match visitor.descend(&self.text[key.clone()], key_escaped) {
+                None => self.value(depth)?,
+                Some(tag) => match self.peek() {
+                    Some(b'{') => {
+                        // Through `dyn`: one more visitor type for each visitor would have
+                        // no end (the inner one can descend too, as far as types know).
+                        let inner: &mut dyn FnMut(CheckedMember) = &mut |member| visitor.inner_member(tag, member);
+                        self.object(depth + 1, &mut EachMember(inner))?;
+                    }
+                    Some(b'[') => self.array(depth + 1, &mut |element| visitor.inner_element(tag, element))?,
+                    _ => self.value(depth)?,
+                },
+            }
+            visitor.member(CheckedMember { key, key_escaped, value: start..self.at });
             self.skip_space();
             match self.peek() {
                 Some(b',') => {
@@ -280,9 +336,17 @@ impl Scanner<'_> {
 
 /// The first byte from `at` on that ends a run of plain string content: a quote, a
 /// backslash or a control character (which JSON strings may hold only escaped), or the end
-/// of the text. Eight bytes at a time: most strings in a record are a few dozen bytes, too
-/// short for a call into memchr to pay, and one pass finds all three kinds at once.
-fn next_special(text: &[u8], mut at: usize) -> usize {
+/// of the text. Sixteen bytes at a time where SSE2 is there (every x86-64), then eight:
+/// most strings in a record are a few dozen bytes, too short for a call into memchr to
+/// pay, and one pass finds all three kinds at once.
+pub(super) fn next_special(text: &[u8], mut at: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        at = next_special_sse2(text, at);
+        if at + 16 <= text.len() {
+            return at;
+        }
+    }
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     // The high bit of each byte below `limit` (below 0x80). Borrows can also mark bytes
@@ -301,6 +365,36 @@ fn next_special(text: &[u8], mut at: usize) -> usize {
         .iter()
         .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)
         .map_or(text.len(), |found| at + found)
+}
+
+/// [`next_special`] over whole 16-byte blocks: the special byte's offset, or where fewer
+/// than 16 bytes are left.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+fn next_special_sse2(text: &[u8], mut at: usize) -> usize {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is part of every x86-64 CPU (the target's baseline), and each load reads
+    // the 16 bytes from `at`, which the loop condition keeps inside `text`; unaligned loads
+    // are allowed.
+    unsafe {
+        let quote = _mm_set1_epi8(b'"' as i8);
+        let backslash = _mm_set1_epi8(b'\\' as i8);
+        let last_control = _mm_set1_epi8(0x1f);
+        while at + 16 <= text.len() {
+            let bytes = _mm_loadu_si128(text.as_ptr().add(at).cast::<__m128i>());
+            // A control character is its own minimum with 0x1f.
+            let control = _mm_cmpeq_epi8(_mm_min_epu8(bytes, last_control), bytes);
+            let specials = _mm_or_si128(_mm_cmpeq_epi8(bytes, quote), _mm_cmpeq_epi8(bytes, backslash));
+            let mask = _mm_movemask_epi8(_mm_or_si128(specials, control)) as u32;
+            if mask != 0 {
+                return at + mask.trailing_zeros() as usize;
+            }
+            at += 16;
+        }
+    }
+    at
 }
 
 #[cfg(test)]
@@ -372,6 +466,62 @@ mod tests {
     }
 
     #[test]
+    fn a_visitor_reads_the_members_and_elements_it_descends_into_in_the_same_pass() {
+        struct Seen<'t> {
+            text: &'t [u8],
+            parts: Vec<String>,
+        }
+        impl Seen<'_> {
+            fn text(&self, range: Range<usize>) -> String {
+                String::from_utf8_lossy(&self.text[range]).into_owned()
+            }
+        }
+        impl MemberVisitor for Seen<'_> {
+            fn descend(&mut self, key: &[u8], _key_escaped: bool) -> Option<u8> {
+                match key {
+                    b"o" => Some(1),
+                    b"a" => Some(2),
+                    b"s" => Some(3),
+                    _ => None,
+                }
+            }
+            fn member(&mut self, member: CheckedMember) {
+                let part = format!("{}={}", self.text(member.key), self.text(member.value));
+                self.parts.push(part);
+            }
+            fn inner_member(&mut self, tag: u8, member: CheckedMember) {
+                let part = format!("{tag}: {}={}", self.text(member.key), self.text(member.value));
+                self.parts.push(part);
+            }
+            fn inner_element(&mut self, tag: u8, element: Range<usize>) {
+                let part = format!("{tag}: {}", self.text(element));
+                self.parts.push(part);
+            }
+        }
+        let text = br#"{"o":{"x":{"y":1},"z":[2]},"a":[{"b":3},4],"s":"t","n":{"m":5}}"#;
+        let mut seen = Seen { text, parts: Vec::new() };
+        assert_eq!(visit_members(text, &mut seen), Ok(true));
+        // The members of `o` and the elements of `a`, each before the member holding them;
+        // nothing deeper, and nothing of `s` (no object or array) or `n` (not asked for).
+        assert_eq!(
+            seen.parts,
+            [
+                r#"1: x={"y":1}"#,
+                "1: z=[2]",
+                r#"o={"x":{"y":1},"z":[2]}"#,
+                r#"2: {"b":3}"#,
+                "2: 4",
+                r#"a=[{"b":3},4]"#,
+                r#"s="t""#,
+                r#"n={"m":5}"#,
+            ]
+        );
+        let broken = br#"{"o":{"x":1,}}"#;
+        let refused = visit_members(broken, &mut Seen { text: broken, parts: Vec::new() });
+        assert!(refused.is_err(), "what it descends into is checked too");
+    }
+
+    #[test]
     fn refuses_nesting_deeper_than_the_limit() {
         let nested = |depth: usize| format!("{{\"a\":{}1{}}}", "[".repeat(depth - 1), "]".repeat(depth - 1));
         assert!(object_members(nested(MAX_DEPTH).as_bytes(), |_| {}).is_ok());
@@ -403,6 +553,19 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn next_special_finds_the_first_quote_backslash_or_control_character(
+            text in prop::collection::vec(prop_oneof![4 => 0x20u8..0x7f, 1 => any::<u8>()], 0..80),
+            at in 0usize..80,
+        ) {
+            let at = at.min(text.len());
+            let plain = text[at..]
+                .iter()
+                .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)
+                .map_or(text.len(), |found| at + found);
+            prop_assert_eq!(next_special(&text, at), plain);
+        }
 
         #[test]
         fn agrees_with_serde_json_on_any_text(text in "[{}\\[\\]\"a:,0-9.eE+\\- \\\\u\t]{0,24}") {
