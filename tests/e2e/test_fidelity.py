@@ -373,10 +373,10 @@ def padded_log_file(path: Path, records: list[dict]) -> Path:
     return path
 
 
-def test_ingest_command_sends_large_log_files_whole_splits_refused_ones_and_reports_bad_files(
+def test_ingest_command_sends_log_files_as_they_are_splits_refused_ones_and_reports_bad_files(
     server_factory, tmp_path
 ):
-    # Requests over 1 MB are refused, so the larger whole file has to be split here.
+    # Requests over 1 MB are refused, so a body holding the larger file has to be split here.
     server = server_factory(extra_env={"TRAILKEEPER_LIMITS_MAX_REQUEST_MEGABYTES": "1"})
     now = utcnow()
     tree = tmp_path / "bucket" / "AWSLogs" / IMPORTER.account_id / "CloudTrail" / "us-east-1"

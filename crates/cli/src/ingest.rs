@@ -4,11 +4,13 @@
 //!
 //! A reader thread turns files into request bodies while up to `--concurrency` requests are
 //! in flight. The channel between them holds a few bodies, so memory stays bounded by the
-//! largest file however large the tree is, and reading overlaps sending. A gzip log file of
-//! a useful size goes out as it is, gzip-encoded, for the server to decompress: this command
-//! then neither inflates it nor hashes its text to sign it. Other files (small, plain,
-//! stdin) are split into records, which go out as NDJSON batches of `--batch-size` records
-//! that may span files.
+//! largest file however large the tree is, and reading overlaps sending. Gzip log files
+//! (what a CloudTrail log tree holds) go out as they are, gzip-encoded and several to a
+//! request, for the server to decompress: gzip members concatenated are one gzip stream,
+//! and the server reads log files back to back. This command then neither inflates them
+//! nor hashes their text to sign it. Other files (plain, NDJSON, large, stdin) are split
+//! into records, which go out as NDJSON batches of `--batch-size` records that may span
+//! files.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, Read};
@@ -22,7 +24,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use trailkeeper_server::ingest::{MAX_INFLATION, gzip_size_hint, ndjson_lines, split_records};
+use trailkeeper_server::ingest::{MAX_INFLATION, gzip_size_hint, is_log_file_start, ndjson_lines, split_records};
 
 #[derive(Args)]
 pub struct IngestArgs {
@@ -50,31 +52,45 @@ pub struct IngestArgs {
 
 /// Files larger than this, and stdin, are read a chunk of this size at a time.
 const CHUNK_BYTES: usize = 8 << 20;
-/// A gzip file goes out whole when its text is at least this large: smaller ones are
-/// better packed into batches with their neighbours.
-const WHOLE_FILE_MIN_TEXT_BYTES: usize = 256 << 10;
-/// ... and when it is at most this large: the server sets aside [`MAX_INFLATION`] times a
-/// gzip body's size while it holds it (256 MiB here) and by default refuses bodies over
-/// 32 MiB. A whole file the server refuses anyway is split here and sent again.
-const WHOLE_FILE_MAX_BYTES: usize = 4 << 20;
+/// Gzip log files are packed into one request until their text comes to this much, about
+/// as much as a batch of a thousand records ...
+const BUNDLE_TEXT_BYTES: usize = 2 << 20;
+/// ... or their gzip bytes to this much. A file larger than this is split here instead: the
+/// server sets aside [`MAX_INFLATION`] times a gzip body's size while it holds it (256 MiB
+/// here) and by default refuses bodies over 32 MiB. Gzip files the server refuses anyway
+/// are split here and sent again.
+const BUNDLE_MAX_BYTES: usize = 4 << 20;
 
 /// `count` records of `source` from its record `first` (counted from 0): where a body's
 /// records came from, so that a rejection names its file and record.
 struct Part {
     source: Arc<str>,
     first: usize,
+    /// `usize::MAX` for a whole file until its records are counted.
     count: usize,
+    /// Where a whole file's gzip bytes are in the body.
+    gzip: std::ops::Range<usize>,
 }
 
 /// One request body.
 struct Body {
     parts: Vec<Part>,
     bytes: Bytes,
-    /// A whole gzip file, sent as it is.
-    whole_file: bool,
+    /// Whole gzip files, sent as they are.
+    whole_files: bool,
 }
 
 impl Body {
+    /// Counts the records of each whole file of the body, so that [`Body::locate`] can tell
+    /// which holds a record. Only needed (and paid for) when one is rejected.
+    fn count_records(&mut self) {
+        for part in &mut self.parts {
+            let mut text = Vec::new();
+            let counted = flate2::read::MultiGzDecoder::new(&self.bytes[part.gzip.clone()]).read_to_end(&mut text);
+            part.count = counted.ok().and_then(|_| split_records(&text).ok()).map_or(0, |records| records.len());
+        }
+    }
+
     /// The file and record number (counted from 1, like lines) of the body's record `index`.
     fn locate(&self, mut index: usize) -> (&str, usize) {
         for part in &self.parts {
@@ -119,7 +135,7 @@ impl Batcher {
         for (index, record) in (first..).zip(records) {
             match self.parts.last_mut() {
                 Some(part) if Arc::ptr_eq(&part.source, source) => part.count += 1,
-                _ => self.parts.push(Part { source: Arc::clone(source), first: index, count: 1 }),
+                _ => self.parts.push(Part { source: Arc::clone(source), first: index, count: 1, gzip: 0..0 }),
             }
             if self.bytes.is_empty() {
                 self.bytes.reserve(self.batch_size * (record.len() + 1));
@@ -146,7 +162,44 @@ impl Batcher {
         Some(Body {
             parts: std::mem::take(&mut self.parts),
             bytes: Bytes::from(std::mem::take(&mut self.bytes)),
-            whole_file: false,
+            whole_files: false,
+        })
+    }
+}
+
+/// Packs whole gzip log files into bodies, as they are.
+#[derive(Default)]
+struct Bundler {
+    parts: Vec<Part>,
+    bytes: Vec<u8>,
+    text_bytes: usize,
+}
+
+impl Bundler {
+    /// Adds a gzip log file whose text is `text_bytes` long; returns a body once there is
+    /// enough for one.
+    fn add(&mut self, source: &Arc<str>, raw: &[u8], text_bytes: usize) -> Option<Body> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(raw);
+        self.parts.push(Part {
+            source: Arc::clone(source),
+            first: 0,
+            count: usize::MAX,
+            gzip: start..self.bytes.len(),
+        });
+        self.text_bytes += text_bytes;
+        (self.text_bytes >= BUNDLE_TEXT_BYTES || self.bytes.len() >= BUNDLE_MAX_BYTES).then(|| self.take()).flatten()
+    }
+
+    fn take(&mut self) -> Option<Body> {
+        if self.parts.is_empty() {
+            return None;
+        }
+        self.text_bytes = 0;
+        Some(Body {
+            parts: std::mem::take(&mut self.parts),
+            bytes: Bytes::from(std::mem::take(&mut self.bytes)),
+            whole_files: true,
         })
     }
 }
@@ -243,6 +296,7 @@ fn progress_bar(files: &[PathBuf], quiet: bool) -> ProgressBar {
 fn read_files(files: &[PathBuf], batch_size: usize, tx: &mpsc::Sender<Item>, progress: &ProgressBar) {
     let mut send = |body: Body| tx.blocking_send(Item::Body(body)).is_ok();
     let mut batcher = Batcher::new(batch_size);
+    let mut bundler = Bundler::default();
     for file in files {
         let source: Arc<str> = Arc::from(file.display().to_string());
         let small =
@@ -250,9 +304,10 @@ fn read_files(files: &[PathBuf], batch_size: usize, tx: &mpsc::Sender<Item>, pro
         let read = if small {
             read_raw(file).and_then(|raw| {
                 progress.inc(raw.len() as u64);
-                if sends_whole(&raw) {
-                    let parts = vec![Part { source: Arc::clone(&source), first: 0, count: usize::MAX }];
-                    send(Body { parts, bytes: Bytes::from(raw), whole_file: true });
+                if let Some(text_bytes) = log_file_text_bytes(&raw) {
+                    if let Some(body) = bundler.add(&source, &raw, text_bytes) {
+                        send(body);
+                    }
                     return Ok(());
                 }
                 split_input(&raw[..], text_capacity(&raw), &source, &mut batcher, &mut send)
@@ -269,7 +324,7 @@ fn read_files(files: &[PathBuf], batch_size: usize, tx: &mpsc::Sender<Item>, pro
             return;
         }
     }
-    if let Some(body) = batcher.take() {
+    for body in [batcher.take(), bundler.take()].into_iter().flatten() {
         send(body);
     }
 }
@@ -347,17 +402,20 @@ fn split_input(
 /// Whether text that starts a file is NDJSON rather than one JSON value (a log file's
 /// `{"Records": [...]}` or an array), as `split_records` would tell for the whole file.
 fn is_ndjson(start: &[u8]) -> bool {
-    let start = start.trim_ascii_start();
-    let log_file = start.strip_prefix(b"{").is_some_and(|rest| rest.trim_ascii_start().starts_with(br#""Records""#));
-    !(start.starts_with(b"[") || log_file)
+    !(start.trim_ascii_start().starts_with(b"[") || is_log_file_start(start))
 }
 
-/// Whether a file goes to the server as it is: a gzip stream whose trailer puts its text
-/// within the bounds above.
-fn sends_whole(raw: &[u8]) -> bool {
-    raw.len() <= WHOLE_FILE_MAX_BYTES
-        && gzip_size_hint(raw)
-            .is_some_and(|text| text >= WHOLE_FILE_MIN_TEXT_BYTES && text <= raw.len().saturating_mul(MAX_INFLATION))
+/// The length of the text of a gzip log file that goes to the server as it is: one whose
+/// trailer puts its text within what the server allows, and whose text begins as a log
+/// file (inflating the first bytes tells).
+fn log_file_text_bytes(raw: &[u8]) -> Option<usize> {
+    let text_bytes = gzip_size_hint(raw).filter(|&text| text <= raw.len().saturating_mul(MAX_INFLATION))?;
+    if raw.len() > BUNDLE_MAX_BYTES {
+        return None;
+    }
+    let mut start = Vec::with_capacity(64);
+    flate2::read::GzDecoder::new(raw).take(64).read_to_end(&mut start).ok()?;
+    is_log_file_start(&start).then_some(text_bytes)
 }
 
 /// Sends every body the reader produces, `concurrency` at a time, and adds up the answers.
@@ -397,24 +455,25 @@ async fn send_all(
                 let (body, answer) = done.context("a sending task failed")??;
                 match answer {
                     Answer::Accepted(response) => {
-                        records += tally(&body, &response, &mut totals, progress);
+                        records += tally(body, &response, &mut totals, progress);
                         progress.set_message(format!("{records} records sent"));
                     }
-                    Answer::Refused(reason) if body.whole_file => {
-                        // Too large or too many records for one request: split it here.
-                        let source = body.parts.first().map_or_else(|| Arc::from("?"), |part| Arc::clone(&part.source));
+                    Answer::Refused(reason) if body.whole_files => {
+                        // Too large, too many records for one request, or a damaged file:
+                        // split each file here.
                         let mut batcher = Batcher::new(batch_size);
                         let mut push = |split_body: Body| {
                             split.push_back(split_body);
                             true
                         };
-                        match split_input(&body.bytes[..], text_capacity(&body.bytes), &source, &mut batcher, &mut push) {
-                            Ok(()) => split.extend(batcher.take()),
-                            Err(error) => {
-                                progress.suspend(|| eprintln!("{source}: {error} (sent whole: {reason})"));
+                        for part in &body.parts {
+                            let raw = &body.bytes[part.gzip.clone()];
+                            if let Err(error) = split_input(raw, text_capacity(raw), &part.source, &mut batcher, &mut push) {
+                                progress.suspend(|| eprintln!("{}: {error} (sent whole: {reason})", part.source));
                                 totals.failed_files += 1;
                             }
                         }
+                        split.extend(batcher.take());
                     }
                     Answer::Refused(reason) => bail!("{}: the server refused the batch: {reason}", body.locate(0).0),
                 }
@@ -427,11 +486,14 @@ async fn send_all(
 
 /// Adds one answer to the totals, prints the reason of each rejected record, and returns
 /// how many records the answer covers.
-fn tally(body: &Body, response: &serde_json::Value, totals: &mut Totals, progress: &ProgressBar) -> u64 {
+fn tally(mut body: Body, response: &serde_json::Value, totals: &mut Totals, progress: &ProgressBar) -> u64 {
     let count = |name: &str| response[name].as_u64().unwrap_or(0);
     totals.accepted += count("accepted");
     totals.duplicates += count("duplicates");
     totals.rejected += count("rejected");
+    if count("rejected") > 0 && body.whole_files && body.parts.len() > 1 {
+        body.count_records();
+    }
     for result in response["results"].as_array().into_iter().flatten() {
         if result["status"] == "rejected" {
             let (source, number) = body.locate(result["index"].as_u64().unwrap_or(0) as usize);
@@ -454,7 +516,7 @@ enum Answer {
 /// exponential back-off. Records are deduplicated by eventID, so a retry stores nothing twice.
 async fn send_body(client: reqwest::Client, target: Arc<Target>, body: Body) -> anyhow::Result<(Body, Answer)> {
     let mut delay = Duration::from_millis(200);
-    let content_type = if body.whole_file { "application/json" } else { "application/x-ndjson" };
+    let content_type = if body.whole_files { "application/json" } else { "application/x-ndjson" };
     for attempt in 1..=10 {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let params = trailkeeper_sigv4::SigningParams {
@@ -468,7 +530,7 @@ async fn send_body(client: reqwest::Client, target: Arc<Target>, body: Body) -> 
         let headers = [("host", target.host.as_str()), ("content-type", content_type)];
         let signed = trailkeeper_sigv4::sign("POST", "/v1/records", "", &headers, &body.bytes, &params);
         let mut request = client.post(&target.url).header("content-type", content_type).body(body.bytes.clone());
-        if body.whole_file {
+        if body.whole_files {
             request = request.header("content-encoding", "gzip");
         }
         for (name, value) in signed {
@@ -637,16 +699,37 @@ mod tests {
     }
 
     #[test]
-    fn only_gzip_files_of_a_useful_size_go_whole() {
-        let large = gzip(&records(2000, 100));
-        assert!(gzip_size_hint(&large).unwrap() >= WHOLE_FILE_MIN_TEXT_BYTES);
-        assert!(sends_whole(&large));
-        assert!(!sends_whole(&gzip(&records(10, 0))), "small files are batched");
-        assert!(!sends_whole(&records(2000, 100)), "plain text is batched");
+    fn gzip_log_files_go_as_they_are_several_to_a_body() {
+        let small = gzip(&records(10, 0));
+        assert_eq!(log_file_text_bytes(&small), Some(records(10, 0).len()));
+        assert_eq!(log_file_text_bytes(&records(10, 0)), None, "plain text is batched");
+        let ndjson = gzip(b"{\"eventTime\":\"2026-12-07T00:00:00Z\"}\n");
+        assert_eq!(log_file_text_bytes(&ndjson), None, "gzip NDJSON is batched");
         // A trailer claiming more than the server lets a body inflate to.
-        let mut bomb = large.clone();
+        let mut bomb = small.clone();
         let at = bomb.len() - 4;
         bomb[at..].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(!sends_whole(&bomb));
+        assert_eq!(log_file_text_bytes(&bomb), None);
+
+        // Files join a body until their text comes to BUNDLE_TEXT_BYTES.
+        let mut bundler = Bundler::default();
+        let names: Vec<Arc<str>> = (0..3).map(|n| Arc::from(format!("{n}.json.gz"))).collect();
+        let sizes = [3, 1, 2];
+        let mut bodies = Vec::new();
+        for (name, count) in names.iter().zip(sizes) {
+            let raw = gzip(&records(count, 0));
+            bodies.extend(bundler.add(name, &raw, BUNDLE_TEXT_BYTES / 2));
+        }
+        bodies.extend(bundler.take());
+        assert_eq!(bodies.iter().map(|body| body.parts.len()).collect::<Vec<_>>(), [2, 1]);
+        // The server reads the body as one gzip stream of log files back to back.
+        let mut text = Vec::new();
+        flate2::read::MultiGzDecoder::new(&bodies[0].bytes[..]).read_to_end(&mut text).unwrap();
+        assert_eq!(split_records(&text).unwrap().len(), 4);
+        // A rejected record is found in its file once the files' records are counted.
+        let mut body = bodies.remove(0);
+        body.count_records();
+        assert_eq!(body.locate(2), ("0.json.gz", 3));
+        assert_eq!(body.locate(3), ("1.json.gz", 1));
     }
 }

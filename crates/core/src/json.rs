@@ -5,7 +5,9 @@ use std::ops::Range;
 
 mod check;
 
-pub use check::{CheckedMember, MAX_DEPTH, MemberVisitor, SyntaxError, array_elements, object_members, visit_members};
+pub use check::{
+    CheckedMember, MAX_DEPTH, MemberVisitor, SyntaxError, array_elements, object_members, visit_members, visit_objects,
+};
 
 fn is_json_whitespace(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | b'\r')

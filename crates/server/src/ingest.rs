@@ -262,15 +262,28 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
     Ok(text)
 }
 
-/// The records of a body or a file, however many: a CloudTrail log file, a JSON array, or
-/// NDJSON.
+/// The records of a body or a file, however many: CloudTrail log files (one, or several
+/// back to back), a JSON array, or NDJSON.
 pub fn split_records(text: &[u8]) -> Result<Vec<&[u8]>, ApiError> {
     let trimmed = text.trim_ascii();
     if trimmed.starts_with(b"[") {
         return array_items(trimmed)
             .map_err(|error| ApiError::serialization(format!("The body is not a JSON array of records: {error}")));
     }
-    Ok(log_file_records(trimmed).unwrap_or_else(|| ndjson_lines(trimmed).collect()))
+    if !is_log_file_start(trimmed) {
+        return Ok(ndjson_lines(trimmed).collect());
+    }
+    log_file_records(trimmed).map_err(|error| {
+        ApiError::serialization(format!(
+            "The body begins as a CloudTrail log file but is not one or more of them back to back \
+             ({{\"Records\":[...]}} and nothing else each): {error}"
+        ))
+    })
+}
+
+/// Whether `text` begins as a CloudTrail log file, `{"Records"`, which no record does.
+pub fn is_log_file_start(text: &[u8]) -> bool {
+    text.trim_ascii_start().strip_prefix(b"{").is_some_and(|rest| rest.trim_ascii_start().starts_with(br#""Records""#))
 }
 
 /// The records of NDJSON text: its lines without surrounding whitespace, blank ones skipped.
@@ -293,26 +306,41 @@ fn array_items(text: &[u8]) -> Result<Vec<&[u8]>, json::SyntaxError> {
     Ok(items)
 }
 
-/// The records of a CloudTrail log file, `{"Records":[...]}` and nothing else; `None` for
-/// any other text. NDJSON fails on its first line's end, so telling the two apart costs
-/// one record's scan. The records are found in the same pass that checks the file.
-fn log_file_records(text: &[u8]) -> Option<Vec<&[u8]>> {
-    let mut file = LogFile { text, records: None, elements: Vec::new(), others: false };
-    json::visit_members(text, &mut file).ok()?;
-    let list = file.records.filter(|_| !file.others)?;
-    text[list].starts_with(b"[").then(|| file.elements.into_iter().map(|element| &text[element]).collect())
+/// The records of CloudTrail log files back to back, each `{"Records":[...]}` and nothing
+/// else, found in the pass that checks the text.
+fn log_file_records(text: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut files = LogFiles { text, records: None, others: false, elements: Vec::new() };
+    let whole = json::visit_objects(text, &mut files, LogFiles::file_read).map_err(|error| error.to_string())?;
+    if !whole {
+        let at = files.records.map_or(0, |records| records.start);
+        return Err(format!("a file with other members than Records, or Records not an array, near byte {at}"));
+    }
+    Ok(files.elements.into_iter().map(|element| &text[element]).collect())
 }
 
-/// What [`log_file_records`] reads of a file: the `Records` member and its elements, and
-/// whether there was any other member.
-struct LogFile<'t> {
+/// What [`log_file_records`] reads of the file it is in: its `Records` member and whether
+/// there was any other; and the elements of every file's `Records` so far.
+struct LogFiles<'t> {
     text: &'t [u8],
     records: Option<std::ops::Range<usize>>,
-    elements: Vec<std::ops::Range<usize>>,
     others: bool,
+    elements: Vec<std::ops::Range<usize>>,
 }
 
-impl json::MemberVisitor for LogFile<'_> {
+impl LogFiles<'_> {
+    /// Checks the file just read, and readies for the next; false stops the scan.
+    fn file_read(&mut self) -> bool {
+        let records = self.records.take();
+        let log_file = !std::mem::take(&mut self.others)
+            && records.clone().is_some_and(|records| self.text[records].starts_with(b"["));
+        if !log_file {
+            self.records = records;
+        }
+        log_file
+    }
+}
+
+impl json::MemberVisitor for LogFiles<'_> {
     fn descend(&mut self, key: &[u8], _key_escaped: bool) -> Option<u8> {
         (key == b"Records" && self.records.is_none()).then_some(0)
     }
@@ -368,18 +396,28 @@ mod tests {
         assert_eq!(split_records(array).unwrap().len(), 2);
         // A bad line stays a record of its own, judged (and refused) alone.
         assert_eq!(split_records(b"{\"a\":1}\nnot json\n").unwrap().len(), 2);
-        // Only `{"Records":[...]}` is a log file; anything else is one NDJSON line.
+        // Log files may come several back to back, pretty-printed or not: gzip files
+        // concatenated as they are.
         let pretty = b"{ \"Records\" : [ {\"a\": [1, {\"b\":2}]} , {} ] }";
         assert_eq!(split_records(pretty).unwrap(), vec![&b"{\"a\": [1, {\"b\":2}]}"[..], b"{}"]);
         assert_eq!(split_records(br#"{"Records":[]}"#).unwrap(), Vec::<&[u8]>::new());
+        let files = b"{\"Records\":[{\"a\":1}]}{\"Records\":[]}\n {\"Records\":[{\"b\":2},{\"c\":3}]}";
+        assert_eq!(split_records(files).unwrap(), vec![&b"{\"a\":1}"[..], b"{\"b\":2}", b"{\"c\":3}"]);
+        // What begins as a log file must be log files throughout.
         for other in [
             &br#"{"Records":[{"a":1}],"Records":[{"b":2}]}"#[..],
             br#"{"Records":[{"a":1}],"x":1}"#,
             br#"{"Records":{"a":1}}"#,
             br#"{"Records":[{"a":1},]}"#,
+            br#"{"Records":[{"a":1}]}{"eventTime":"x"}"#,
+            b"{\"Records\":[{\"a\":1}]}\n[]",
         ] {
-            assert_eq!(split_records(other).unwrap(), vec![other], "{}", String::from_utf8_lossy(other));
+            let error = split_records(other).unwrap_err();
+            assert_eq!(error.code, "SerializationException", "{}", String::from_utf8_lossy(other));
         }
+        // A record never begins so, and NDJSON is split by lines before any is parsed.
+        let lines = b"{\"eventTime\":\"x\"}\n{\"Records\":[]}";
+        assert_eq!(split_records(lines).unwrap().len(), 2);
     }
 
     #[test]

@@ -78,6 +78,32 @@ pub fn visit_members(text: &[u8], visitor: &mut impl MemberVisitor) -> Result<bo
     whole(text, b'{', "a JSON object", |scanner| scanner.object(1, visitor))
 }
 
+/// Checks that `text` is one or more JSON objects back to back (whitespace around and
+/// between them allowed) and reports each one's members to `visitor`, calling `each` once
+/// an object has been read; `each` returning false stops the scan there. Returns whether
+/// the scan reached the end of the text.
+pub fn visit_objects<V: MemberVisitor>(
+    text: &[u8],
+    visitor: &mut V,
+    mut each: impl FnMut(&mut V) -> bool,
+) -> Result<bool, SyntaxError> {
+    let mut scanner = Scanner { text, at: 0, spaced: false };
+    scanner.skip_space();
+    loop {
+        if scanner.peek() != Some(b'{') {
+            return Err(scanner.error("a JSON object"));
+        }
+        scanner.object(1, visitor)?;
+        if !each(visitor) {
+            return Ok(false);
+        }
+        scanner.skip_space();
+        if scanner.at == text.len() {
+            return Ok(true);
+        }
+    }
+}
+
 /// A visitor of an object's own members alone.
 struct EachMember<F>(F);
 
