@@ -1,7 +1,8 @@
 //! `POST /v1/records`: CloudTrail records in, per-record results out.
 //!
-//! The body is CloudTrail's own log-file JSON (`{"Records":[...]}`) or NDJSON, one record
-//! per line, optionally gzip-encoded. Each record is judged alone: one bad record never
+//! The body is CloudTrail's own log-file JSON (`{"Records":[...]}`, one file or several
+//! back to back), a JSON array of records, or NDJSON, one record per line, optionally
+//! gzip-encoded. Each record is judged alone: one bad record never
 //! fails its neighbours. Accepted records are acknowledged only once durable.
 
 use std::io::Read as _;
