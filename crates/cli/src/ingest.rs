@@ -81,6 +81,11 @@ struct Body {
 }
 
 impl Body {
+    /// A body of what `parts` and `bytes` hold, which are left empty.
+    fn take(parts: &mut Vec<Part>, bytes: &mut Vec<u8>, whole_files: bool) -> Body {
+        Body { parts: std::mem::take(parts), bytes: Bytes::from(std::mem::take(bytes)), whole_files }
+    }
+
     /// Counts the records of each whole file of the body, so that [`Body::locate`] can tell
     /// which holds a record. Only needed (and paid for) when one is rejected.
     fn count_records(&mut self) {
@@ -159,11 +164,7 @@ impl Batcher {
             return None;
         }
         self.records = 0;
-        Some(Body {
-            parts: std::mem::take(&mut self.parts),
-            bytes: Bytes::from(std::mem::take(&mut self.bytes)),
-            whole_files: false,
-        })
+        Some(Body::take(&mut self.parts, &mut self.bytes, false))
     }
 }
 
@@ -196,11 +197,7 @@ impl Bundler {
             return None;
         }
         self.text_bytes = 0;
-        Some(Body {
-            parts: std::mem::take(&mut self.parts),
-            bytes: Bytes::from(std::mem::take(&mut self.bytes)),
-            whole_files: true,
-        })
+        Some(Body::take(&mut self.parts, &mut self.bytes, true))
     }
 }
 
