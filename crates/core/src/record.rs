@@ -210,11 +210,10 @@ fn parse(
     let username = username(identity)?;
     let access_key_id = optional_string(identity[3])?;
     let mut resource_texts = Vec::new();
-    for element in resource_elements {
-        let [resource_type, arn] = nested_members(Some(element), &RESOURCE_MEMBERS)?;
-        if element.starts_with('{') {
-            resource_texts.push((optional_string(resource_type)?, optional_string(arn)?));
-        }
+    // Only an object is a resource.
+    for element in resource_elements.into_iter().filter(|element| element.starts_with('{')) {
+        let [resource_type, arn] = read_members(element, &RESOURCE_MEMBERS)?;
+        resource_texts.push((optional_string(resource_type)?, optional_string(arn)?));
     }
     let resources: Vec<Resource<'_>> = resource_texts
         .iter()
@@ -404,17 +403,6 @@ fn read_members<'t, const N: usize>(
     let mut slots = Slots::new(names);
     json::object_members(text.as_bytes(), |member| slots.take(text, &member)).map_err(not_json)?;
     slots.values()
-}
-
-/// [`read_members`] of a member's value when it is an object; any other value has none.
-fn nested_members<'t, const N: usize>(
-    value: Option<&'t str>,
-    names: &'static [&'static str; N],
-) -> Result<[Option<&'t str>; N], RecordError> {
-    match value {
-        Some(object) if object.starts_with('{') => read_members(object, names),
-        _ => Ok([None; N]),
-    }
 }
 
 fn not_json(error: json::SyntaxError) -> RecordError {

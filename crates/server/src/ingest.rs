@@ -242,9 +242,11 @@ pub fn gzip_size_hint(gzip: &[u8]) -> Option<usize> {
 }
 
 fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
-    // Sized by the trailer when it is within the limit, the text is read without growing
-    // and copying its buffer; a lying trailer only costs those copies.
-    let capacity = gzip_size_hint(body).filter(|&size| size <= limit).unwrap_or(body.len() * 4);
+    // Sized by the trailer, a file's text is read without growing and copying its buffer;
+    // a lying trailer only costs those copies. Log files sent back to back carry only the
+    // last one's size, so the buffer starts at no less than four times the body, the guess
+    // for a stream without a trailer. Spare room is handed back below.
+    let capacity = gzip_size_hint(body).unwrap_or(0).max(body.len() * 4).min(limit);
     let mut text = Vec::with_capacity(capacity);
     let decoder = flate2::read::MultiGzDecoder::new(body);
     decoder
@@ -331,13 +333,15 @@ struct LogFiles<'t> {
 impl LogFiles<'_> {
     /// Checks the file just read, and readies for the next; false stops the scan.
     fn file_read(&mut self) -> bool {
-        let records = self.records.take();
-        let log_file = !std::mem::take(&mut self.others)
-            && records.clone().is_some_and(|records| self.text[records].starts_with(b"["));
-        if !log_file {
-            self.records = records;
+        let others = std::mem::take(&mut self.others);
+        match self.records.take() {
+            Some(records) if !others && self.text[records.clone()].starts_with(b"[") => true,
+            // Kept for the error, which says where.
+            records => {
+                self.records = records;
+                false
+            }
         }
-        log_file
     }
 }
 

@@ -113,13 +113,6 @@ impl<F: FnMut(CheckedMember)> MemberVisitor for EachMember<F> {
     }
 }
 
-/// Nested values whose members nobody asked for.
-struct Unread;
-
-impl MemberVisitor for Unread {
-    fn member(&mut self, _member: CheckedMember) {}
-}
-
 /// Checks that `text` is one JSON array, as [`object_members`] does an object, and calls
 /// `element` with the range of each element's text.
 pub fn array_elements(text: &[u8], mut element: impl FnMut(Range<usize>)) -> Result<bool, SyntaxError> {
@@ -180,7 +173,7 @@ impl Scanner<'_> {
     fn value(&mut self, depth: usize) -> Result<(), SyntaxError> {
         match self.peek() {
             Some(b'"') => self.string().map(drop),
-            Some(b'{') => self.object(depth + 1, &mut Unread),
+            Some(b'{') => self.object(depth + 1, &mut EachMember(|_| {})),
             Some(b'[') => self.array(depth + 1, &mut |_| {}),
             Some(b't') => self.literal(b"true"),
             Some(b'f') => self.literal(b"false"),
