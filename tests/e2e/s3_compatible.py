@@ -74,13 +74,15 @@ class S3CompatibleServer:
         # s3s-fs logs the address it bound at info level, and nothing per request.
         env["RUST_LOG"] = "s3s_fs=info"
         with open(self.log_path, "ab") as log:
+            # Where this start's output begins, taken before the process can write: a restart
+            # appends to the log, and s3s-fs may report its address before Popen returns.
+            logged_before = log.seek(0, os.SEEK_END)
             self.proc = subprocess.Popen(
                 command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        logged_before = len(self.log_text())
         while True:
-            match = _ADDRESS.search(self.log_text()[logged_before:])
+            match = _ADDRESS.search(self.log_bytes()[logged_before:].decode(errors="replace"))
             if match:
                 self.endpoint = match.group(1)
                 return self
@@ -107,11 +109,14 @@ class S3CompatibleServer:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
 
-    def log_text(self) -> str:
+    def log_bytes(self) -> bytes:
         try:
-            return self.log_path.read_text(errors="replace")
+            return self.log_path.read_bytes()
         except FileNotFoundError:
-            return "(no s3s-fs output)"
+            return b""
+
+    def log_text(self) -> str:
+        return self.log_bytes().decode(errors="replace") or "(no s3s-fs output)"
 
     def client(self, *, access_key_id: str | None = None, secret_access_key: str | None = None):
         """A boto3 S3 client for this server: path-style, no retries, this server's keys
