@@ -13,6 +13,10 @@
 
 use sha2::{Digest, Sha256};
 
+mod many;
+
+pub use many::leaf_hashes;
+
 /// Bytes in a SHA-256 hash.
 pub const HASH_BYTES: usize = 32;
 

@@ -477,13 +477,12 @@ fn follow_once(shared: &Shared) -> Result<Followed, StoreError> {
         return Ok(Followed::Nothing);
     }
     let full = batch.through - after >= shared.options.batch_events.max(1) as u64;
-    // Hashing is the batch's real work; no lock is held for it.
+    // Hashing is the batch's real work, the whole batch at once; no lock is held for it.
+    let records: Vec<&[u8]> = batch.entries.iter().map(|entry| &entry.json[..]).collect();
+    let hashes = merkle::leaf_hashes(&records);
     let mut by_tree: BTreeMap<(&str, &str), Vec<(u64, Hash)>> = BTreeMap::new();
-    for entry in &batch.entries {
-        by_tree
-            .entry((entry.account_id.as_str(), entry.region.as_str()))
-            .or_default()
-            .push((entry.seq, merkle::leaf_hash(&entry.json)));
+    for (entry, hash) in batch.entries.iter().zip(hashes) {
+        by_tree.entry((entry.account_id.as_str(), entry.region.as_str())).or_default().push((entry.seq, hash));
     }
     let mut touched: Vec<Arc<TreeEntry>> = Vec::with_capacity(by_tree.len());
     let applied = apply(shared, by_tree, batch.through, &mut touched);
