@@ -11,6 +11,7 @@ pub mod json;
 pub mod logfile;
 pub mod lookup;
 pub mod merkle;
+pub mod prefetch;
 pub mod record;
 pub mod selectors;
 pub mod time;

@@ -234,6 +234,11 @@ impl LookupFields {
         &self.text[span.start as usize..span.end as usize]
     }
 
+    /// Asks for the texts to be brought into the cache ([`crate::prefetch`]).
+    pub fn prefetch(&self) {
+        crate::prefetch::prefetch(self.text.as_ptr());
+    }
+
     pub fn event_id(&self) -> &str {
         &self.text[..self.event_id_end as usize]
     }

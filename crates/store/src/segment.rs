@@ -153,7 +153,8 @@ fn write_segment_with(
         }
     }
     let mut sorted: Vec<&StoredEvent> = events.to_vec();
-    sorted.sort_unstable_by_key(|event| event.key());
+    // Each key read once: comparing through the references chased them through memory.
+    sorted.sort_by_cached_key(|event| event.key());
     if sorted.windows(2).any(|pair| pair[0].seq == pair[1].seq) {
         return Err(invalid_input(root, "two events of one segment have the same seq"));
     }

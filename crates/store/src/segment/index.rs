@@ -526,7 +526,7 @@ pub(super) fn encode_as(version: u32, events: &[&StoredEvent], file_order: &[u32
 fn parts<'a>(events: &[&'a StoredEvent], file_order: &'a [u32]) -> IndexParts<'a> {
     let date = events.first().map(|first| format_date(first.event_time_ms)).unwrap_or_default();
     let mut by_value: crate::HashMap<(u8, &str), Vec<u32>> = crate::HashMap::default();
-    for (row, event) in events.iter().enumerate() {
+    for (row, event) in crate::prefetched(events).enumerate() {
         if !event.category.in_event_history() {
             continue;
         }
@@ -545,7 +545,7 @@ fn parts<'a>(events: &[&'a StoredEvent], file_order: &'a [u32]) -> IndexParts<'a
         max_ingest_ms: events.iter().map(|event| event.ingest_time_ms).max().unwrap_or(0),
         keys: events.iter().map(|event| event.key()).collect(),
         categories: events.iter().map(|event| event.category.tag()).collect(),
-        id_digests: file_order.iter().map(|&row| IdDigest::of(events[row as usize].event_id())).collect(),
+        id_digests: crate::prefetched_rows(events, file_order).map(|event| IdDigest::of(event.event_id())).collect(),
         file_order,
         postings: by_value.into_iter().collect(),
     }
