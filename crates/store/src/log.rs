@@ -124,31 +124,29 @@ pub struct FoundEvent {
 pub struct LogEntry {
     pub seq: u64,
     pub event_time_ms: i64,
-    pub account_id: String,
-    pub region: String,
+    /// Shared by the entries of one read that have the same account (Region): a batch
+    /// holds the events of a few partitions, and a name per entry was two allocations per
+    /// event for the followers.
+    pub account_id: Arc<str>,
+    pub region: Arc<str>,
     pub json: Bytes,
 }
 
 impl LogEntry {
-    fn hot(event: &StoredEvent) -> LogEntry {
-        LogEntry {
-            seq: event.seq,
-            event_time_ms: event.event_time_ms,
-            account_id: event.account_id().to_owned(),
-            region: event.region().to_owned(),
-            json: event.json.clone(),
-        }
+    fn hot(event: &StoredEvent, (account_id, region): PartitionNames) -> LogEntry {
+        LogEntry { seq: event.seq, event_time_ms: event.event_time_ms, account_id, region, json: event.json.clone() }
     }
 
-    fn sealed(meta: &SegmentMeta, key: EventKey, json: Bytes) -> LogEntry {
-        LogEntry {
-            seq: key.seq,
-            event_time_ms: key.time_ms,
-            account_id: meta.account_id.clone(),
-            region: meta.region.clone(),
-            json,
-        }
+    fn sealed(key: EventKey, (account_id, region): PartitionNames, json: Bytes) -> LogEntry {
+        LogEntry { seq: key.seq, event_time_ms: key.time_ms, account_id, region, json }
     }
+}
+
+/// An account and Region as [`LogEntry`] holds them.
+type PartitionNames = (Arc<str>, Arc<str>);
+
+fn partition_names(account_id: &str, region: &str) -> PartitionNames {
+    (Arc::from(account_id), Arc::from(region))
 }
 
 /// What [`EventLog::read_log`] found: every event with a log position in `(after, through]`.
@@ -777,7 +775,7 @@ impl EventLog {
             let state = self.shared.state.read().unwrap_or_else(PoisonError::into_inner);
             for table in std::iter::once(&state.active).chain(state.frozen.iter().map(|table| &**table)) {
                 if let Some(event) = table.find(account_id, event_id) {
-                    return Ok(Some(LogEntry::hot(event)));
+                    return Ok(Some(LogEntry::hot(event, partition_names(event.account_id(), event.region()))));
                 }
             }
             state.segments.with_event_id_hash(account_id, hash).cloned().collect()
@@ -789,7 +787,8 @@ impl EventLog {
                     .into_iter()
                     .next()
                     .unwrap_or_default();
-                return Ok(Some(LogEntry::sealed(segment.meta(), key, json)));
+                let meta = segment.meta();
+                return Ok(Some(LogEntry::sealed(key, partition_names(&meta.account_id, &meta.region), json)));
             }
         }
         Ok(None)
@@ -838,7 +837,16 @@ impl EventLog {
                 hot.extend_from_slice(&events[start..end]);
             }
         }
-        let mut entries: Vec<LogEntry> = hot.into_iter().map(|event| LogEntry::hot(&event)).collect();
+        let mut names: crate::HashMap<(&str, &str), PartitionNames> = crate::HashMap::default();
+        let mut entries: Vec<LogEntry> = hot
+            .iter()
+            .map(|event| {
+                let names = names
+                    .entry((event.account_id(), event.region()))
+                    .or_insert_with(|| partition_names(event.account_id(), event.region()));
+                LogEntry::hot(event, names.clone())
+            })
+            .collect();
         for segment in sealed {
             let rows = segment.rows_in_seq_range(after, sealed_through, &self.shared.indexes)?;
             if rows.is_empty() {
@@ -846,7 +854,8 @@ impl EventLog {
             }
             let row_numbers: Vec<u32> = rows.iter().map(|&(_, row)| row).collect();
             let texts = segment.read_json(&row_numbers, &self.shared.pages)?;
-            entries.extend(rows.iter().zip(texts).map(|(&(key, _), json)| LogEntry::sealed(segment.meta(), key, json)));
+            let names = partition_names(&segment.meta().account_id, &segment.meta().region);
+            entries.extend(rows.iter().zip(texts).map(|(&(key, _), json)| LogEntry::sealed(key, names.clone(), json)));
         }
         entries.sort_unstable_by_key(|entry| entry.seq);
         entries.dedup_by_key(|entry| entry.seq);
@@ -1034,15 +1043,15 @@ impl Drop for RefuseAppendsIfPanicking<'_> {
 fn write_round(shared: &Shared, writer: &mut JournalWriter, requests: VecDeque<AppendRequest>) {
     writer.reserve(requests.iter().map(|request| request.payload.frame_len()).sum());
     let mut outcomes: Vec<Result<Vec<AppendOutcome>, StoreError>> = Vec::with_capacity(requests.len());
-    let mut to_publish: Vec<StoredEvent> = Vec::new();
+    // Sized for the round, as is `in_round`: growing them copied every event (rehashed
+    // every ID) they held, on the thread every acknowledgement waits for.
+    let events = requests.iter().map(|request| request.events.len()).sum();
+    let mut to_publish: Vec<StoredEvent> = Vec::with_capacity(events);
     let first_seq;
     {
         let state = shared.state.read().unwrap_or_else(PoisonError::into_inner);
         first_seq = state.next_seq;
         let mut next_seq = first_seq;
-        // Sized for the round: growing it rehashed every ID it held, on the thread every
-        // acknowledgement waits for.
-        let events = requests.iter().map(|request| request.events.len()).sum();
         let mut in_round: HashSet<(&str, &str)> = HashSet::with_capacity_and_hasher(events, Default::default());
         for request in &requests {
             let mut request_outcomes = Vec::with_capacity(request.events.len());

@@ -482,7 +482,7 @@ fn follow_once(shared: &Shared) -> Result<Followed, StoreError> {
     let hashes = merkle::leaf_hashes(&records);
     let mut by_tree: BTreeMap<(&str, &str), Vec<(u64, Hash)>> = BTreeMap::new();
     for (entry, hash) in batch.entries.iter().zip(hashes) {
-        by_tree.entry((entry.account_id.as_str(), entry.region.as_str())).or_default().push((entry.seq, hash));
+        by_tree.entry((&*entry.account_id, &*entry.region)).or_default().push((entry.seq, hash));
     }
     let mut touched: Vec<Arc<TreeEntry>> = Vec::with_capacity(by_tree.len());
     let applied = apply(shared, by_tree, batch.through, &mut touched);

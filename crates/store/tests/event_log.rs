@@ -340,7 +340,7 @@ fn finds_an_event_by_its_id_hot_or_sealed() {
     append(&log, vec![record(40, &time(40), "a")]);
     for (id, hot) in [("event-3", false), ("event-40", true)] {
         let found = log.find_event(ACCOUNT, id).unwrap().unwrap();
-        assert_eq!(found.region, "us-east-1");
+        assert_eq!(&*found.region, "us-east-1");
         let json: serde_json::Value = serde_json::from_slice(&found.json).unwrap();
         assert_eq!(json["eventID"], id, "hot: {hot}");
         let read = log.read_log(found.seq - 1, 1).unwrap();
@@ -360,7 +360,7 @@ fn follow(log: &EventLog, mut after: u64, window: usize) -> Vec<(u64, String)> {
         for entry in &read.entries {
             assert!(entry.seq > after && entry.seq <= read.through);
             let record: serde_json::Value = serde_json::from_slice(&entry.json).unwrap();
-            assert_eq!(entry.account_id, ACCOUNT);
+            assert_eq!(&*entry.account_id, ACCOUNT);
             seen.push((entry.seq, record["eventID"].as_str().unwrap().to_owned()));
         }
         after = read.through;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -79,7 +80,7 @@ impl CursorFile {
 /// The selected events of a batch, per Region in log order.
 #[derive(Debug, Default)]
 struct Batch {
-    by_region: BTreeMap<String, RegionBatch>,
+    by_region: BTreeMap<Arc<str>, RegionBatch>,
     bytes: usize,
     first_added: Option<Instant>,
 }
@@ -114,7 +115,8 @@ impl Batch {
 /// Whether `trail` delivers the event: its account, a Region it covers, recorded while it
 /// was logging, and chosen by its selectors.
 fn selects(trail: &Trail, selection: &Selection, entry: &LogEntry) -> bool {
-    if entry.account_id != trail.account_id || !trail.covers_region(&entry.region) || !trail.logs_position(entry.seq) {
+    if *entry.account_id != *trail.account_id || !trail.covers_region(&entry.region) || !trail.logs_position(entry.seq)
+    {
         return false;
     }
     let Ok(view) = EventView::parse(&entry.json) else {

@@ -367,7 +367,7 @@ fn prove_event(state: &AppState, account: &str, event_id: &str, size: Option<u64
         state.log.find_event(account, event_id).map_err(|error| ApiError::from_store(&error))?.ok_or_else(|| {
             ApiError::client("EventNotFoundException", format!("Account {account} has no event with ID {event_id}."))
         })?;
-    let tree = TreeId::new(account, event.region.as_str());
+    let tree = TreeId::new(account, &*event.region);
     let through_seq = state.merkle.through_seq();
     if event.seq > through_seq {
         return Err(ApiError::from_merkle(&MerkleError::NotYetInTree { seq: event.seq, through_seq }));

@@ -65,7 +65,7 @@ fn expected_leaves(log: &EventLog) -> BTreeMap<TreeId, Vec<(u64, Hash)>> {
     let mut trees: BTreeMap<TreeId, Vec<(u64, Hash)>> = BTreeMap::new();
     for entry in log.read_log(0, usize::MAX).unwrap().entries {
         trees
-            .entry(TreeId::new(&entry.account_id, &entry.region))
+            .entry(TreeId::new(&*entry.account_id, &*entry.region))
             .or_default()
             .push((entry.seq, leaf_hash(&entry.json)));
     }
