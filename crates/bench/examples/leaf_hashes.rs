@@ -14,22 +14,18 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use trailkeeper_bench::{Generator, GeneratorConfig};
 use trailkeeper_core::merkle::{Hash, leaf_hash, leaf_hashes};
+
+mod common;
 
 /// Records the Merkle follower hashes at once at most (`MerkleOptions::batch_events`).
 const BATCH: usize = 16_384;
 const PASSES: usize = 5;
 
 fn main() -> anyhow::Result<()> {
-    let count: usize = match std::env::args().nth(1) {
-        Some(text) => text.parse().with_context(|| format!("expected a record count, got {text:?}"))?,
-        None => 200_000,
-    };
-    if count == 0 {
-        bail!("the record count must be positive");
-    }
+    let count = common::count_argument("a record")?;
     let mut generator = Generator::new(GeneratorConfig::default())?;
     let records: Vec<Vec<u8>> = (0..count).map(|_| generator.next_record()).collect();
     let slices: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use trailkeeper_bench::stats::LatencySummary;
@@ -28,17 +28,13 @@ use trailkeeper_core::{RecordDefaults, parse_record};
 use trailkeeper_store::StoredEvent;
 use trailkeeper_store::segment::{IndexCache, PageCache, Segment, write_segment};
 
+mod common;
+
 const SINGLE_ROW_READS: usize = 5_000;
 const FIFTY_ROW_READS: usize = 500;
 
 fn main() -> anyhow::Result<()> {
-    let count: usize = match std::env::args().nth(1) {
-        Some(text) => text.parse().with_context(|| format!("expected an event count, got {text:?}"))?,
-        None => 200_000,
-    };
-    if count == 0 {
-        bail!("the event count must be positive");
-    }
+    let count = common::count_argument("an event")?;
     let events = generate(count)?;
     let json_bytes: usize = events.iter().map(|event| event.json.len()).sum();
     println!("{count} events, {:.0} B of JSON each on average", json_bytes as f64 / count as f64);
