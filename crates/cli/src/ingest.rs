@@ -406,10 +406,10 @@ fn is_ndjson(start: &[u8]) -> bool {
 /// trailer puts its text within what the server allows, and whose text begins as a log
 /// file (inflating the first bytes tells).
 fn log_file_text_bytes(raw: &[u8]) -> Option<usize> {
-    let text_bytes = gzip_size_hint(raw).filter(|&text| text <= raw.len().saturating_mul(MAX_INFLATION))?;
     if raw.len() > BUNDLE_MAX_BYTES {
         return None;
     }
+    let text_bytes = gzip_size_hint(raw).filter(|&text| text <= raw.len().saturating_mul(MAX_INFLATION))?;
     let mut start = Vec::with_capacity(64);
     flate2::read::GzDecoder::new(raw).take(64).read_to_end(&mut start).ok()?;
     is_log_file_start(&start).then_some(text_bytes)

@@ -1,8 +1,8 @@
 //! The leaf hashes of many records at once.
 //!
 //! SHA-256 of one message is a chain of 64 dependent rounds per 64-byte block, so the SHA
-//! extensions hash one record at about 1.2 GB/s on the machines Trailkeeper is measured on
-//! whatever else the core could do. Records are independent of one another: with AVX-512,
+//! extensions hash one record at a time, about 1.2 GB/s on the machine BENCHMARKS.md
+//! describes, however idle the vector units are. Records are independent of one another: with AVX-512,
 //! sixteen of them are hashed side by side, one in each 32-bit lane of the registers
 //! (multi-buffer hashing), and a lane whose record is done takes the next record while the
 //! others go on. Elsewhere each record is hashed alone.
@@ -55,9 +55,9 @@ fn block<'a>(leaf: &'a [u8], index: usize, scratch: &'a mut [u8; 64]) -> &'a [u8
 #[allow(unsafe_code)]
 mod x16 {
     use std::arch::x86_64::{
-        __m512i, _MM_HINT_T0, _mm_prefetch, _mm512_add_epi32, _mm512_i32gather_epi32, _mm512_loadu_si512,
-        _mm512_mask_blend_epi32, _mm512_ror_epi32, _mm512_set1_epi32, _mm512_setzero_si512, _mm512_shuffle_epi8,
-        _mm512_srli_epi32, _mm512_storeu_si512, _mm512_ternarylogic_epi32,
+        __m512i, _mm512_add_epi32, _mm512_i32gather_epi32, _mm512_loadu_si512, _mm512_mask_blend_epi32,
+        _mm512_ror_epi32, _mm512_set1_epi32, _mm512_setzero_si512, _mm512_shuffle_epi8, _mm512_srli_epi32,
+        _mm512_storeu_si512, _mm512_ternarylogic_epi32,
     };
 
     use super::{Hash, block, padded_blocks};
@@ -147,7 +147,7 @@ mod x16 {
                     // Sixteen records advancing a block at a time are too slow a stream for
                     // the hardware prefetcher to follow: ask for the lane's block after next.
                     if let Some(ahead) = job.leaf.get(64 * job.next_block + 128) {
-                        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(ahead).cast());
+                        crate::prefetch::prefetch(ahead);
                     }
                 }
             }
