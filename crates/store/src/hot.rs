@@ -59,20 +59,34 @@ pub struct HotTable {
     /// growing the table never reads the events (a pause the writer would take while
     /// holding the log's lock).
     ids: hashbrown::HashTable<IdSlot>,
+    /// Shared with the tables that follow this one ([`HotTable::successor`]), so that the
+    /// writer hashes an ID once for every table it probes.
     id_hasher: foldhash::fast::RandomState,
     bytes: usize,
 }
 
+/// 32 bits of the hash of an (account, eventID), as [`HotTable::id_hash`] gives it: good for
+/// that table and every table of its line of [`HotTable::successor`]s.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct IdHash(u32);
+
+impl IdHash {
+    /// Spread over 64 bits, for hash tables that index by the high bits.
+    pub fn spread(self) -> u64 {
+        spread_hash(self.0)
+    }
+}
+
 #[derive(Clone, Copy)]
 struct IdSlot {
-    hash: u32,
+    hash: IdHash,
     position: u32,
 }
 
 impl IdSlot {
-    /// Whether this slot holds the event of `account_id` with `event_id` (whose 32-bit hash
-    /// is `hash`). Colliding IDs cost only this comparison.
-    fn holds(&self, events: &[Arc<StoredEvent>], hash: u32, account_id: &str, event_id: &str) -> bool {
+    /// Whether this slot holds the event of `account_id` with `event_id` (whose hash is
+    /// `hash`). Colliding IDs cost only this comparison.
+    fn holds(&self, events: &[Arc<StoredEvent>], hash: IdHash, account_id: &str, event_id: &str) -> bool {
         let event = &events[self.position as usize];
         self.hash == hash && event.account_id() == account_id && event.event_id() == event_id
     }
@@ -180,22 +194,26 @@ impl ScanBounds<'_> {
 }
 
 impl HotTable {
-    /// A table with room for `events` events before its event list and ID table grow.
-    pub fn with_capacity(events: usize) -> HotTable {
+    /// The empty table that takes over from this one, with room for `events` events before
+    /// its event list and ID table grow, and this table's ID hasher: an [`IdHash`] of either
+    /// serves both.
+    pub fn successor(&self, events: usize) -> HotTable {
         HotTable {
             events: Vec::with_capacity(events),
             ids: hashbrown::HashTable::with_capacity(events),
+            id_hasher: self.id_hasher.clone(),
             ..HotTable::default()
         }
     }
 
-    pub fn insert(&mut self, event: StoredEvent) {
+    /// Adds `event`, whose (account, eventID) hashes to `hash` in this table.
+    pub fn insert(&mut self, event: StoredEvent, hash: IdHash) {
+        debug_assert_eq!(hash, self.id_hash(event.account_id(), event.event_id()));
         let event = Arc::new(event);
         self.bytes += event.json.len() + 128;
         let position = u32::try_from(self.events.len()).unwrap_or(u32::MAX);
-        let hash = self.id_hash(event.account_id(), event.event_id());
         let same_id = |slot: &IdSlot| slot.holds(&self.events, hash, event.account_id(), event.event_id());
-        match self.ids.entry(spread_hash(hash), same_id, |slot| spread_hash(slot.hash)) {
+        match self.ids.entry(hash.spread(), same_id, |slot| slot.hash.spread()) {
             // The writer refuses duplicates; should one come, the newer copy answers.
             hashbrown::hash_table::Entry::Occupied(mut found) => found.get_mut().position = position,
             hashbrown::hash_table::Entry::Vacant(vacant) => {
@@ -218,20 +236,25 @@ impl HotTable {
         self.events.push(event);
     }
 
-    pub fn contains(&self, account_id: &str, event_id: &str) -> bool {
-        self.find(account_id, event_id).is_some()
+    /// Whether the table holds the event of `account_id` with this eventID, which hashes to
+    /// `hash` in this table.
+    pub fn contains(&self, hash: IdHash, account_id: &str, event_id: &str) -> bool {
+        self.find_hashed(hash, account_id, event_id).is_some()
     }
 
     /// The event of `account_id` with this eventID, whatever its category.
     pub fn find(&self, account_id: &str, event_id: &str) -> Option<&Arc<StoredEvent>> {
-        let hash = self.id_hash(account_id, event_id);
-        let slot = self.ids.find(spread_hash(hash), |slot| slot.holds(&self.events, hash, account_id, event_id))?;
+        self.find_hashed(self.id_hash(account_id, event_id), account_id, event_id)
+    }
+
+    fn find_hashed(&self, hash: IdHash, account_id: &str, event_id: &str) -> Option<&Arc<StoredEvent>> {
+        let slot = self.ids.find(hash.spread(), |slot| slot.holds(&self.events, hash, account_id, event_id))?;
         self.events.get(slot.position as usize)
     }
 
-    fn id_hash(&self, account_id: &str, event_id: &str) -> u32 {
+    pub fn id_hash(&self, account_id: &str, event_id: &str) -> IdHash {
         // Truncated on purpose: see `ids`.
-        self.id_hasher.hash_one((account_id, event_id)) as u32
+        IdHash(self.id_hasher.hash_one((account_id, event_id)) as u32)
     }
 
     pub fn len(&self) -> usize {
@@ -311,6 +334,11 @@ mod tests {
     }
 
     /// Events of one stream with these event times, in log order (seq 1, 2, ...).
+    fn add(table: &mut HotTable, event: StoredEvent) {
+        let hash = table.id_hash(event.account_id(), event.event_id());
+        table.insert(event, hash);
+    }
+
     fn events_at(times: &[i64]) -> Vec<Arc<StoredEvent>> {
         times
             .iter()
@@ -366,10 +394,10 @@ mod tests {
     #[test]
     fn scans_newest_first_with_ties_by_seq() {
         let mut table = HotTable::default();
-        table.insert(event(1, 10, "a", Category::Management));
-        table.insert(event(2, 30, "b", Category::Management));
-        table.insert(event(3, 10, "a", Category::Management));
-        table.insert(event(4, 20, "a", Category::Data));
+        add(&mut table, event(1, 10, "a", Category::Management));
+        add(&mut table, event(2, 30, "b", Category::Management));
+        add(&mut table, event(3, 10, "a", Category::Management));
+        add(&mut table, event(4, 20, "a", Category::Data));
         let seqs = |events: Vec<Arc<StoredEvent>>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
         assert_eq!(seqs(table.scan("111111111111", "us-east-1", &bounds(None), 10)), vec![2, 3, 1]);
         assert_eq!(
@@ -380,15 +408,15 @@ mod tests {
         assert_eq!(seqs(table.scan("111111111111", "us-east-1", &page, 10)), vec![1]);
         let window = ScanBounds { start_ms: Some(11), end_ms: Some(30), ..bounds(None) };
         assert_eq!(seqs(table.scan("111111111111", "us-east-1", &window, 10)), vec![2]);
-        assert!(table.contains("111111111111", "id-4"));
-        assert!(!table.contains("222222222222", "id-4"));
+        assert!(table.find("111111111111", "id-4").is_some());
+        assert!(table.find("222222222222", "id-4").is_none());
     }
 
     #[test]
     fn finds_events_by_id_in_their_stream_only() {
         let mut table = HotTable::default();
         for seq in 1..=1000 {
-            table.insert(event(seq, seq as i64, "a", if seq == 7 { Category::Data } else { Category::Management }));
+            add(&mut table, event(seq, seq as i64, "a", if seq == 7 { Category::Data } else { Category::Management }));
         }
         let by_id = |id: &str, region: &str, bounds: ScanBounds<'_>| {
             let bounds = ScanBounds { attribute: Some((LookupKey::EventId, id)), ..bounds };
@@ -402,5 +430,19 @@ mod tests {
         assert_eq!(by_id("id-500", "us-east-1", window), Vec::<u64>::new());
         assert_eq!(table.find("111111111111", "id-999").map(|e| e.seq), Some(999));
         assert!(table.find("111111111112", "id-999").is_none());
+    }
+
+    #[test]
+    fn a_successor_shares_its_id_hashes() {
+        let mut first = HotTable::default();
+        add(&mut first, event(1, 10, "a", Category::Management));
+        let mut next = first.successor(16);
+        let hash = first.id_hash("111111111111", "id-2");
+        assert_eq!(next.id_hash("111111111111", "id-2"), hash);
+        next.insert(event(2, 20, "a", Category::Management), hash);
+        assert!(next.contains(hash, "111111111111", "id-2"));
+        assert!(first.contains(first.id_hash("111111111111", "id-1"), "111111111111", "id-1"));
+        assert!(!next.contains(next.id_hash("111111111111", "id-1"), "111111111111", "id-1"));
+        assert!(!next.contains(hash, "222222222222", "id-2"), "the account is part of the ID");
     }
 }

@@ -30,7 +30,7 @@ use crate::error::{ErrorKind, StoreError};
 use crate::expired;
 use crate::fsutil;
 use crate::hash_filter::HashFilter;
-use crate::hot::{HotTable, ScanBounds};
+use crate::hot::{HotTable, IdHash, ScanBounds};
 use crate::journal::{self, JournalEntry, JournalWriter};
 use crate::segment::{
     CacheStats, EventCache, IndexCache, PageCache, SEALED_ZSTD_LEVEL, Segment, SegmentMeta, event_id_hash,
@@ -212,11 +212,12 @@ struct State {
 }
 
 impl State {
-    /// Whether the log already holds an event with this record's (account, eventID).
-    fn contains(&self, record: &ParsedRecord) -> Result<bool, StoreError> {
+    /// Whether the log already holds an event with this record's (account, eventID), whose
+    /// hash in the hot tables is `hash`.
+    fn contains(&self, record: &ParsedRecord, hash: IdHash) -> Result<bool, StoreError> {
         let (account_id, event_id) = (record.fields.account_id(), record.fields.event_id());
-        if self.active.contains(account_id, event_id)
-            || self.frozen.iter().any(|table| table.contains(account_id, event_id))
+        if self.active.contains(hash, account_id, event_id)
+            || self.frozen.iter().any(|table| table.contains(hash, account_id, event_id))
         {
             return Ok(true);
         }
@@ -516,7 +517,8 @@ impl EventLog {
             }
             match stored_event_from_journal(&entry) {
                 Ok(event) => {
-                    state.active.insert(event);
+                    let hash = state.active.id_hash(event.account_id(), event.event_id());
+                    state.active.insert(event, hash);
                 }
                 Err(detail) => replay_error = Some(detail),
             }
@@ -1047,29 +1049,35 @@ fn write_round(shared: &Shared, writer: &mut JournalWriter, requests: VecDeque<A
     // every ID) they held, on the thread every acknowledgement waits for.
     let events = requests.iter().map(|request| request.events.len()).sum();
     let mut to_publish: Vec<StoredEvent> = Vec::with_capacity(events);
+    // The hot tables' hash of each event to publish, in order: each ID is hashed once for
+    // the round's set, every hot table's probe and the insert.
+    let mut hashes: Vec<IdHash> = Vec::with_capacity(events);
     let first_seq;
     {
         let state = shared.state.read().unwrap_or_else(PoisonError::into_inner);
         first_seq = state.next_seq;
         let mut next_seq = first_seq;
-        let mut in_round: HashSet<(&str, &str)> = HashSet::with_capacity_and_hasher(events, Default::default());
+        let mut in_round: hashbrown::HashTable<(IdHash, &str, &str)> = hashbrown::HashTable::with_capacity(events);
         for request in &requests {
             let mut request_outcomes = Vec::with_capacity(request.events.len());
             let request_first_seq = next_seq;
-            let mut claimed = Vec::new();
             let mut failed = None;
             for event in &request.events {
                 let record = &event.record;
-                let seen = in_round.contains(&(record.fields.account_id(), record.fields.event_id()));
-                match state.contains(record) {
+                let (account_id, event_id) = (record.fields.account_id(), record.fields.event_id());
+                let hash = state.active.id_hash(account_id, event_id);
+                // Compared hash first, so that another ID's entry costs no string comparison.
+                let key = (hash, account_id, event_id);
+                let seen = in_round.find(hash.spread(), |held| *held == key).is_some();
+                match if seen { Ok(true) } else { state.contains(record, hash) } {
                     Err(error) => {
                         failed = Some(error);
                         break;
                     }
-                    Ok(stored) if stored || seen => request_outcomes.push(AppendOutcome::Duplicate),
-                    Ok(_) => {
-                        in_round.insert((record.fields.account_id(), record.fields.event_id()));
-                        claimed.push((record.fields.account_id(), record.fields.event_id()));
+                    Ok(true) => request_outcomes.push(AppendOutcome::Duplicate),
+                    Ok(false) => {
+                        in_round.insert_unique(hash.spread(), key, |held| held.0.spread());
+                        hashes.push(hash);
                         request_outcomes.push(AppendOutcome::Stored { seq: next_seq });
                         next_seq += 1;
                     }
@@ -1077,10 +1085,20 @@ fn write_round(shared: &Shared, writer: &mut JournalWriter, requests: VecDeque<A
             }
             if let Some(error) = failed {
                 // Give back the numbers this request took; nothing of it is written.
-                next_seq = request_first_seq;
-                for key in claimed {
-                    in_round.remove(&key);
+                let claimed = (next_seq - request_first_seq) as usize;
+                let stored = request
+                    .events
+                    .iter()
+                    .zip(&request_outcomes)
+                    .filter(|(_, outcome)| matches!(outcome, AppendOutcome::Stored { .. }))
+                    .map(|(event, _)| (event.record.fields.account_id(), event.record.fields.event_id()));
+                for ((account_id, event_id), hash) in stored.zip(hashes.drain(hashes.len() - claimed..)) {
+                    let key = (hash, account_id, event_id);
+                    if let Ok(entry) = in_round.find_entry(hash.spread(), |held| *held == key) {
+                        entry.remove();
+                    }
                 }
+                next_seq = request_first_seq;
                 outcomes.push(Err(error));
                 continue;
             }
@@ -1133,8 +1151,8 @@ fn write_round(shared: &Shared, writer: &mut JournalWriter, requests: VecDeque<A
         if !to_publish.is_empty() && state.active.is_empty() {
             state.active_since = Some(Instant::now());
         }
-        for event in to_publish {
-            state.active.insert(event);
+        for (event, hash) in to_publish.into_iter().zip(hashes) {
+            state.active.insert(event, hash);
         }
     }
     for (done, outcome) in acks {
@@ -1158,7 +1176,7 @@ fn freeze(shared: &Shared, writer: &mut JournalWriter, seal_tx: &mpsc::Sender<Se
         let mut state = shared.state.write().unwrap_or_else(PoisonError::into_inner);
         // The next table will likely fill as far as this one did: sized for that, it
         // never grows its event list or ID table while the writer holds this lock.
-        let next = HotTable::with_capacity(state.active.len());
+        let next = state.active.successor(state.active.len());
         let table = Arc::new(std::mem::replace(&mut state.active, next));
         state.active_since = None;
         state.frozen.push(Arc::clone(&table));
