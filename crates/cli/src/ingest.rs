@@ -466,7 +466,7 @@ async fn send_all(
                         for part in &body.parts {
                             let raw = &body.bytes[part.gzip.clone()];
                             if let Err(error) = split_input(raw, text_capacity(raw), &part.source, &mut batcher, &mut push) {
-                                progress.suspend(|| eprintln!("{}: {error} (sent whole: {reason})", part.source));
+                                progress.suspend(|| eprintln!("{}: {error} (sent as whole files, its request was refused: {reason})", part.source));
                                 totals.failed_files += 1;
                             }
                         }
