@@ -333,12 +333,12 @@ mod tests {
         ScanBounds { kind: HistoryKind::Management, attribute, start_ms: None, end_ms: None, before: None }
     }
 
-    /// Events of one stream with these event times, in log order (seq 1, 2, ...).
     fn add(table: &mut HotTable, event: StoredEvent) {
         let hash = table.id_hash(event.account_id(), event.event_id());
         table.insert(event, hash);
     }
 
+    /// Events of one stream with these event times, in log order (seq 1, 2, ...).
     fn events_at(times: &[i64]) -> Vec<Arc<StoredEvent>> {
         times
             .iter()
