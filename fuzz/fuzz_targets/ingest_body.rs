@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use trailkeeper_server::ingest::split_records;
+use trailkeeper_core::body::split_records;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(records) = split_records(data) {

@@ -24,7 +24,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use trailkeeper_server::ingest::{MAX_INFLATION, gzip_size_hint, is_log_file_start, ndjson_lines, split_records};
+use trailkeeper_core::body::{gzip_size_hint, is_log_file_start, ndjson_lines, split_records};
+use trailkeeper_server::ingest::MAX_INFLATION;
 
 #[derive(Args)]
 pub struct IngestArgs {
@@ -374,7 +375,7 @@ fn split_input(
     read_chunk(&mut text)?;
     if !is_ndjson(&text) {
         while read_chunk(&mut text)? > 0 {}
-        let records = split_records(&text).map_err(|error| error.message)?;
+        let records = split_records(&text).map_err(|error| error.to_string())?;
         batcher.add_records(source, 0, records, send);
         return Ok(());
     }

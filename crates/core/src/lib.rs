@@ -5,6 +5,7 @@
 //! Architecture invariant: nothing in this crate does IO, reads a clock or draws random
 //! numbers. Callers pass in what the outside world knows (the time, a fresh event ID).
 
+pub mod body;
 pub mod checkpoint;
 pub mod digest;
 pub mod json;

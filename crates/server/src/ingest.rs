@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 #[cfg(test)]
 use serde::Serialize;
+use trailkeeper_core::body::{gzip_size_hint, split_records};
 use trailkeeper_core::record::{RecordDefaults, parse_record_in};
 use trailkeeper_core::{ParsedRecord, json};
 use trailkeeper_store::AppendOutcome;
@@ -153,7 +154,7 @@ async fn ingest(
     let (mut results, positions, acked) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         // Records kept as written share this buffer (see `parse_record_in`).
         let text = if gzipped { Bytes::from(gunzip(&body, limit)?) } else { body };
-        let raw_records = split_records(&text)?;
+        let raw_records = split_records(&text).map_err(|error| ApiError::serialization(error.to_string()))?;
         if raw_records.len() > MAX_RECORDS_PER_REQUEST {
             return Err(ApiError::client(
                 "ValidationException",
@@ -233,14 +234,6 @@ fn judge(caller: &Caller, body: &Bytes, raw: &[u8]) -> Judgement {
     }
 }
 
-/// The size a gzip stream says its text has: the trailer of its last member (RFC 1952's
-/// ISIZE, modulo 2^32). Exact for a single-member file such as a CloudTrail log file; only
-/// a hint, since nothing checks it before the stream is read.
-pub fn gzip_size_hint(gzip: &[u8]) -> Option<usize> {
-    let trailer: [u8; 4] = gzip.get(gzip.len().checked_sub(4)?..)?.try_into().ok()?;
-    (gzip.starts_with(&[0x1f, 0x8b]) && gzip.len() >= 18).then(|| u32::from_le_bytes(trailer) as usize)
-}
-
 fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
     // Sized by the trailer, a file's text is read without growing and copying its buffer;
     // a lying trailer only costs those copies. Log files sent back to back carry only the
@@ -263,104 +256,6 @@ fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, ApiError> {
     // The records stored from it keep this buffer until they are sealed: not its spare room.
     text.shrink_to_fit();
     Ok(text)
-}
-
-/// The records of a body or a file, however many: CloudTrail log files (one, or several
-/// back to back), a JSON array, or NDJSON.
-pub fn split_records(text: &[u8]) -> Result<Vec<&[u8]>, ApiError> {
-    let trimmed = text.trim_ascii();
-    if trimmed.starts_with(b"[") {
-        return array_items(trimmed)
-            .map_err(|error| ApiError::serialization(format!("The body is not a JSON array of records: {error}")));
-    }
-    if !is_log_file_start(trimmed) {
-        return Ok(ndjson_lines(trimmed).collect());
-    }
-    log_file_records(trimmed).map_err(|error| {
-        ApiError::serialization(format!(
-            "The body begins as a CloudTrail log file but is not one or more of them back to back \
-             ({{\"Records\":[...]}} and nothing else each): {error}"
-        ))
-    })
-}
-
-/// Whether `text` begins as a CloudTrail log file, `{"Records"`, which no record does.
-pub fn is_log_file_start(text: &[u8]) -> bool {
-    text.trim_ascii_start().strip_prefix(b"{").is_some_and(|rest| rest.trim_ascii_start().starts_with(br#""Records""#))
-}
-
-/// The records of NDJSON text: its lines without surrounding whitespace, blank ones skipped.
-pub fn ndjson_lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut start = 0;
-    memchr::memchr_iter(b'\n', text)
-        .chain([text.len()])
-        .map(move |end| {
-            let line = &text[start..end];
-            start = end + 1;
-            line.trim_ascii()
-        })
-        .filter(|line| !line.is_empty())
-}
-
-/// The elements of a JSON array, as written.
-fn array_items(text: &[u8]) -> Result<Vec<&[u8]>, json::SyntaxError> {
-    let mut items = Vec::new();
-    json::array_elements(text, |item| items.push(&text[item]))?;
-    Ok(items)
-}
-
-/// The records of CloudTrail log files back to back, each `{"Records":[...]}` and nothing
-/// else, found in the pass that checks the text.
-fn log_file_records(text: &[u8]) -> Result<Vec<&[u8]>, String> {
-    let mut files = LogFiles { text, records: None, others: false, elements: Vec::new() };
-    let whole = json::visit_objects(text, &mut files, LogFiles::file_read).map_err(|error| error.to_string())?;
-    if !whole {
-        let at = files.records.map_or(0, |records| records.start);
-        return Err(format!("a file with other members than Records, or Records not an array, near byte {at}"));
-    }
-    Ok(files.elements.into_iter().map(|element| &text[element]).collect())
-}
-
-/// What [`log_file_records`] reads of the file it is in: its `Records` member and whether
-/// there was any other; and the elements of every file's `Records` so far.
-struct LogFiles<'t> {
-    text: &'t [u8],
-    records: Option<std::ops::Range<usize>>,
-    others: bool,
-    elements: Vec<std::ops::Range<usize>>,
-}
-
-impl LogFiles<'_> {
-    /// Checks the file just read, and readies for the next; false stops the scan.
-    fn file_read(&mut self) -> bool {
-        let others = std::mem::take(&mut self.others);
-        match self.records.take() {
-            Some(records) if !others && self.text[records.clone()].starts_with(b"[") => true,
-            // Kept for the error, which says where.
-            records => {
-                self.records = records;
-                false
-            }
-        }
-    }
-}
-
-impl json::MemberVisitor for LogFiles<'_> {
-    fn descend(&mut self, key: &[u8], _key_escaped: bool) -> Option<u8> {
-        (key == b"Records" && self.records.is_none()).then_some(0)
-    }
-
-    fn member(&mut self, member: json::CheckedMember) {
-        if &self.text[member.key] == b"Records" && self.records.is_none() {
-            self.records = Some(member.value);
-        } else {
-            self.others = true;
-        }
-    }
-
-    fn inner_element(&mut self, _tag: u8, element: std::ops::Range<usize>) {
-        self.elements.push(element);
-    }
 }
 
 #[cfg(test)]
@@ -389,40 +284,6 @@ mod tests {
         assert_eq!(response.to_json(), serde_json::to_string(&response).unwrap());
         let empty = IngestResponse { accepted: 0, duplicates: 0, rejected: 0, results: Vec::new() };
         assert_eq!(empty.to_json(), serde_json::to_string(&empty).unwrap());
-    }
-
-    #[test]
-    fn reads_every_body_shape() {
-        let file = br#"{"Records":[{"a":1},{"b":"x\ny"}]}"#;
-        assert_eq!(split_records(file).unwrap(), vec![&br#"{"a":1}"#[..], br#"{"b":"x\ny"}"#]);
-        let ndjson = b"{\"a\":1}\n\n{\"b\":2}\r\n";
-        assert_eq!(split_records(ndjson).unwrap(), vec![&b"{\"a\":1}"[..], b"{\"b\":2}"]);
-        let array = br#" [{"a":1}, {"b":2}] "#;
-        assert_eq!(split_records(array).unwrap().len(), 2);
-        // A bad line stays a record of its own, judged (and refused) alone.
-        assert_eq!(split_records(b"{\"a\":1}\nnot json\n").unwrap().len(), 2);
-        // Log files may come several back to back, pretty-printed or not: gzip files
-        // concatenated as they are.
-        let pretty = b"{ \"Records\" : [ {\"a\": [1, {\"b\":2}]} , {} ] }";
-        assert_eq!(split_records(pretty).unwrap(), vec![&b"{\"a\": [1, {\"b\":2}]}"[..], b"{}"]);
-        assert_eq!(split_records(br#"{"Records":[]}"#).unwrap(), Vec::<&[u8]>::new());
-        let files = b"{\"Records\":[{\"a\":1}]}{\"Records\":[]}\n {\"Records\":[{\"b\":2},{\"c\":3}]}";
-        assert_eq!(split_records(files).unwrap(), vec![&b"{\"a\":1}"[..], b"{\"b\":2}", b"{\"c\":3}"]);
-        // What begins as a log file must be log files throughout.
-        for other in [
-            &br#"{"Records":[{"a":1}],"Records":[{"b":2}]}"#[..],
-            br#"{"Records":[{"a":1}],"x":1}"#,
-            br#"{"Records":{"a":1}}"#,
-            br#"{"Records":[{"a":1},]}"#,
-            br#"{"Records":[{"a":1}]}{"eventTime":"x"}"#,
-            b"{\"Records\":[{\"a\":1}]}\n[]",
-        ] {
-            let error = split_records(other).unwrap_err();
-            assert_eq!(error.code, "SerializationException", "{}", String::from_utf8_lossy(other));
-        }
-        // A record never begins so, and NDJSON is split by lines before any is parsed.
-        let lines = b"{\"eventTime\":\"x\"}\n{\"Records\":[]}";
-        assert_eq!(split_records(lines).unwrap().len(), 2);
     }
 
     #[test]
