@@ -214,8 +214,12 @@ async fn failures_carry_s3_codes_and_kinds() {
 
 #[tokio::test]
 async fn a_closed_port_is_unreachable() {
-    // Bind and drop a listener: nothing answers on that port afterwards.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // A socket bound but never listening holds the port, so connections to it are refused
+    // and no other test's server can take it while this one runs (a dropped listener's
+    // port could be handed to the next server started).
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = closed.local_addr().unwrap().port();
     let endpoint = format!("http://127.0.0.1:{port}");
     let buckets = ExternalBuckets::new(&[external("trail-logs", &endpoint, ACCESS_KEY_ID, SECRET_ACCESS_KEY)]).unwrap();
     let client = buckets.get("trail-logs").unwrap();
