@@ -112,29 +112,15 @@ pub(crate) const PREFETCH_AHEAD: usize = 8;
 /// `events` in order, each event and its texts asked into the cache a few events before it
 /// is yielded: for walks over many events in an order their memory was not written in.
 pub(crate) fn prefetched<'a: 'e, 'e>(events: &'e [&'a StoredEvent]) -> impl Iterator<Item = &'a StoredEvent> + 'e {
-    prefetched_by(events.len(), |at| events[at])
-}
-
-/// [`prefetched`] over `rows` of `events`.
-pub(crate) fn prefetched_rows<'a: 'e, 'e>(
-    events: &'e [&'a StoredEvent],
-    rows: &'e [u32],
-) -> impl Iterator<Item = &'a StoredEvent> + 'e {
-    prefetched_by(rows.len(), |at| events[rows[at] as usize])
-}
-
-fn prefetched_by<'a: 'e, 'e>(
-    count: usize,
-    event: impl Fn(usize) -> &'a StoredEvent + 'e,
-) -> impl Iterator<Item = &'a StoredEvent> + 'e {
+    let count = events.len();
     (0..count).map(move |at| {
         if at + 2 * PREFETCH_AHEAD < count {
-            trailkeeper_core::prefetch::prefetch(event(at + 2 * PREFETCH_AHEAD));
+            trailkeeper_core::prefetch::prefetch(events[at + 2 * PREFETCH_AHEAD]);
         }
         if at + PREFETCH_AHEAD < count {
-            event(at + PREFETCH_AHEAD).prefetch();
+            events[at + PREFETCH_AHEAD].prefetch();
         }
-        event(at)
+        events[at]
     })
 }
 

@@ -144,22 +144,25 @@ fn write_segment_with(
             return Err(invalid_input(root, format!("{value:?} cannot name a partition directory")));
         }
     }
-    for event in events {
+    // The first read of each event, asked for ahead: each key is read here once, since
+    // comparing or scanning through the references chased them through memory again.
+    let mut keyed: Vec<(EventKey, &StoredEvent)> = Vec::with_capacity(events.len());
+    for event in crate::prefetched(events) {
         if event.account_id() != first.account_id() || event.region() != first.region() {
             return Err(invalid_input(root, "events of one segment must share account and region"));
         }
         if day_of(event.event_time_ms) != day_of(first.event_time_ms) {
             return Err(invalid_input(root, "events of one segment must share the UTC date of their event time"));
         }
+        keyed.push((event.key(), event));
     }
-    let mut sorted: Vec<&StoredEvent> = events.to_vec();
-    // Each key read once: comparing through the references chased them through memory.
-    sorted.sort_by_cached_key(|event| event.key());
-    if sorted.windows(2).any(|pair| pair[0].seq == pair[1].seq) {
+    keyed.sort_unstable_by_key(|&(key, _)| key);
+    if keyed.windows(2).any(|pair| pair[0].0.seq == pair[1].0.seq) {
         return Err(invalid_input(root, "two events of one segment have the same seq"));
     }
-    let min_seq = sorted.iter().map(|event| event.seq).min().unwrap_or(0);
-    let max_seq = sorted.iter().map(|event| event.seq).max().unwrap_or(0);
+    let min_seq = keyed.iter().map(|(key, _)| key.seq).min().unwrap_or(0);
+    let max_seq = keyed.iter().map(|(key, _)| key.seq).max().unwrap_or(0);
+    let sorted: Vec<&StoredEvent> = keyed.into_iter().map(|(_, event)| event).collect();
     let name = format!("{min_seq:020}-{max_seq:020}");
 
     let dir = root

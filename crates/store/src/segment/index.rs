@@ -526,7 +526,18 @@ pub(super) fn encode_as(version: u32, events: &[&StoredEvent], file_order: &[u32
 fn parts<'a>(events: &[&'a StoredEvent], file_order: &'a [u32]) -> IndexParts<'a> {
     let date = events.first().map(|first| format_date(first.event_time_ms)).unwrap_or_default();
     let mut by_value: crate::HashMap<(u8, &str), Vec<u32>> = crate::HashMap::default();
+    let mut keys = Vec::with_capacity(events.len());
+    let mut categories = Vec::with_capacity(events.len());
+    let mut digests = Vec::with_capacity(events.len());
+    let mut max_ingest_ms = None;
+    // One pass reads all an event gives the index, in row order: the order of the events'
+    // memory, with each asked for ahead. A pass per part, or the eventIDs in file order,
+    // each waited for the events again.
     for (row, event) in crate::prefetched(events).enumerate() {
+        keys.push(event.key());
+        categories.push(event.category.tag());
+        digests.push(IdDigest::of(event.event_id()));
+        max_ingest_ms = max_ingest_ms.max(Some(event.ingest_time_ms));
         if !event.category.in_event_history() {
             continue;
         }
@@ -542,10 +553,10 @@ fn parts<'a>(events: &[&'a StoredEvent], file_order: &'a [u32]) -> IndexParts<'a
         account_id: events.first().map_or("", |first| first.account_id()),
         region: events.first().map_or("", |first| first.region()),
         date,
-        max_ingest_ms: events.iter().map(|event| event.ingest_time_ms).max().unwrap_or(0),
-        keys: events.iter().map(|event| event.key()).collect(),
-        categories: events.iter().map(|event| event.category.tag()).collect(),
-        id_digests: crate::prefetched_rows(events, file_order).map(|event| IdDigest::of(event.event_id())).collect(),
+        max_ingest_ms: max_ingest_ms.unwrap_or(0),
+        keys,
+        categories,
+        id_digests: file_order.iter().map(|&row| digests[row as usize]).collect(),
         file_order,
         postings: by_value.into_iter().collect(),
     }
