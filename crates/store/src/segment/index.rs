@@ -530,9 +530,8 @@ fn parts<'a>(events: &[&'a StoredEvent], file_order: &'a [u32]) -> IndexParts<'a
     let mut categories = Vec::with_capacity(events.len());
     let mut digests = Vec::with_capacity(events.len());
     let mut max_ingest_ms = None;
-    // One pass reads all an event gives the index, in row order: the order of the events'
-    // memory, with each asked for ahead. A pass per part, or the eventIDs in file order,
-    // each waited for the events again.
+    // One walk in row order reads all an event gives the index, each event asked for
+    // ahead. A walk per part, and the eventIDs' in file order, waited for them again.
     for (row, event) in crate::prefetched(events).enumerate() {
         keys.push(event.key());
         categories.push(event.category.tag());
