@@ -154,7 +154,7 @@ async fn ingest(
     let (mut results, positions, acked) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         // Records kept as written share this buffer (see `parse_record_in`).
         let text = if gzipped { Bytes::from(gunzip(&body, limit)?) } else { body };
-        let raw_records = split_records(&text).map_err(|error| ApiError::serialization(error.to_string()))?;
+        let raw_records = split_records(&text)?;
         if raw_records.len() > MAX_RECORDS_PER_REQUEST {
             return Err(ApiError::client(
                 "ValidationException",
@@ -284,6 +284,14 @@ mod tests {
         assert_eq!(response.to_json(), serde_json::to_string(&response).unwrap());
         let empty = IngestResponse { accepted: 0, duplicates: 0, rejected: 0, results: Vec::new() };
         assert_eq!(empty.to_json(), serde_json::to_string(&empty).unwrap());
+    }
+
+    #[test]
+    fn a_body_that_is_not_records_is_a_serialization_exception() {
+        for body in [&b"[1, 2"[..], br#"{"Records":[{"a":1}],"x":1}"#] {
+            let error = ApiError::from(split_records(body).unwrap_err());
+            assert_eq!(error.code, "SerializationException", "{}", String::from_utf8_lossy(body));
+        }
     }
 
     #[test]

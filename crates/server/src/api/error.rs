@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use trailkeeper_core::body::BodyError;
 use trailkeeper_sigv4::SigV4Error;
 use trailkeeper_store::merkle::{MerkleError, MerkleErrorKind};
 use trailkeeper_store::{ErrorKind, StoreError};
@@ -13,6 +14,13 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub status: StatusCode,
+}
+
+/// A request body that is not records (`POST /v1/records`) is malformed input.
+impl From<BodyError> for ApiError {
+    fn from(error: BodyError) -> ApiError {
+        ApiError::serialization(error.to_string())
+    }
 }
 
 impl ApiError {
