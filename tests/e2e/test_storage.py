@@ -261,10 +261,11 @@ def test_compaction_merges_small_segments_and_keeps_every_record(server_factory)
 
 def merge_in_progress(partition: Path, batch: int) -> list[Path]:
     """The Parquet files being written under `partition` that span more than `batch` log
-    positions: merges, where a seal of one batch spans at most `batch`."""
+    positions: merges, where a seal of one batch spans at most `batch`. A name is
+    `<first>-<last>`, with `-<n>` after it for a rewrite of a segment of that span."""
     spans = []
     for path in partition.rglob("*.parquet.tmp"):
-        first, last = path.name.removesuffix(".parquet.tmp").split("-")
+        first, last = path.name.removesuffix(".parquet.tmp").split("-")[:2]
         if int(last) - int(first) >= batch:
             spans.append(path)
     return spans

@@ -13,10 +13,13 @@
 //!   per tier it climbs: about three times on its way to the largest size.
 //! - **Settled.** A partition that has had no new segment for the log's settle time (a day
 //!   that is over, a backfill that finished) has its segments merged smallest first, as
-//!   many as fit, until no two fit together.
+//!   many as fit, until no two fit together; then each segment still written fast is
+//!   written again, alone, small.
 //!
-//! Either way a merge leaves out a segment that outweighs all the others of it more than
-//! `FANOUT - 1` times: rewriting it would cost far more than it saves.
+//! Either way a merge leaves out a segment written small that outweighs all the others of
+//! it more than `FANOUT - 1` times: rewriting it would cost far more than it saves. In a
+//! tier merge that holds for any segment; a settled partition's segment written fast is
+//! rewritten anyway, so the others come along.
 //!
 //! A merge whose segment will be merged again is written fast, at the sealer's zstd level;
 //! one whose segment stays ([`is_last_merge`]) is written small, at a high level, as an LSM
@@ -24,7 +27,10 @@
 //! of a merge's CPU (59% of the compactor's samples during ingest), and an event climbs
 //! about three tiers: a burst of ingest now pays that search once per event. Over a long
 //! ingest the total is no lower, because a compactor this fast keeps up and merges each
-//! tier as soon as it fills (ARCHITECTURE.md, "Compaction").
+//! tier as soon as it fills (ARCHITECTURE.md, "Compaction"). A tier merge's segment whose
+//! partition settles before it climbs further is the one a settled partition writes again
+//! alone: on a 2M-event store such segments held a fifth of the events, at 161–178 B/event
+//! (BENCHMARKS.md).
 //!
 //! Nothing merges past [`MAX_MERGED_EVENTS`]: a segment's index is loaded whole when a
 //! lookup needs it (about 27 bytes an event), and a larger one would cost more to load than
@@ -43,6 +49,8 @@ pub(crate) struct SegmentSize {
     pub events: u64,
     /// Orders segments by age: the first log position.
     pub min_seq: u64,
+    /// Whether it was written small, by a merge that was its last ([`is_last_merge`]).
+    pub written_small: bool,
 }
 
 /// The positions in `segments` (one partition's) of the segments to merge next, if any.
@@ -61,24 +69,28 @@ pub(crate) fn pick(segments: &[SegmentSize], settled: bool) -> Option<Vec<usize>
             continue;
         }
         members.sort_by_key(|&at| segments[at].min_seq);
-        if let Some(picked) = fill(segments, members) {
+        if let Some(picked) = fill(segments, members, false) {
             return Some(picked);
         }
     }
-    if settled {
-        let mut smallest_first = mergeable;
-        smallest_first.sort_by_key(|&at| (segments[at].events, segments[at].min_seq));
-        return fill(segments, smallest_first);
+    if !settled {
+        return None;
     }
-    None
+    let mut smallest_first = mergeable;
+    smallest_first.sort_by_key(|&at| (segments[at].events, segments[at].min_seq));
+    if let Some(picked) = fill(segments, smallest_first.clone(), true) {
+        return Some(picked);
+    }
+    smallest_first.into_iter().find(|&at| !segments[at].written_small).map(|at| vec![at])
 }
 
 /// The longest prefix of `candidates` that fits in one merged segment, less its largest
 /// segments while one of them outweighs the rest more than `FANOUT - 1` times, if at least
 /// two are left. Merging a few events into a much larger segment would rewrite the large one
 /// for next to nothing: each stop of the server seals a small segment per partition, and
-/// they wait for more of their size instead.
-fn fill(segments: &[SegmentSize], candidates: Vec<usize>) -> Option<Vec<usize>> {
+/// they wait for more of their size instead. In a `settled` partition a large segment
+/// written fast stays in: it is written again either way.
+fn fill(segments: &[SegmentSize], candidates: Vec<usize>, settled: bool) -> Option<Vec<usize>> {
     let mut total = 0;
     let mut picked: Vec<usize> = candidates
         .into_iter()
@@ -88,9 +100,9 @@ fn fill(segments: &[SegmentSize], candidates: Vec<usize>) -> Option<Vec<usize>> 
         })
         .collect();
     while let Some(largest) = (0..picked.len()).max_by_key(|&position| segments[picked[position]].events) {
-        let events = segments[picked[largest]].events;
+        let SegmentSize { events, written_small, .. } = segments[picked[largest]];
         let rest: u64 = picked.iter().map(|&at| segments[at].events).sum::<u64>() - events;
-        if events <= rest.saturating_mul(FANOUT as u64 - 1) {
+        if events <= rest.saturating_mul(FANOUT as u64 - 1) || (settled && !written_small) {
             break;
         }
         picked.remove(largest);
@@ -100,8 +112,7 @@ fn fill(segments: &[SegmentSize], candidates: Vec<usize>) -> Option<Vec<usize>> 
 
 /// Whether a merge writes a segment that no tier merge picks again: a settled partition's,
 /// or one of more than half the largest size, since no two segments of its tier fit in one
-/// merge. A settled partition can still keep one segment of an earlier, fast merge: the
-/// largest, when it fits with none of the others.
+/// merge.
 pub(crate) fn is_last_merge(merged_events: u64, settled: bool) -> bool {
     settled || merged_events > MAX_MERGED_EVENTS / 2
 }
@@ -115,8 +126,22 @@ fn tier_of(events: u64) -> usize {
 mod tests {
     use super::*;
 
+    /// Segments written fast, as the sealer writes them, oldest first.
     fn sizes(events: &[u64]) -> Vec<SegmentSize> {
-        events.iter().enumerate().map(|(at, &events)| SegmentSize { events, min_seq: at as u64 * 10 }).collect()
+        events
+            .iter()
+            .enumerate()
+            .map(|(at, &events)| SegmentSize { events, min_seq: at as u64 * 10, written_small: false })
+            .collect()
+    }
+
+    /// [`sizes`], with the segments at `small` written small.
+    fn written_small(events: &[u64], small: &[usize]) -> Vec<SegmentSize> {
+        let mut segments = sizes(events);
+        for &at in small {
+            segments[at].written_small = true;
+        }
+        segments
     }
 
     #[test]
@@ -137,19 +162,38 @@ mod tests {
 
     #[test]
     fn a_settled_partition_merges_what_fits_smallest_first() {
-        let segments = sizes(&[400_000, 30_000, 100_000, 5_000]);
+        let segments = written_small(&[400_000, 30_000, 100_000, 5_000], &[0]);
         assert_eq!(pick(&segments, false), None);
         assert_eq!(pick(&segments, true), Some(vec![3, 1, 2]));
-        assert_eq!(pick(&sizes(&[400_000, 300_000]), true), None, "no two fit together");
-        assert_eq!(pick(&sizes(&[7]), true), None);
+        let apart = written_small(&[400_000, 300_000], &[0, 1]);
+        assert_eq!(pick(&apart, true), None, "no two fit together");
+        assert_eq!(pick(&written_small(&[7], &[0]), true), None);
+    }
+
+    #[test]
+    fn a_settled_partition_writes_each_fast_segment_small_once() {
+        assert_eq!(pick(&sizes(&[7]), true), Some(vec![0]), "alone, if nothing fits with it");
+        assert_eq!(pick(&sizes(&[7]), false), None, "not before the partition settles");
+        assert_eq!(pick(&written_small(&[400_000, 300_000], &[0]), true), Some(vec![1]));
+        assert_eq!(pick(&written_small(&[400_000, 300_000], &[1]), true), Some(vec![0]));
+        // A small segment written fast goes alone when the others outweigh it.
+        assert_eq!(pick(&written_small(&[300_000, 5_000], &[0]), true), Some(vec![1]));
     }
 
     #[test]
     fn a_small_segment_is_not_merged_into_a_much_larger_one() {
-        assert_eq!(pick(&sizes(&[300_000, 5_000]), true), None);
-        assert_eq!(pick(&sizes(&[300_000, 5_000, 6_000, 7_000]), true), Some(vec![1, 2, 3]));
+        assert_eq!(pick(&written_small(&[300_000, 5_000, 6_000, 7_000], &[0]), true), Some(vec![1, 2, 3]));
         assert_eq!(pick(&sizes(&[60_000, 1_000, 2_000, 3_000]), false), Some(vec![1, 2, 3]));
-        assert_eq!(pick(&sizes(&[30_000, 20_000, 25_000]), true), Some(vec![1, 2, 0]));
+        assert_eq!(pick(&written_small(&[30_000, 20_000, 25_000], &[0, 1, 2]), true), Some(vec![1, 2, 0]));
+    }
+
+    #[test]
+    fn a_settled_partitions_large_segment_written_fast_takes_the_small_ones_along() {
+        // It is written again either way: the small ones cost little more.
+        assert_eq!(pick(&sizes(&[300_000, 5_000]), true), Some(vec![1, 0]));
+        assert_eq!(pick(&sizes(&[300_000, 5_000, 6_000, 7_000]), true), Some(vec![1, 2, 3, 0]));
+        // A segment already written small that outweighs the others is still left out.
+        assert_eq!(pick(&written_small(&[300_000, 60_000, 5_000], &[0]), true), Some(vec![2, 1]));
     }
 
     #[test]
@@ -181,14 +225,21 @@ mod tests {
             let mut merges = 0;
             while let Some(picked) = pick(&segments, settled) {
                 merges += 1;
-                proptest::prop_assert!(merges <= events.len(), "each merge leaves fewer segments");
+                // A merge leaves fewer segments, or writes a segment small.
+                proptest::prop_assert!(merges <= 2 * events.len(), "{merges} merges of {} segments", events.len());
+                proptest::prop_assert!(
+                    picked.len() >= 2 || !segments[picked[0]].written_small,
+                    "a segment is written alone only to write it small"
+                );
+                let events: u64 = picked.iter().map(|&at| segments[at].events).sum();
                 let merged = SegmentSize {
-                    events: picked.iter().map(|&at| segments[at].events).sum(),
+                    events,
                     min_seq: picked.iter().map(|&at| segments[at].min_seq).min().unwrap_or(0),
+                    written_small: is_last_merge(events, settled),
                 };
                 proptest::prop_assert!(merged.events <= MAX_MERGED_EVENTS);
                 proptest::prop_assert!(
-                    settled || picked.iter().all(|&at| !is_last_merge(segments[at].events, false)),
+                    settled || picked.iter().all(|&at| !segments[at].written_small),
                     "a tier merge never rewrites a segment a last merge wrote"
                 );
                 let mut kept: Vec<SegmentSize> = (0..segments.len())
@@ -199,6 +250,10 @@ mod tests {
                 segments = kept;
             }
             proptest::prop_assert_eq!(segments.iter().map(|segment| segment.events).sum::<u64>(), total);
+            proptest::prop_assert!(
+                !settled || segments.iter().all(|segment| segment.written_small || segment.events >= MAX_MERGED_EVENTS),
+                "a settled partition ends with every segment written small"
+            );
         }
     }
 }

@@ -1448,7 +1448,13 @@ fn next_merge(
     partitions.into_iter().find_map(|(partition, segments)| {
         let sizes: Vec<SegmentSize> = segments
             .iter()
-            .map(|segment| SegmentSize { events: segment.meta().event_count, min_seq: segment.meta().min_seq })
+            .map(|segment| {
+                let meta = segment.meta();
+                // A file that does not say its level is taken as written small: stores
+                // from before the level was kept are not all written again.
+                let written_small = meta.zstd_level.is_none_or(|level| level >= COMPACTED_ZSTD_LEVEL);
+                SegmentSize { events: meta.event_count, min_seq: meta.min_seq, written_small }
+            })
             .collect();
         let settled = !last_new.contains_key(&partition);
         let picked = compaction::pick(&sizes, settled)?;

@@ -60,7 +60,9 @@ use table::{EventTable, TableLayout};
 /// What a segment holds, as read from its files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentMeta {
-    /// `<min_seq:020>-<max_seq:020>`: the file stem of both files.
+    /// The file stem of both files: `<min_seq:020>-<max_seq:020>`, the segment's span,
+    /// with `-<n>` after it for the n-th segment of that span a merge wrote over one still
+    /// open (see [`merge_segments`]).
     pub name: String,
     pub account_id: String,
     pub region: String,
@@ -75,6 +77,9 @@ pub struct SegmentMeta {
     pub max_ingest_ms: i64,
     pub parquet_bytes: u64,
     pub index_bytes: u64,
+    /// The zstd level its Parquet file was written at; `None` for files written before
+    /// the level was kept in them.
+    pub zstd_level: Option<i32>,
 }
 
 /// One row a scan matched: its Event History key and its row number in the Parquet file,
@@ -214,10 +219,14 @@ pub fn merge_segments(
     }
     let min_seq = inputs.iter().map(|input| input.meta.min_seq).min().unwrap_or(0);
     let max_seq = inputs.iter().map(|input| input.meta.max_seq).max().unwrap_or(0);
-    let name = format!("{min_seq:020}-{max_seq:020}");
-    if inputs.iter().any(|input| input.meta.name == name) {
-        return Err(invalid_input(root, "a segment to merge already spans all the others"));
-    }
+    let span = format!("{min_seq:020}-{max_seq:020}");
+    // An input of the same span (one segment written again alone, or one whose span holds
+    // the others') keeps its files until its last reader lets go: the merged segment takes
+    // the next rewrite number instead of its name.
+    let name = match inputs.iter().filter_map(|input| rewrite_number(&input.meta.name, &span)).max() {
+        None => span,
+        Some(latest) => format!("{span}-{}", latest + 1),
+    };
     let loaded = inputs.iter().map(|input| input.index(indexes)).collect::<Result<Vec<_>, _>>()?;
     let layout = TableLayout { zstd_level, ..TableLayout::DEFAULT };
     let dir = first.parquet_path.parent().unwrap_or(root).to_path_buf();
@@ -244,6 +253,15 @@ pub fn merge_segments(
         });
     }
     Ok(merged)
+}
+
+/// Which segment of the span `span` (`<min_seq:020>-<max_seq:020>`) the segment named `name`
+/// is: 0 for the span itself, n for `<span>-<n>`; `None` for a segment of another span.
+fn rewrite_number(name: &str, span: &str) -> Option<u64> {
+    match name.strip_prefix(span)? {
+        "" => Some(0),
+        rest => rest.strip_prefix('-').filter(|n| n.bytes().all(|b| b.is_ascii_digit()))?.parse().ok(),
+    }
 }
 
 /// Writes a segment's two files into `dir` as `<name>.parquet` and `<name>.idx`: `write`
@@ -299,7 +317,7 @@ impl Segment {
         let index_path = parquet_path.with_extension("idx");
         let (mut meta, index, ids) = index::load(&index_path)?;
         let stem = parquet_path.file_stem().and_then(|stem| stem.to_str()).unwrap_or_default();
-        if stem != meta.name {
+        if rewrite_number(stem, &meta.name).is_none() {
             return Err(StoreError::Corrupt {
                 path: index_path,
                 offset: 0,
@@ -316,7 +334,9 @@ impl Segment {
                 detail: format!("parquet has {} rows, index has {}", table.num_rows(), meta.event_count),
             });
         }
+        meta.name = stem.to_owned();
         meta.parquet_bytes = table.file_bytes();
+        meta.zstd_level = table.zstd_level();
         let values = HashFilter::exact(VALUE_FILTER_BITS, &index.value_hashes());
         let segment = Segment {
             meta,
@@ -357,7 +377,7 @@ impl Segment {
             return Ok(index);
         }
         let (meta, index, _) = index::load(&self.index_path)?;
-        if meta.name != self.meta.name || meta.event_count != self.meta.event_count {
+        if rewrite_number(&self.meta.name, &meta.name).is_none() || meta.event_count != self.meta.event_count {
             return Err(StoreError::Corrupt {
                 path: self.index_path.clone(),
                 offset: 0,

@@ -487,6 +487,42 @@ fn compaction_merges_segments_and_keeps_every_event_once() {
 }
 
 #[test]
+fn a_settled_partitions_lone_segment_written_fast_is_written_again_small() {
+    let dir = tempfile::tempdir().unwrap();
+    // One partition, one seal at close: a segment at the sealer's level with nothing to
+    // merge it with.
+    let options = LogOptions { compact_settle: Duration::ZERO, sync: false, ..LogOptions::default() };
+    let log = EventLog::open(dir.path(), LogOptions { compact: false, ..options.clone() }).unwrap();
+    append(&log, (0..300).map(|i| record(i, &time(i % 40), &format!("user-{}", i % 4))).collect());
+    let expected = page_through(&log, None);
+    log.close();
+    let (_, sealed) = trailkeeper_store::sealed_segments(dir.path()).unwrap();
+    assert_eq!(sealed.len(), 1);
+    let level = |path: &Path| trailkeeper_store::segment::Segment::open(path).unwrap().meta().zstd_level;
+    assert_eq!(level(&sealed[0]), Some(1));
+
+    let log = EventLog::open(dir.path(), options.clone()).unwrap();
+    let rewritten = [sealed[0].with_file_name(format!("{}-1.parquet", sealed[0].file_stem().unwrap().display()))];
+    for _ in 0..500 {
+        if trailkeeper_store::sealed_segments(dir.path()).unwrap().1 == rewritten {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(trailkeeper_store::sealed_segments(dir.path()).unwrap().1, rewritten);
+    assert_eq!(level(&rewritten[0]), Some(6));
+    assert_eq!(page_through(&log, None), expected);
+    log.close();
+    assert!(!sealed[0].exists() && !sealed[0].with_extension("idx").exists(), "the fast segment's files are gone");
+    // Once written small it stays as it is.
+    let reopened = EventLog::open(dir.path(), options).unwrap();
+    std::thread::sleep(Duration::from_millis(3_000));
+    assert_eq!(trailkeeper_store::sealed_segments(dir.path()).unwrap().1, rewritten);
+    assert_eq!(page_through(&reopened, None), expected);
+    reopened.close();
+}
+
+#[test]
 fn appends_fail_instead_of_waiting_once_the_writer_has_panicked() {
     let dir = tempfile::tempdir().unwrap();
     let log = EventLog::open(dir.path(), small_seals()).unwrap();

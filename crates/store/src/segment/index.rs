@@ -724,8 +724,9 @@ pub(super) fn frame(version: u32, body: &[u8], ids: &[u8]) -> Vec<u8> {
     file
 }
 
-/// Reads and checks an index file. The returned meta has `parquet_bytes` zero: the
-/// caller fills it in from the Parquet file.
+/// Reads and checks an index file. The returned meta is named by its span and has no
+/// `parquet_bytes` or `zstd_level`: the caller fills them in from the file names and the
+/// Parquet file.
 pub(super) fn load(path: &Path) -> Result<(SegmentMeta, SegmentIndex, StoredIds), StoreError> {
     let file = fs::read(path).map_err(StoreError::io(path))?;
     let corrupt = |offset: usize, detail: String| StoreError::Corrupt {
@@ -928,6 +929,7 @@ fn decode_body(
         max_ingest_ms,
         parquet_bytes: 0,
         index_bytes: file_len,
+        zstd_level: None,
     };
     let index = SegmentIndex { first_time_ms, time_offsets, seqs, categories, file_rows, dictionary };
     Ok((meta, index, ids))

@@ -28,7 +28,7 @@ use parquet::arrow::arrow_reader::{
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::column::page::{Page as ParquetPage, PageReader as _};
 use parquet::errors::ParquetError;
-use parquet::file::metadata::{ColumnChunkMetaData, PageIndexPolicy, SortingColumn};
+use parquet::file::metadata::{ColumnChunkMetaData, KeyValue, PageIndexPolicy, SortingColumn};
 use parquet::file::page_index::offset_index::PageLocation;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::{ChunkReader, Length};
@@ -46,6 +46,10 @@ const EVENT_ID: &str = MOVED[0].column;
 /// whether their nulls come first.
 const SORTED_BY: [(&str, bool); 3] = [("username", true), ("event_source", false), ("event_name", false)];
 const EVENT_JSON: &str = "event_json";
+/// The key of the file's key-value metadata that holds the zstd level its columns were
+/// written at (the moved members' columns are always at level 1). Compaction reads it to
+/// know which segments a settled partition has yet to write small.
+const ZSTD_LEVEL_KEY: &str = "trailkeeper.zstd_level";
 
 /// Arrow batches are cut at this many rows or JSON bytes, whichever comes first, to bound
 /// the writer's memory and keep string offsets within i32 (256 KB records allowed).
@@ -151,7 +155,8 @@ fn writer_properties(schema: &Schema, layout: &TableLayout) -> Result<WriterProp
         .set_column_statistics_enabled(column(EVENT_JSON), EnabledStatistics::None)
         .set_column_dictionary_enabled(column(EVENT_JSON), false)
         .set_column_data_page_size_limit(column(EVENT_JSON), layout.json_page_bytes)
-        .set_sorting_columns(Some(sorting_columns));
+        .set_sorting_columns(Some(sorting_columns))
+        .set_key_value_metadata(Some(vec![KeyValue::new(ZSTD_LEVEL_KEY.to_owned(), layout.zstd_level.to_string())]));
     // Point reads take these pages as bare PLAIN values, so no dictionary; and they are
     // small, because each read decompresses a whole page for one value. Random IDs
     // compress no better in large pages, and worse at higher levels than 1 (8 KiB pages of
@@ -586,6 +591,8 @@ pub(super) struct EventTable {
     /// The pages of each moved member's column after `event_id` ([`MOVED`]`[1..]`), where
     /// the file has one.
     moved: [Option<ColumnPages>; MOVED_COUNT - 1],
+    /// The zstd level the file was written at; `None` in files written before it was kept.
+    zstd_level: Option<i32>,
 }
 
 /// Where the data pages of one column are, so that a row's page is read without the rest.
@@ -683,7 +690,21 @@ impl EventTable {
             *pages = column_pages(member.column)?;
         }
         let group_rows = row_group_starts.windows(2).map(|pair| (pair[1] - pair[0]) as usize).collect();
-        Ok(EventTable { path: path.to_path_buf(), file: Arc::new(file), group_rows, event_id, event_json, moved })
+        let zstd_level = metadata
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|pairs| pairs.iter().find(|pair| pair.key == ZSTD_LEVEL_KEY))
+            .and_then(|pair| pair.value.as_deref()?.parse().ok());
+        Ok(EventTable {
+            path: path.to_path_buf(),
+            file: Arc::new(file),
+            group_rows,
+            event_id,
+            event_json,
+            moved,
+            zstd_level,
+        })
     }
 
     pub(super) fn num_rows(&self) -> u64 {
@@ -692,6 +713,10 @@ impl EventTable {
 
     pub(super) fn file_bytes(&self) -> u64 {
         self.file.len
+    }
+
+    pub(super) fn zstd_level(&self) -> Option<i32> {
+        self.zstd_level
     }
 
     /// The stored eventIDs of `rows`, in the order asked. Verifying a hash hit is a one-off

@@ -45,13 +45,13 @@ fn index_path(segment: &Segment) -> PathBuf {
     segment.index_path.clone()
 }
 
-/// No cache: every call reads the index from its file, as a lookup does once the cache
-/// has let it go.
 /// Every (key, value) pair a lookup can find `event` by, its eventID included.
 fn lookup_values(event: &StoredEvent) -> impl Iterator<Item = (LookupKey, &str)> {
     std::iter::once((LookupKey::EventId, event.event_id())).chain(event.fields.attribute_values())
 }
 
+/// No cache: every call reads the index from its file, as a lookup does once the cache
+/// has let it go.
 fn uncached() -> IndexCache {
     IndexCache::new(0)
 }
@@ -894,6 +894,59 @@ fn merging_at_another_level_changes_only_the_compression() {
     .expect("read merged");
     assert_eq!(rows, 2000);
     assert_eq!(std::fs::read(index_path(&merged)).expect("idx"), std::fs::read(index_path(&reference)).expect("idx"));
+}
+
+#[test]
+fn a_segment_written_again_alone_takes_the_next_rewrite_number() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = generated(1000, 24);
+    let sealed = write(dir.path(), &events);
+    assert_eq!(sealed.meta().zstd_level, Some(TableLayout::DEFAULT.zstd_level), "the file says its level");
+    let small = merge_segments(dir.path(), &[&sealed], 6, &uncached()).expect("rewrite");
+    assert_eq!(small.meta().name, format!("{}-1", sealed.meta().name));
+    assert_eq!(small.parquet_path(), sealed.parquet_path().with_file_name(format!("{}.parquet", small.meta().name)));
+    assert_eq!(small.meta().zstd_level, Some(6));
+    assert!(small.meta().parquet_bytes < sealed.meta().parquet_bytes, "written smaller");
+    assert_eq!(std::fs::read(index_path(&small)).expect("idx"), std::fs::read(index_path(&sealed)).expect("idx"));
+    let again = merge_segments(dir.path(), &[&small], 6, &uncached()).expect("rewrite");
+    assert_eq!(again.meta().name, format!("{}-2", sealed.meta().name));
+
+    // The input's files go once it is dropped; the rewrite's stay, and open as they were.
+    sealed.retire();
+    drop(sealed);
+    let reopened = Segment::open(small.parquet_path()).expect("reopen");
+    assert_eq!(reopened.meta(), small.meta());
+    let pages = PageCache::new(1 << 20);
+    for event in events.iter().step_by(37) {
+        let (row, key) = reopened.find_event_id(event.event_id(), &uncached()).expect("find").expect("found");
+        assert_eq!(key, event.key());
+        assert_eq!(reopened.read_json(&[row], &pages).expect("read"), vec![event.json.clone()]);
+    }
+}
+
+#[test]
+fn a_merge_of_a_segment_whose_span_holds_the_others_takes_a_new_name() {
+    // The first and last events in one segment, the rest in another: a tier merge that
+    // skipped a larger segment between its inputs leaves such a pair.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = generated(600, 25);
+    let outer: Vec<StoredEvent> = events[..100].iter().chain(&events[500..]).cloned().collect();
+    let (outer, inner) = (write(dir.path(), &outer), write(dir.path(), &events[100..500]));
+    let merged = merge_segments(dir.path(), &[&outer, &inner], 1, &uncached()).expect("merge");
+    assert_eq!(merged.meta().name, format!("{}-1", outer.meta().name));
+    assert_eq!(merged.meta().event_count, 600);
+    let reference = write(&dir.path().join("reference"), &events);
+    assert_eq!(std::fs::read(index_path(&merged)).expect("idx"), std::fs::read(index_path(&reference)).expect("idx"));
+}
+
+#[test]
+fn a_segment_name_must_be_its_span_or_a_rewrite_of_it() {
+    let span = format!("{:020}-{:020}", 3, 9);
+    assert_eq!(super::rewrite_number(&span, &span), Some(0));
+    assert_eq!(super::rewrite_number(&format!("{span}-12"), &span), Some(12));
+    for other in [format!("{span}-"), format!("{span}-x"), format!("{span}1"), format!("{:020}-{:020}", 3, 8)] {
+        assert_eq!(super::rewrite_number(&other, &span), None, "{other}");
+    }
 }
 
 #[test]
