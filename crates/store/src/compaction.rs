@@ -88,8 +88,9 @@ pub(crate) fn pick(segments: &[SegmentSize], settled: bool) -> Option<Vec<usize>
 /// segments while one of them outweighs the rest more than `FANOUT - 1` times, if at least
 /// two are left. Merging a few events into a much larger segment would rewrite the large one
 /// for next to nothing: each stop of the server seals a small segment per partition, and
-/// they wait for more of their size instead. In a `settled` partition a large segment
-/// written fast stays in: it is written again either way.
+/// they wait for more of their size instead (a settled partition's are meanwhile written
+/// small alone, which costs only their own few events). In a `settled` partition a large
+/// segment written fast stays in: it is written again either way.
 fn fill(segments: &[SegmentSize], candidates: Vec<usize>, settled: bool) -> Option<Vec<usize>> {
     let mut total = 0;
     let mut picked: Vec<usize> = candidates
