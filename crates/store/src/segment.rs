@@ -168,7 +168,7 @@ fn write_segment_with(
     let min_seq = keyed.iter().map(|(key, _)| key.seq).min().unwrap_or(0);
     let max_seq = keyed.iter().map(|(key, _)| key.seq).max().unwrap_or(0);
     let sorted: Vec<&StoredEvent> = keyed.into_iter().map(|(_, event)| event).collect();
-    let name = format!("{min_seq:020}-{max_seq:020}");
+    let name = span(min_seq, max_seq);
 
     let dir = root
         .join(format!("account={}", first.account_id()))
@@ -219,7 +219,7 @@ pub fn merge_segments(
     }
     let min_seq = inputs.iter().map(|input| input.meta.min_seq).min().unwrap_or(0);
     let max_seq = inputs.iter().map(|input| input.meta.max_seq).max().unwrap_or(0);
-    let span = format!("{min_seq:020}-{max_seq:020}");
+    let span = span(min_seq, max_seq);
     // An input of the same span (one segment written again alone, or one whose span holds
     // the others') keeps its files until its last reader lets go: the merged segment takes
     // the next rewrite number instead of its name.
@@ -255,8 +255,13 @@ pub fn merge_segments(
     Ok(merged)
 }
 
-/// Which segment of the span `span` (`<min_seq:020>-<max_seq:020>`) the segment named `name`
-/// is: 0 for the span itself, n for `<span>-<n>`; `None` for a segment of another span.
+/// The name of the segment that holds log positions `min_seq` to `max_seq`: its span.
+fn span(min_seq: u64, max_seq: u64) -> String {
+    format!("{min_seq:020}-{max_seq:020}")
+}
+
+/// Which segment of the span `span` (see [`span`]) the segment named `name` is: 0 for the
+/// span itself, n for `<span>-<n>`; `None` for a segment of another span.
 fn rewrite_number(name: &str, span: &str) -> Option<u64> {
     match name.strip_prefix(span)? {
         "" => Some(0),

@@ -917,7 +917,7 @@ fn decode_body(
     }
 
     let meta = SegmentMeta {
-        name: format!("{min_seq:020}-{max_seq:020}"),
+        name: super::span(min_seq, max_seq),
         account_id,
         region,
         date,
